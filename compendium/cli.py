@@ -1,0 +1,147 @@
+"""The ``compendium`` command line: the one way to run things.
+
+``compendium run NOTEBOOK --profile demo [--set key=value ...] [--params FILE]``
+``compendium list notebooks|models|cohorts``
+``compendium book [--profile demo] [--rerun]``
+
+plus the commands contributed by the package's parts (``audit``, ``cohort``, ``weights``),
+each a module with ``add_arguments(parser)`` and ``run(args) -> int``, listed in
+:data:`SUBCOMMANDS`.  User mistakes (:class:`~compendium.errors.CompendiumError`) print one
+line and exit with status 2; an interrupt exits 130 after the command cleaned up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Callable, Sequence
+
+from . import __version__
+from .errors import CompendiumError
+
+log = logging.getLogger("compendium")
+
+#: Sub-commands contributed by parts of the package: name -> (module, one-line help).
+#: Modules must stay light to import (no torch at module level).
+SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with exit status 2 and a one-line message, which argparse already does,
+    plus the program name in front so the user sees which command complained."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="compendium", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"compendium {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("run", help="execute a notebook with a parameter profile")
+    p.add_argument("notebook", help="notebook name (see `compendium list notebooks`)")
+    p.add_argument("--profile", default="demo", choices=["smoke", "demo", "full"])
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one parameter (repeatable); VALUE is read as YAML")
+    p.add_argument("--params", dest="params_file", metavar="FILE",
+                   help="YAML file overlaid on params/NOTEBOOK/PROFILE.yaml")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("list", help="list notebooks, models or cohorts")
+    p.add_argument("what", choices=["notebooks", "models", "cohorts"])
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("book", help="execute the book's notebooks and build the HTML book")
+    p.add_argument("--profile", default="demo", choices=["smoke", "demo", "full"])
+    p.add_argument("--rerun", action="store_true",
+                   help="execute every notebook even if its results are current")
+    p.add_argument("--out", metavar="DIR", help="where _build/ goes (default: the root)")
+    p.set_defaults(func=_cmd_book)
+
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        mod = importlib.import_module(module)
+        p = sub.add_parser(name, help=help_text, description=mod.__doc__)
+        mod.add_arguments(p)
+        p.set_defaults(func=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return int(func(args) or 0)
+    except CompendiumError as exc:
+        print(f"compendium {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"compendium {args.command}: interrupted; nothing partial was kept", file=sys.stderr)
+        return 130
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import NotebookFailed, run_notebook
+
+    try:
+        result = run_notebook(args.notebook, args.profile, overrides=args.overrides,
+                              params_file=args.params_file, progress=not args.no_progress)
+    except NotebookFailed as exc:
+        print(f"compendium run: {exc}", file=sys.stderr)
+        return 1
+    print(f"{result.name} ({result.profile}) finished in {result.seconds:.1f} s: {result.output_dir}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "notebooks":
+        from .notebook import load_specs
+        from .runner import list_notebooks
+
+        entries = load_specs()
+        for name in list_notebooks():
+            print(f"{name:<24} {entries.get(name).title}")
+        return 0
+    module, attr = {
+        "models": ("compendium.encoders", "describe_models"),
+        "cohorts": ("compendium.cohorts", "describe_cohorts"),
+    }[args.what]
+    try:
+        describe = getattr(importlib.import_module(module), attr)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        print(f"no {args.what} registered yet")
+        return 0
+    for line in describe():
+        print(line)
+    return 0
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    from .book import build_book
+    from .runner import NotebookFailed
+
+    try:
+        index = build_book(args.profile, rerun=args.rerun, out=args.out)
+    except NotebookFailed as exc:
+        print(f"compendium book: {exc}", file=sys.stderr)
+        return 1
+    print(f"book built: {index}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

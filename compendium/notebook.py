@@ -1,0 +1,144 @@
+"""The notebook side of the compendium: typed specs per notebook, and ``setup``.
+
+Each notebook ``notebooks/<name>.ipynb`` has a frozen spec class, registered with
+:func:`register_notebook` in a module of :mod:`compendium.specs` (one module per notebook).
+The runner validates parameters against the spec *before* executing anything; inside the
+notebook, one cell turns the papermill parameters into the validated spec::
+
+    cfg, out = compendium.notebook.setup("glossary", globals())
+
+``setup`` picks the spec's fields from the namespace, validates them, configures logging
+for the notebook, shows the profile banner (synthetic-world results are labelled as such)
+and returns the spec and a :class:`~compendium.results.Results` writer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import pkgutil
+from typing import Any, Callable, Literal, Mapping
+
+from .config import Spec
+from .registry import Registry
+from .results import Results
+
+PROFILES = ("smoke", "demo", "full")
+Profile = Literal["smoke", "demo", "full"]
+
+
+@dataclasses.dataclass(frozen=True)
+class NotebookSpec(Spec):
+    """Fields every notebook has.  Subclasses add their own (with defaults)."""
+
+    profile: Profile = "demo"
+    seed: int = 0
+    output_dir: str = ""
+
+    def check(self) -> None:
+        """Fail fast, before a kernel starts, when data or weights the run needs are missing.
+
+        Subclasses override this for the ``full`` profile and raise
+        :class:`~compendium.errors.DataNotFoundError` naming what is missing and how to get it.
+        """
+
+
+@dataclasses.dataclass(frozen=True)
+class NotebookEntry:
+    name: str
+    spec: type[NotebookSpec]
+    title: str
+    description: str = ""
+    in_book: bool = True
+
+
+NOTEBOOKS: Registry[NotebookEntry] = Registry("notebook")
+_loaded = False
+
+
+def register_notebook(name: str, *, title: str, description: str = "",
+                      in_book: bool = True) -> Callable[[type[NotebookSpec]], type[NotebookSpec]]:
+    """Class decorator registering the spec of ``notebooks/<name>.ipynb``."""
+
+    def decorator(cls: type[NotebookSpec]) -> type[NotebookSpec]:
+        if not (isinstance(cls, type) and issubclass(cls, NotebookSpec)):
+            raise TypeError("register_notebook decorates NotebookSpec subclasses")
+        NOTEBOOKS.add(name, NotebookEntry(name, cls, title, description, in_book), replace=True)
+        return cls
+
+    return decorator
+
+
+def load_specs() -> Registry[NotebookEntry]:
+    """Import every module of :mod:`compendium.specs` so their specs register."""
+    global _loaded
+    if not _loaded:
+        from . import specs
+
+        for mod in pkgutil.iter_modules(specs.__path__):
+            importlib.import_module(f"{specs.__name__}.{mod.name}")
+        _loaded = True
+    return NOTEBOOKS
+
+
+def get_spec(name: str) -> type[NotebookSpec]:
+    """The spec class of notebook ``name`` (ConfigError naming the known ones if unknown)."""
+    return load_specs().get(name).spec
+
+
+def setup(name: str, namespace: Mapping[str, Any], *, banner: bool = True,
+          log_level: int = logging.INFO) -> tuple[NotebookSpec, Results]:
+    """Validate a notebook's parameters and prepare its outputs.
+
+    Parameters
+    ----------
+    name : str
+        Registered notebook name.
+    namespace : mapping
+        The notebook's ``globals()``; only the spec's fields are read from it.
+    """
+    spec_cls = get_spec(name)
+    values = {k: namespace[k] for k in spec_cls.field_names() if k in namespace}
+    cfg = spec_cls.from_dict(values, where=f"notebook {name}")
+    _configure_logging(log_level)
+    if banner:
+        show_banner(cfg)
+    return cfg, Results(cfg.output_dir or None)
+
+
+def profile_banner(cfg: NotebookSpec) -> str:
+    """Markdown text stating where this run's data come from."""
+    knobs = getattr(cfg, "bias_knobs", None)
+    if cfg.profile == "full":
+        return (
+            "**Profile `full`**: real data and real pretrained weights from local paths. "
+            "Only aggregate results are shown."
+        )
+    text = (
+        f"**Profile `{cfg.profile}` — synthetic world.** Images, reports and outcomes in this "
+        "notebook come from the compendium's synthetic generator (cohort rows may come from "
+        "real public metadata); encoders are toy models pretrained on it. These numbers "
+        "illustrate the method; they are **not** results on real patients."
+    )
+    if knobs:
+        text += f" Bias knobs: `{knobs}`."
+    return text
+
+
+def show_banner(cfg: NotebookSpec) -> None:
+    try:
+        from IPython.display import Markdown, display
+    except ImportError:  # pragma: no cover
+        return
+    display(Markdown("> " + profile_banner(cfg)))
+
+
+def _configure_logging(level: int) -> None:
+    root = logging.getLogger("compendium")
+    if not any(getattr(h, "_compendium", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler._compendium = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level)

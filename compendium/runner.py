@@ -1,0 +1,256 @@
+"""Execute a parameterised notebook with papermill and write its results folder.
+
+``results/<notebook>/<profile>/`` receives the executed notebook, ``tables/*.csv``,
+``figures/*.png``, ``values.json`` and ``run.json`` (resolved parameters, package version,
+git commit, seed, fingerprint).  The run executes in a temporary sibling folder that
+replaces the old results only when the notebook finished: a failure or an interrupt
+leaves the previous results untouched and no partial folder behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from . import __version__
+from .atomic import replace_dir, write_json
+from .config import load_yaml, parse_assignment
+from .errors import CompendiumError, ConfigError, DataNotFoundError
+from .notebook import PROFILES, NotebookSpec, get_spec, load_specs
+
+log = logging.getLogger(__name__)
+
+
+class NotebookFailed(Exception):
+    """A notebook raised an error that is not a user error (a bug or an environment fault)."""
+
+
+# ------------------------------------------------------------------------------- paths
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """The compendium's root folder (holding ``notebooks/`` and ``params/``).
+
+    Taken from ``$COMPENDIUM_ROOT`` if set, else the first parent of ``start`` (default: the
+    current folder) that has both folders, else the folder above the installed package.
+    """
+    env = os.environ.get("COMPENDIUM_ROOT")
+    candidates: list[Path] = []
+    if env:
+        candidates.append(Path(env))
+    here = Path(start or Path.cwd()).resolve()
+    candidates += [here, *here.parents]
+    candidates.append(Path(__file__).resolve().parent.parent)
+    for c in candidates:
+        if (c / "notebooks").is_dir() and (c / "params").is_dir():
+            return c
+    raise DataNotFoundError(
+        "cannot find the compendium's root (a folder with notebooks/ and params/); "
+        "run from inside the repository or set COMPENDIUM_ROOT"
+    )
+
+
+def list_notebooks(root: str | Path | None = None) -> list[str]:
+    """Names of notebooks that have both a registered spec and a ``.ipynb`` file."""
+    root = project_root(root)
+    registered = set(load_specs().names())
+    files = {p.stem for p in (root / "notebooks").glob("*.ipynb")}
+    return sorted(registered & files)
+
+
+# -------------------------------------------------------------------------- parameters
+
+
+def resolve_params(name: str, profile: str, *, overrides: Iterable[str] = (),
+                   params_file: str | Path | None = None,
+                   root: str | Path | None = None) -> NotebookSpec:
+    """Merge ``params/<name>/<profile>.yaml``, ``params_file`` and ``--set`` overrides and
+    validate the result against the notebook's spec.  Raises :class:`ConfigError`."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r} (allowed: {', '.join(PROFILES)})")
+    root = project_root(root)
+    spec_cls = get_spec(name)
+    if not (root / "notebooks" / f"{name}.ipynb").is_file():
+        raise DataNotFoundError(f"notebook file not found: notebooks/{name}.ipynb")
+    base = root / "params" / name / f"{profile}.yaml"
+    merged: dict[str, Any] = {}
+    where = str(base.relative_to(root))
+    merged.update(load_yaml(base))
+    if params_file:
+        extra = load_yaml(params_file)
+        merged.update(extra)
+        where += f" + {params_file}"
+    for item in overrides:
+        key, value = parse_assignment(item)
+        if key not in spec_cls.field_names():
+            raise ConfigError(
+                f"--set: unknown key {key!r} for notebook {name!r} "
+                f"(allowed: {', '.join(sorted(spec_cls.field_names()))})"
+            )
+        merged[key] = value
+        where = f"{where} + --set"
+    declared = merged.get("profile", profile)
+    if declared != profile:
+        raise ConfigError(f"{where}: profile is {declared!r} but --profile is {profile!r}")
+    merged["profile"] = profile
+    merged.pop("output_dir", None)
+    return spec_cls.from_dict(merged, where=where)
+
+
+# ------------------------------------------------------------------------- provenance
+
+
+def git_commit(root: Path) -> dict[str, Any]:
+    """The commit of ``root`` and whether the work tree has uncommitted changes."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                    cwd=root, capture_output=True, text=True, timeout=10,
+                                    check=True).stdout.strip())
+        return {"commit": sha, "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def fingerprint(name: str, params: Mapping[str, Any], root: Path) -> str:
+    """Hash of what determines a run: notebook, resolved parameters and package sources."""
+    h = hashlib.sha256()
+    h.update((root / "notebooks" / f"{name}.ipynb").read_bytes())
+    h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    pkg = Path(__file__).resolve().parent
+    for path in sorted(pkg.rglob("*")):
+        if path.is_file() and path.suffix in {".py", ".yaml", ".json", ".csv", ".txt"} \
+                and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(pkg)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def results_dir(name: str, profile: str, root: str | Path | None = None) -> Path:
+    return project_root(root) / "results" / name / profile
+
+
+def is_current(name: str, spec: NotebookSpec, root: str | Path | None = None) -> bool:
+    """True when ``results/<name>/<profile>`` was produced by exactly this code and params."""
+    root = project_root(root)
+    out = results_dir(name, spec.profile, root)
+    try:
+        info = json.loads((out / "run.json").read_text())
+    except (OSError, ValueError):
+        return False
+    params = {k: v for k, v in spec.to_dict().items() if k != "output_dir"}
+    return (out / f"{name}.ipynb").is_file() and info.get("fingerprint") == fingerprint(name, params, root)
+
+
+# -------------------------------------------------------------------------------- run
+
+
+@dataclass(frozen=True)
+class RunResult:
+    name: str
+    profile: str
+    output_dir: Path
+    seconds: float
+
+
+def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] = (),
+                 params_file: str | Path | None = None, root: str | Path | None = None,
+                 progress: bool = True) -> RunResult:
+    """Validate parameters, execute ``notebooks/<name>.ipynb`` and publish its results.
+
+    Raises :class:`ConfigError` / :class:`DataNotFoundError` for user mistakes (before any
+    file is written) and :class:`NotebookFailed` when the notebook raises something else.
+    """
+    import papermill as pm
+
+    root = project_root(root)
+    spec = resolve_params(name, profile, overrides=overrides, params_file=params_file, root=root)
+    spec.check()
+    params = {k: v for k, v in spec.to_dict().items() if k != "output_dir"}
+    final = root / "results" / name / profile
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{profile}.partial-", dir=final.parent))
+    started = time.time()
+    try:
+        executed = work / f"{name}.ipynb"
+        try:
+            with _quiet_kernel_env():
+                pm.execute_notebook(
+                    str(root / "notebooks" / f"{name}.ipynb"), str(executed),
+                    parameters={**params, "output_dir": str(work)},
+                    cwd=str(root), kernel_name="python3", progress_bar=progress,
+                    log_output=False, report_mode=False,
+                )
+        except pm.PapermillExecutionError as exc:
+            raise _translate(name, exc) from None
+        seconds = time.time() - started
+        _finalise_notebook(executed, str(work), str(final.relative_to(root)))
+        write_json(work / "run.json", {
+            "notebook": name,
+            "profile": profile,
+            "parameters": params,
+            "seed": params.get("seed"),
+            "compendium_version": __version__,
+            "git": git_commit(root),
+            "fingerprint": fingerprint(name, params, root),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "seconds": round(seconds, 1),
+        })
+        replace_dir(work, final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    log.info("notebook %s (%s) finished in %.1f s -> %s", name, profile, seconds, final)
+    return RunResult(name, profile, final, seconds)
+
+
+def _translate(name: str, exc: Exception) -> Exception:
+    ename = getattr(exc, "ename", "Error")
+    evalue = getattr(exc, "evalue", str(exc))
+    user_errors = {"CompendiumError", "ConfigError", "InputError", "DataNotFoundError",
+                   "MissingWeightsError"}
+    if ename in user_errors:
+        err = DataNotFoundError if ename in {"DataNotFoundError", "MissingWeightsError"} else ConfigError
+        return err(f"notebook {name}: {evalue}")
+    return NotebookFailed(f"notebook {name} failed with {ename}: {evalue}\n{exc}")
+
+
+def _finalise_notebook(path: Path, work: str, final: str) -> None:
+    """Point the injected ``output_dir`` at the published folder instead of the temp one."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            cell.source = cell.source.replace(work, final)
+    nbformat.write(nb, str(path))
+
+
+@contextlib.contextmanager
+def _quiet_kernel_env():
+    """Deterministic, quiet kernels: fixed hash seed, no tqdm monitor thread noise."""
+    saved = {k: os.environ.get(k) for k in ("PYTHONHASHSEED", "PYDEVD_DISABLE_FILE_VALIDATION")}
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
