@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from .errors import CompendiumError, ConfigError
-from .runner import is_current, project_root, resolve_params, run_notebook
+from .runner import is_current, project_root, resolve_params, results_dir, run_notebook
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def build_book(profile: str = "demo", *, rerun: bool = False, out: str | Path | 
             run_notebook(name, profile, root=root, progress=False)
         else:
             log.info("reusing current results of %s (%s)", name, profile)
-        executed[name] = root / "results" / name / profile / f"{name}.ipynb"
+        executed[name] = results_dir(name, profile, root) / f"{name}.ipynb"
 
     build = out / "_build"
     src = build / "src"

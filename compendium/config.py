@@ -25,6 +25,7 @@ compendium.errors.ConfigError: unknown key 'epoch' (allowed: epochs, method)
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -37,6 +38,7 @@ from .errors import ConfigError, DataNotFoundError
 S = TypeVar("S", bound="Spec")
 
 _MISSING = dataclasses.MISSING
+_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +187,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and _FLOAT.match(value.strip()):
+            return float(value)  # YAML 1.1 reads "1e-4" as a string
         raise bad
     if tp is str:
         if isinstance(value, str):

@@ -139,8 +139,14 @@ def fingerprint(name: str, params: Mapping[str, Any], root: Path) -> str:
     return h.hexdigest()
 
 
+def results_root(root: str | Path | None = None) -> Path:
+    """Where runs are published: ``$COMPENDIUM_RESULTS`` if set, else ``<root>/results``."""
+    env = os.environ.get("COMPENDIUM_RESULTS")
+    return Path(env) if env else project_root(root) / "results"
+
+
 def results_dir(name: str, profile: str, root: str | Path | None = None) -> Path:
-    return project_root(root) / "results" / name / profile
+    return results_root(root) / name / profile
 
 
 def is_current(name: str, spec: NotebookSpec, root: str | Path | None = None) -> bool:
@@ -180,7 +186,7 @@ def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] =
     spec = resolve_params(name, profile, overrides=overrides, params_file=params_file, root=root)
     spec.check()
     params = {k: v for k, v in spec.to_dict().items() if k != "output_dir"}
-    final = root / "results" / name / profile
+    final = results_dir(name, profile, root)
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{profile}.partial-", dir=final.parent))
     started = time.time()
@@ -197,7 +203,8 @@ def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] =
         except pm.PapermillExecutionError as exc:
             raise _translate(name, exc) from None
         seconds = time.time() - started
-        _finalise_notebook(executed, str(work), str(final.relative_to(root)))
+        shown = final.relative_to(root) if final.is_relative_to(root) else final
+        _finalise_notebook(executed, str(work), str(shown))
         write_json(work / "run.json", {
             "notebook": name,
             "profile": profile,

@@ -1,0 +1,37 @@
+# One entry point for set-up, the book and the tests. Every target does its own set-up.
+#   make book   -> virtual environment + execute every notebook (demo profile) + _build/html
+#   make test   -> virtual environment + headless Chromium + the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PROFILE ?= demo
+
+.PHONY: setup browser book test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[book,test]"
+	touch $@
+
+# Debian's Chromium + ChromeDriver for the browser check of the built book.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+		echo "installing Debian chromium + chromium-driver"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+book: setup
+	$(BIN)/compendium book --profile $(PROFILE)
+
+test: setup browser
+	$(BIN)/python -m pytest
+
+bench: setup
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf _build results

@@ -1,0 +1,25 @@
+"""Shared fixtures. Results and caches of the whole test session go under a temp folder,
+never into the repository's results/ or the user's cache."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_outputs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("compendium-session")
+    saved = {k: os.environ.get(k) for k in ("COMPENDIUM_RESULTS", "COMPENDIUM_CACHE",
+                                             "HF_HUB_OFFLINE", "MPLBACKEND")}
+    os.environ["COMPENDIUM_RESULTS"] = str(base / "results")
+    os.environ.setdefault("COMPENDIUM_CACHE", str(base / "cache"))
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["MPLBACKEND"] = "Agg"
+    yield base
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
