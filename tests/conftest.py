@@ -23,3 +23,17 @@ def _isolated_outputs(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(_isolated_outputs):
+    """Execute every notebook under its smoke profile once per session."""
+    from compendium.runner import is_current, list_notebooks, resolve_params, results_dir, run_notebook
+
+    outputs = {}
+    for name in list_notebooks():
+        spec = resolve_params(name, "smoke")
+        if not is_current(name, spec):
+            run_notebook(name, "smoke", progress=False)
+        outputs[name] = results_dir(name, "smoke")
+    return outputs
