@@ -1,6 +1,6 @@
 """Decoding images and volumes into numpy arrays.
 
-* :func:`read_image`: PNG / JPEG (Pillow), any bit depth, returned as float32 grey.
+* :func:`read_image`: PNG / JPEG (Pillow), any bit depth, grey (uint8 kept as is).
 * :func:`read_dicom`: DICOM via pydicom: modality LUT (rescale slope / intercept), VOI LUT
   or window, and MONOCHROME1 inversion, so bright is always dense.
 * :func:`read_nifti`: NIfTI CT volume via nibabel, in Hounsfield units (the header's
@@ -37,7 +37,8 @@ def _exists(path: str | Path) -> Path:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """A PNG/JPEG/TIFF as a 2-D float32 array (colour images are converted to grey)."""
+    """A PNG/JPEG/TIFF as a 2-D array: uint8 for 8-bit files, else float32 (colour images
+    are converted to grey)."""
     from PIL import Image, UnidentifiedImageError
 
     path = _exists(path)
@@ -50,7 +51,9 @@ def read_image(path: str | Path) -> np.ndarray:
         raise InputError(f"cannot read image {path}: {exc}") from None
     if arr.ndim != 2:
         raise InputError(f"cannot read image {path}: expected a 2-D grey image, got shape {arr.shape}")
-    return arr.astype(np.float32)
+    # 8-bit files keep their values (no contrast stretch); deeper ones become float32
+    # and are min-max scaled when converted to uint8.
+    return arr if arr.dtype == np.uint8 else arr.astype(np.float32)
 
 
 def read_dicom(path: str | Path, *, voi_lut: bool = True) -> np.ndarray:
