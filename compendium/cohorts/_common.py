@@ -140,3 +140,45 @@ def composition_summary(table: pd.DataFrame) -> str:
         lines.append(f"  age: median {a.median():.0f}, range {a.min():.0f}-{a.max():.0f}, "
                      f"unknown {int(a.isna().sum())}")
     return "\n".join(lines)
+
+
+def coarse_race(values: pd.Series) -> pd.Series:
+    """Map free-text race/ethnicity categories (MIMIC-IV, CheXpert, OMOP source values) to
+    ``White``, ``Black``, ``Asian``, ``Hispanic``, ``Other``; unknown/declined become NaN.
+
+    Hispanic/Latino takes precedence (MIMIC-IV's "HISPANIC/LATINO - ..." and CheXpert's
+    ethnicity both mark it); "Native Hawaiian or Other Pacific Islander" and "American
+    Indian" fall in ``Other`` (too few in these sources to form a group of their own).
+    """
+    s = values.astype("string").str.upper().str.strip()
+    out = pd.Series(np.nan, index=values.index, dtype=object)
+    rules = [("OTHER", "Other"), ("ASIAN", "Asian"), ("BLACK", "Black"), ("AFRICAN", "Black"),
+             ("WHITE", "White"), ("CAUCASIAN", "White"), ("HISPANIC", "Hispanic"),
+             ("LATINO", "Hispanic"), ("LATINA", "Hispanic")]
+    for key, name in rules:  # later rules win
+        out[s.str.contains(key, regex=False).fillna(False).to_numpy()] = name
+    unknown = s.str.contains("UNKNOWN|UNABLE|DECLINED|PATIENT REFUSED|NOT SPECIFIED", regex=True)
+    out[unknown.fillna(True).to_numpy() & out.isna().to_numpy()] = np.nan
+    return out
+
+
+UNCERTAINTY_POLICIES = ("ones", "zeros", "ignore")
+
+
+def apply_uncertainty(df: pd.DataFrame, labels, policy: str, dataset: str) -> pd.DataFrame:
+    """CheXpert-style labels (1 positive, 0 negative, -1 uncertain, blank unmentioned):
+    U-ones maps -1 to 1, U-zeros to 0, ``ignore`` to NaN.  Blank stays NaN (unknown)."""
+    from ..errors import ConfigError
+
+    if policy not in UNCERTAINTY_POLICIES:
+        raise ConfigError(f"{dataset}: unknown uncertainty policy {policy!r} "
+                          f"(allowed: {', '.join(UNCERTAINTY_POLICIES)})")
+    out = df.copy()
+    repl = {"ones": 1.0, "zeros": 0.0, "ignore": np.nan}[policy]
+    for lab in labels:
+        v = pd.to_numeric(out[lab], errors="coerce").astype(float)
+        bad = v.notna() & ~v.isin([-1.0, 0.0, 1.0])
+        if bad.any():
+            raise InputError(f"{dataset}: label {lab!r} holds {v[bad].iloc[0]!r} (expected 1, 0, -1 or blank)")
+        out[lab] = v.where(v != -1.0, repl)
+    return out
