@@ -145,9 +145,43 @@ def test_dataset_over_volumes_and_jpeg(tmp_path, monkeypatch):
     assert read_pixels(tmp_path / "x.jpg").mean() == pytest.approx(200, abs=2)
 
 
-def test_metadata_only_cohort_has_no_pixels():
-    from compendium.cohorts import build_cohort
+def test_metadata_only_cohort_has_no_pixels(tmp_path):
     from compendium.imaging.dataset import CohortDataset
 
+    c = image_cohort(tmp_path)
+    bare = dataclasses.replace(c, pixel_column=None, source="real-metadata")
     with pytest.raises(InputError, match="has no pixels"):
-        CohortDataset(build_cohort("nih-6x200"))
+        CohortDataset(bare)
+    with pytest.raises(InputError, match="has no pixels"):
+        cached_pixels(bare, 8)
+
+
+def test_synthetic_cohorts_are_rendered_by_render_rows(tmp_path, monkeypatch):
+    """The synthetic branch calls compendium.synthetic.render_rows(cohort, indices, size);
+    here a stand-in module records the calls (the real one is another part's)."""
+    import sys
+    import types
+
+    from compendium.imaging.dataset import CohortDataset
+
+    calls = []
+
+    def render_rows(cohort, indices, size):
+        calls.append(list(indices))
+        return np.stack([np.full((size, size), 10 * i, np.uint8) for i in indices])
+
+    monkeypatch.setitem(sys.modules, "compendium.synthetic", types.SimpleNamespace(render_rows=render_rows))
+    monkeypatch.setenv("COMPENDIUM_CACHE", str(tmp_path / "cache"))
+    t = image_cohort(tmp_path).table.drop(columns=["image_path"]).assign(synthetic_key=[f"k{i}" for i in range(4)])
+    syn = Cohort("syn", t, ("y",), "synthetic", "synthetic_key")
+    ds = CohortDataset(syn, size=6)
+    assert float(ds[3]["img"][0, 0, 0]) == pytest.approx(30 / 255)
+    assert calls == [[0, 1, 2, 3]]                              # one batch, then served from the cache
+    ds[1]
+    assert len(calls) == 1
+    live = CohortDataset(syn, size=6, cache=False)
+    assert float(live[2]["img"].max()) == pytest.approx(20 / 255) and calls[-1] == [2]
+    bad = types.SimpleNamespace(render_rows=lambda cohort, indices, size: np.zeros((len(indices), 3, 3)))
+    monkeypatch.setitem(sys.modules, "compendium.synthetic", bad)
+    with pytest.raises(InputError, match="render_rows returned"):
+        CohortDataset(syn, size=6, cache=False)[0]

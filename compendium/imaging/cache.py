@@ -89,9 +89,7 @@ def cached_pixels(cohort, size: int = 224, *, n_slices: int | None = None,
         return np.load(final, mmap_mode="r")
     n = len(pointers)
     if col == "synthetic_key":
-        from .dataset import render_synthetic
-
-        first = render_synthetic(cohort, [0], size)[0] if n else np.zeros((size, size), np.uint8)
+        first = np.zeros((size, size), np.uint8)  # render_rows returns (n, size, size)
     else:
         first = decode_row(pointers[0], root=cohort.root, size=size, n_slices=n_slices,
                            window=window) if n else np.zeros((size, size), np.uint8)
