@@ -144,7 +144,7 @@ def test_mimic_cxr_builder(tmp_path):
     assert t.loc["d1", "sex"] == "F" and t.loc["d4", "sex"] == "M"
     assert t.loc["d1", "race"] == "White" and t.loc["d4", "race"] == "Black" and t.loc["d5", "race"] == "Hispanic"
     assert pd.isna(t.loc["d6", "race"]) and np.isnan(t.loc["d6", "age"])
-    assert t.loc["d1", "age_group"] == "18-40" if t.loc["d1", "age"] < 40 else pd.isna(t.loc["d1", "age_group"])
+    assert pd.isna(t.loc["d1", "age_group"]) and t.loc["d5", "age_group"] == "18-40"   # Paper C: 18-40 vs 80+
     assert t.loc["d4", "age_group"] == "80+"
     z = build_cohort("mimic-cxr", root=root, uncertainty="zeros").table.set_index("sample_id")
     assert z.loc["d3", "Edema"] == 0.0 and z["age"].isna().all()

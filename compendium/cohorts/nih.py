@@ -13,6 +13,7 @@ composition tables and for building subsets such as NIH 6x200.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -40,9 +41,18 @@ SHIPPED = "Data_Entry_2017_v2020.csv.gz"
 def read_nih_metadata(path: str | Path | None = None) -> pd.DataFrame:
     """The raw ``Data_Entry_2017*.csv`` table (default: the copy shipped by torchxrayvision)."""
     path = Path(path) if path is not None else shipped_file(SHIPPED)
-    df = read_table(path, "nih")
+    if not path.is_file():
+        read_table(path, "nih")  # raises the one-line DataNotFoundError
+    stat = path.stat()
+    df = _read_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     require_columns(df, COLUMNS, "nih", path.name)
-    return df
+    return df.copy()
+
+
+@functools.lru_cache(maxsize=2)
+def _read_cached(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
+    """The table at ``path``, read once per (path, modification time, size)."""
+    return read_table(path, "nih")
 
 
 def nih_table(raw: pd.DataFrame) -> pd.DataFrame:
@@ -52,8 +62,7 @@ def nih_table(raw: pd.DataFrame) -> pd.DataFrame:
     no "uncertain" state).  ``finding_labels`` keeps the raw string and ``n_findings`` the
     number of findings (0 for "No Finding").
     """
-    findings = raw["Finding Labels"].astype(str).str.split("|")
-    sets = findings.map(lambda xs: {x.strip() for x in xs})
+    dummies = raw["Finding Labels"].astype(str).str.replace(" ", "", regex=False).str.get_dummies(sep="|")
     table = pd.DataFrame({
         "sample_id": raw["Image Index"].astype(str),
         "patient_id": raw["Patient ID"].astype(str),
@@ -65,7 +74,8 @@ def nih_table(raw: pd.DataFrame) -> pd.DataFrame:
         "finding_labels": raw["Finding Labels"].astype(str),
     })
     for lab in NIH_LABELS:
-        table[lab] = sets.map(lambda s, lab=lab: float(lab in s)).to_numpy()
+        key = lab.replace(" ", "")
+        table[lab] = dummies[key].to_numpy(dtype=float) if key in dummies else 0.0
     table["n_findings"] = table[list(NIH_FINDINGS)].sum(axis=1).astype(int)
     return table
 
