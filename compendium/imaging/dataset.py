@@ -53,11 +53,14 @@ class CohortDataset(Dataset):
     attrs : sequence of str
         Columns reported in ``attrs`` (those absent from the table are skipped).
     n_slices, window : CT volumes only: slices per volume and HU window.
+    progress : bool
+        Show a progress bar while the cache is first filled.
     """
 
     def __init__(self, cohort, *, size: int = 224, transform: Callable | None = None,
                  cache: bool = True, attrs: Sequence[str] = DEFAULT_ATTRS,
-                 n_slices: int | None = 16, window: tuple[float, float] = LUNG_WINDOW) -> None:
+                 n_slices: int | None = 16, window: tuple[float, float] = LUNG_WINDOW,
+                 progress: bool = True) -> None:
         if cohort.pixel_column is None:
             raise InputError(f"cohort {cohort.name} has no pixels (source {cohort.source}); "
                              "build it with root=PATH to the images")
@@ -68,6 +71,7 @@ class CohortDataset(Dataset):
         self.attrs = tuple(a for a in attrs if a in cohort.table.columns)
         self.n_slices = n_slices
         self.window = window
+        self.progress = progress
         self.labels = cohort.label_matrix().astype(np.float32)
         # collate-friendly attributes: age as float (NaN unknown), the others as strings
         # ("" unknown), so torch's default_collate batches them.
@@ -85,7 +89,7 @@ class CohortDataset(Dataset):
         """All rows' uint8 pixels (memory-mapped cache)."""
         if self._pixels is None:
             self._pixels = cached_pixels(self.cohort, self.size, n_slices=self.n_slices,
-                                         window=self.window, progress=False)
+                                         window=self.window, progress=self.progress)
         return self._pixels
 
     def _read(self, i: int) -> np.ndarray:
