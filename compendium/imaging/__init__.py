@@ -1,0 +1,7 @@
+"""Reading pixels: PNG/JPEG, DICOM, NIfTI CT volumes; a resized uint8 cache; a Dataset."""
+
+from .io import (hu_window, read_dicom, read_image, read_nifti, read_pixels, resize_uint8,
+                 to_uint8, volume_slices)
+
+__all__ = ["hu_window", "read_dicom", "read_image", "read_nifti", "read_pixels", "resize_uint8",
+           "to_uint8", "volume_slices"]

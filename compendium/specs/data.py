@@ -1,0 +1,38 @@
+"""Spec of ``notebooks/data.ipynb``: cohorts and their composition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DataNotFoundError
+from ..notebook import NotebookSpec, register_notebook
+
+
+@register_notebook("data", title="Data: cohorts and their composition",
+                   description="Composition by age, sex and race of every real cohort (from public "
+                               "metadata where available) and the construction of NIH 6x200.")
+@dataclass(frozen=True)
+class DataSpec(NotebookSpec):
+    #: cohorts whose composition is shown (registry names)
+    cohorts: list[str] = field(default_factory=lambda: ["nih", "chexpert", "vindr-cxr", "openi"])
+    #: dataset root per cohort (full profile); a cohort without one uses shipped metadata
+    roots: dict[str, str] = field(default_factory=dict)
+    #: age banding of the composition table (see compendium.cohorts.splits.AGE_BANDS)
+    age_scheme: str = "paper_a"
+    #: NIH 6x200: images per disease and age/sex group, and the shortfall one sex may have
+    n_per_group: int = 50
+    max_shortfall: int = 5
+
+    def check(self) -> None:
+        from ..cohorts import load_builders
+        from ..cohorts.splits import age_bands
+
+        registry = load_builders()
+        for name in [*self.cohorts, *self.roots]:
+            registry.get(name)
+        age_bands(self.age_scheme)
+        for name, root in self.roots.items():
+            if not Path(root).expanduser().is_dir():
+                raise DataNotFoundError(f"data: root of {name} not found: {root} "
+                                        "(see book/reference/data.md for how to get it)")
