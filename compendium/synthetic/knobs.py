@@ -3,8 +3,8 @@
 The synthetic world is fair by construction: with no knobs set, a patient's sex, age and race
 have **no** influence on their labels, pixels, reports or EHR.  Every disparity the world
 shows comes from a knob, so its size and direction are known.  Knobs are set per group,
-keyed by ``"<column>=<value>"`` (for example ``"sex=F"``, ``"race=Black"``,
-``"age_group=80+"``); a row in several keyed groups gets the sum of their effects.
+keyed by ``"<column>=<value>"`` (for example ``"sex=F"``, ``"race=Black"``;
+for a numeric column a range: ``"age=18-39"``, ``"age=80+"``); a row in several keyed groups gets the sum of their effects.
 
 ================== ======= ==============================================================
 knob               neutral meaning
@@ -34,6 +34,7 @@ knob               neutral meaning
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Mapping
 
 import numpy as np
@@ -130,7 +131,7 @@ class BiasKnobs(Spec):
             col, val = _split_key(key)
             if col not in table.columns:
                 raise InputError(f"bias knob group {key!r}: the cohort has no column {col!r}")
-            member = (table[col].astype(str) == val).to_numpy()
+            member = _members(table[col], val)
             for k in KNOB_NAMES:
                 out[k] = out[k] + member * getattr(g, k)
         for k in ("sign_strength", "soft_tissue", "contrast", "ap_portable",
@@ -145,6 +146,22 @@ class BiasKnobs(Spec):
             for key, g in self.groups.items() for k in KNOB_NAMES if getattr(g, k) != 0.0
         ]
         return pd.DataFrame(rows, columns=["group", "knob", "value", "meaning"])
+
+
+_RANGE = re.compile(r"^(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?)|\+)$")
+
+
+def _members(values: pd.Series, val: str) -> np.ndarray:
+    """Rows whose value equals ``val``; for a numeric column ``"18-39"`` (inclusive integer
+    range, i.e. 18 <= x < 40) and ``"80+"`` select ranges."""
+    m = _RANGE.match(val)
+    if m and pd.api.types.is_numeric_dtype(values):
+        x = values.to_numpy(dtype=float)
+        lo = float(m.group(1))
+        hi = float(m.group(2)) + 1 if m.group(2) else np.inf
+        with np.errstate(invalid="ignore"):
+            return (x >= lo) & (x < hi)
+    return (values.astype(str) == val).to_numpy()
 
 
 def _split_key(key: str) -> tuple[str, str]:
@@ -164,15 +181,15 @@ def default_knobs() -> BiasKnobs:
                             ``anatomy=-0.06`` (smaller thorax: sex visible in pixels)
     ``race=Black``          ``underdiagnosis=0.2`` (a fifth of positives recorded negative),
                             ``ehr_missing=0.15``
-    ``age_group=80+``       ``ap_portable=0.35``, ``noise=0.03``, ``prevalence=0.5``
-    ``age_group=18-39``     ``sign_strength=0.3`` (subtler signs in the young, cf. Paper B)
+    ``age=80+``             ``ap_portable=0.35``, ``noise=0.03``, ``prevalence=0.5``
+    ``age=18-39``           ``sign_strength=0.3`` (subtler signs in the young, cf. Paper B)
     ======================  ==================================================================
     """
     return BiasKnobs(groups={
         "sex=F": GroupKnobs(soft_tissue=0.5, anatomy=-0.06),
         "race=Black": GroupKnobs(underdiagnosis=0.2, ehr_missing=0.15),
-        "age_group=80+": GroupKnobs(ap_portable=0.35, noise=0.03, prevalence=0.5),
-        "age_group=18-39": GroupKnobs(sign_strength=0.3),
+        "age=80+": GroupKnobs(ap_portable=0.35, noise=0.03, prevalence=0.5),
+        "age=18-39": GroupKnobs(sign_strength=0.3),
     })
 
 
