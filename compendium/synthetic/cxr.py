@@ -75,6 +75,12 @@ def _grids(size: int):
     return U, V, A.astype(_F32)
 
 
+@functools.lru_cache(maxsize=8)
+def _noise_bank(size: int) -> np.ndarray:
+    """A fixed bank of standard normal noise (a constant of the generator, not of a world)."""
+    return np.random.default_rng(20250101).standard_normal((4, 2 * size, 2 * size), dtype=_F32)
+
+
 def _col(x) -> np.ndarray:
     return np.asarray(x, dtype=_F32).reshape(-1, 1, 1)
 
@@ -96,57 +102,50 @@ def draw_parameters(table: pd.DataFrame, findings: np.ndarray, knobs: dict[str, 
     seed : world seed
     """
     n = len(table)
-    p: dict[str, list] = {}
-
-    def put(name, value):
-        p.setdefault(name, []).append(value)
-
+    za = np.empty((n, 6))
+    tex = np.empty((n, _TEX, _TEX), dtype=_F32)
+    ui = np.empty((n, 32))
+    zi = np.empty((n, 4))
     for i, (pid, key) in enumerate(zip(table["patient_id"].astype(str),
                                        table["synthetic_key"].astype(str))):
         ra = stream(seed, pid, "anatomy")
+        za[i] = ra.standard_normal(6)
+        tex[i] = ra.standard_normal((_TEX, _TEX))
         ri = stream(seed, key, "image")
-        rf = stream(seed, key, "finding")
-        an = 1.0 + knobs["anatomy"][i]
-        z = ra.standard_normal(8)
-        put("scale", an * (1 + 0.035 * np.clip(z[0], -2.5, 2.5)))
-        put("lung_h", 0.95 * (1 + 0.04 * np.clip(z[1], -2.5, 2.5)))
-        put("ctr", 0.43 + 0.02 * np.clip(z[2], -2.5, 2.5))
-        put("dia", 0.50 + 0.035 * np.clip(z[3], -2.5, 2.5))
-        put("rib_period", 0.17 * (1 + 0.05 * np.clip(z[4], -2, 2)))
-        put("rib_curv", 0.45 + 0.06 * np.clip(z[5], -2, 2))
-        put("rib_phase", ra.uniform(0, 2 * math.pi))
-        put("tex", ra.standard_normal((_TEX, _TEX)).astype(_F32))
-        # acquisition (per image)
-        zi = ri.standard_normal(4)
-        ap = ri.uniform() < 0.25 + knobs["ap_portable"][i]
-        put("ap", float(ap))
-        put("du", 0.025 * np.clip(zi[0], -2, 2))
-        put("dv", 0.025 * np.clip(zi[1], -2, 2))
-        put("gain", 1 + 0.05 * np.clip(zi[2], -2, 2))
-        put("gamma", 1 + 0.08 * np.clip(zi[3], -2, 2))
-        put("noise_sd", 0.012 + 0.012 * ap + knobs["noise"][i])
-        put("noise_seed", ri.integers(0, 2**63 - 1))
-        put("contrast", knobs["contrast"][i])
-        put("soft", knobs["soft_tissue"][i])
-        # finding geometry and severity: always drawn, whatever the labels
-        sev = rf.uniform(0.7, 1.0, len(FINDINGS)) * (1 - knobs["sign_strength"][i])
-        put("sev", sev * findings[i])
-        put("eff_side", rf.integers(0, 3))           # 0 right, 1 left, 2 both
-        put("eff_h", rf.uniform(0.32, 0.45))
-        put("ptx_side", rf.integers(0, 2))
-        put("ptx_size", rf.uniform(0.35, 0.5))
-        put("cons_side", rf.integers(0, 2))
-        put("cons_v", rf.uniform(-0.05, 0.3))
-        put("cons_du", rf.uniform(-0.05, 0.05))
-        put("atel_side", rf.integers(0, 2))
-        put("atel_v", rf.uniform(0.22, 0.36))
-        put("atel_slope", rf.uniform(-0.25, 0.25))
-        put("opa_uv", rf.uniform(-1, 1, (3, 2)))
-        put("pna_side", rf.integers(0, 2))
-        put("pna_v", rf.uniform(0.15, 0.35))
-    out = {k: np.asarray(v) for k, v in p.items()}
-    assert all(len(v) == n for v in out.values())
-    return out
+        zi[i] = ri.standard_normal(4)
+        ui[i] = ri.uniform(size=32)      # every number drawn, whatever the labels
+    za = np.clip(za, -2.5, 2.5)
+    zi = np.clip(zi, -2, 2)
+    ap = ui[:, 0] < 0.25 + knobs["ap_portable"]
+    sev = (0.7 + 0.3 * ui[:, 1:1 + len(FINDINGS)]) * (1 - knobs["sign_strength"])[:, None]
+    u = ui[:, 10:]
+    return {
+        # anatomy (patient)
+        "scale": (1.0 + knobs["anatomy"]) * (1 + 0.035 * za[:, 0]),
+        "lung_h": 0.95 * (1 + 0.04 * za[:, 1]),
+        "ctr": 0.43 + 0.02 * za[:, 2],
+        "dia": 0.50 + 0.035 * za[:, 3],
+        "rib_period": 0.17 * (1 + 0.05 * za[:, 4]),
+        "rib_curv": 0.45 + 0.06 * za[:, 5],
+        "tex": tex,
+        # acquisition (image)
+        "ap": ap.astype(float),
+        "du": 0.025 * zi[:, 0], "dv": 0.025 * zi[:, 1], "gain": 1 + 0.05 * zi[:, 2],
+        "rib_phase": 0.5 * zi[:, 3],
+        "noise_sd": 0.012 + 0.012 * ap + knobs["noise"],
+        "noise_pick": (u[:, 20:22] * 1e6).astype(np.int64),
+        "contrast": knobs["contrast"], "soft": knobs["soft_tissue"],
+        # findings: severity (0 when absent) and geometry
+        "sev": sev * findings,
+        "eff_side": np.floor(u[:, 0] * 3), "eff_h": 0.32 + 0.13 * u[:, 1],
+        "ptx_side": np.floor(u[:, 2] * 2), "ptx_size": 0.35 + 0.15 * u[:, 3],
+        "cons_side": np.floor(u[:, 4] * 2), "cons_v": -0.05 + 0.35 * u[:, 5],
+        "cons_du": -0.05 + 0.1 * u[:, 6],
+        "atel_side": np.floor(u[:, 7] * 2), "atel_v": 0.22 + 0.14 * u[:, 8],
+        "atel_slope": -0.25 + 0.5 * u[:, 9],
+        "opa_uv": (u[:, 10:16] * 2 - 1).reshape(n, 3, 2),
+        "pna_side": np.floor(u[:, 16] * 2), "pna_v": 0.15 + 0.2 * u[:, 17],
+    }
 
 
 #: Rows rendered together (small batches stay in cache; the result never depends on it).
@@ -165,7 +164,7 @@ def render(params: dict[str, np.ndarray], size: int) -> np.ndarray:
 def _render_batch(params: dict[str, np.ndarray], size: int) -> np.ndarray:
     U0, V0, A = _grids(size)
     n = len(params["scale"])
-    P = {k: _col(v) for k, v in params.items() if k not in ("tex", "sev", "opa_uv", "noise_seed")}
+    P = {k: _col(v) for k, v in params.items() if k not in ("tex", "sev", "opa_uv", "noise_pick")}
     sev = params["sev"].astype(_F32)
     S = {f: _col(sev[:, j]) for j, f in enumerate(FINDINGS)}
     rows = {f: np.flatnonzero(sev[:, j] > 0) for j, f in enumerate(FINDINGS)}
@@ -201,7 +200,7 @@ def _render_batch(params: dict[str, np.ndarray], size: int) -> np.ndarray:
     m_r, lat_r, cu_r = lung(-1, dia_r)
     m_l, lat_l, cu_l = lung(1, dia_l)
     lungm = np.maximum(m_r, m_l)
-    hil = np.clip(1 - np.maximum(lat_r * m_r, lat_l * m_l) * _F32(0.5), 0.3, 1)
+    hil = np.clip(1 - np.clip((np.abs(U) - lung_c) / lung_a, 0, 1) * _F32(0.5), 0.3, 1)  # (n,1,W)
     L = _F32(0.16) + _F32(0.13) * marks * hil
 
     # pneumothorax: a collapsed lung inside the pleural space of one side (apex-lateral rim
@@ -285,8 +284,14 @@ def _render_batch(params: dict[str, np.ndarray], size: int) -> np.ndarray:
     by = (V - _F32(0.15)) / _F32(1.2)
     bx, by = bx * bx, by * by
     body = _soft(1 - (bx * bx + by * by), 5)
-    ribs = np.clip(np.cos((V + P["rib_curv"] * U * U) * (_F32(2 * math.pi) / P["rib_period"])
-                          + P["rib_phase"]) * 3 - 2, 0, 1)
+    # cos(k (v + c u^2) + phase), expanded into separable factors (no full-size cos)
+    k = _F32(2 * math.pi) / P["rib_period"]
+    av, bu = k * V + P["rib_phase"], k * P["rib_curv"] * U * U
+    ribs = np.cos(av) * np.cos(bu)
+    ribs -= np.sin(av) * np.sin(bu)
+    ribs *= 3
+    ribs -= 2
+    np.clip(ribs, 0, 1, out=ribs)
     ribs *= _soft(_F32(0.92) * s - np.abs(U), 10) * _soft(P["dia"] + 0.1 - V, 10)
     img = _F32(0.04) + body * _F32(0.46) + ribs * _F32(0.07) * body
     img += lungm * (L + ribs * _F32(0.08) - img)
@@ -316,16 +321,16 @@ def _render_batch(params: dict[str, np.ndarray], size: int) -> np.ndarray:
         Ui, Vi = U[idx], V[idx]
         marker = ((Ui > 0.62) & (Ui < 0.9)) & ((Vi > -0.94) & (Vi < -0.86))
         img[idx] = np.where(marker, _F32(0.95), img[idx])
-    # acquisition: contrast, exposure (a smooth tone curve), noise
-    img = _F32(0.4) + (img - _F32(0.4)) * (1 - P["contrast"])
-    np.clip(img, 0, 1, out=img)
-    img += (P["gamma"] - 1) * _F32(-1.5) * img * (1 - img)
-    img *= P["gain"]
-    sd = params["noise_sd"].astype(_F32)
+    # acquisition: contrast and exposure (one affine map), noise from a fixed bank at a
+    # per-image random offset, 8-bit quantisation
+    a = (1 - P["contrast"]) * P["gain"] * _F32(255)
+    img *= a
+    img += (_F32(0.4) * P["contrast"]) * P["gain"] * _F32(255) + _F32(0.5)
+    bank = _noise_bank(size)
+    sd = params["noise_sd"].astype(_F32) * _F32(255)
+    pick = params["noise_pick"]
     for i in range(n):
-        rng = np.random.default_rng(int(params["noise_seed"][i]))
-        img[i] += rng.standard_normal((size, size), dtype=_F32) * sd[i]
-    np.clip(img, 0, 1, out=img)
-    img *= _F32(255)
-    img += _F32(0.5)
+        b, oy, ox = pick[i, 0] % len(bank), pick[i, 1] % size, (pick[i, 0] // len(bank)) % size
+        img[i] += bank[b, oy:oy + size, ox:ox + size] * sd[i]
+    np.clip(img, 0, 255, out=img)
     return img.astype(np.uint8)
