@@ -181,14 +181,14 @@ def default_knobs() -> BiasKnobs:
                             ``anatomy=-0.06`` (smaller thorax: sex visible in pixels)
     ``race=Black``          ``underdiagnosis=0.2`` (a fifth of positives recorded negative),
                             ``ehr_missing=0.15``
-    ``age=80+``             ``ap_portable=0.35``, ``noise=0.03``, ``prevalence=0.5``
+    ``age=80+``             ``ap_portable=0.35``, ``noise=0.02``, ``prevalence=0.5``
     ``age=18-39``           ``sign_strength=0.3`` (subtler signs in the young, cf. Paper B)
     ======================  ==================================================================
     """
     return BiasKnobs(groups={
         "sex=F": GroupKnobs(soft_tissue=0.5, anatomy=-0.06),
         "race=Black": GroupKnobs(underdiagnosis=0.2, ehr_missing=0.15),
-        "age=80+": GroupKnobs(ap_portable=0.35, noise=0.03, prevalence=0.5),
+        "age=80+": GroupKnobs(ap_portable=0.35, noise=0.02, prevalence=0.5),
         "age=18-39": GroupKnobs(sign_strength=0.3),
     })
 
