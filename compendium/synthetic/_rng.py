@@ -21,3 +21,14 @@ def key_int(key: str) -> int:
 def stream(seed: int, key: str, name: str) -> np.random.Generator:
     """The generator of stream ``name`` for ``key`` in the world of ``seed``."""
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, STREAMS[name], key_int(key)])
+
+
+def world_seed(seed) -> int:
+    """The world seed as an int: an ``int`` as is, a ``numpy.random.Generator`` draws one."""
+    from ..errors import ConfigError
+
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(0, 2**31 - 1))
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return int(seed)
+    raise ConfigError(f"seed must be an int or a numpy Generator, got {seed!r}")

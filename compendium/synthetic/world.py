@@ -24,7 +24,7 @@ import pandas as pd
 from ..cohorts.base import Cohort
 from ..errors import ConfigError, DataNotFoundError, InputError
 from . import cxr, ct, ehr, reports
-from ._rng import key_int, stream
+from ._rng import key_int, stream, world_seed
 from .knobs import BiasKnobs, age_group, resolve_knobs
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ def draw_demographics(n: int, *, seed: int, source: str = "nih",
         sex 50/50).  Race is always synthetic (:data:`RACE_PROPORTIONS`).
     skew : e.g. ``{"sex": {"F": 0.1, "M": 0.9}}``: resample to these group proportions.
     """
+    seed = world_seed(seed)
     if source not in ("nih", "chexpert", "parametric"):
         raise ConfigError(f"unknown demographics source {source!r} (allowed: nih, chexpert, parametric)")
     rng = np.random.default_rng([int(seed), 9000])
@@ -160,6 +161,7 @@ def synthetic_cxr(*, n: int = 600, seed: int = 0, knobs: Any = None, demographic
                   skew: Mapping[str, Mapping[str, float]] | None = None,
                   name: str = "synthetic-cxr") -> Cohort:
     """A multi-label synthetic chest-X-ray cohort (see :mod:`compendium.synthetic`)."""
+    seed = world_seed(seed)
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"n must be a positive integer, got {n!r}")
     k = resolve_knobs(knobs)
@@ -206,6 +208,7 @@ def with_synthetic_pixels(cohort: Cohort, *, knobs: Any = None, seed: int = 0,
     pixels show.  Labels the renderer does not know (e.g. 'Mass') are kept but not drawn.
     Missing race (NIH, CheXpert) is filled with a synthetic race when ``fill_race``.
     """
+    seed = world_seed(seed)
     k = resolve_knobs(knobs)
     t = cohort.table.copy()
     t["synthetic_key"] = [f"{cohort.name}/{sid}" for sid in t["sample_id"].astype(str)]
@@ -318,6 +321,7 @@ def render_volumes(cohort: Cohort, indices=None, size: int = 48, depth: int = 24
 
 def synthetic_inspect(*, n: int = 200, seed: int = 0, knobs: Any = None) -> Cohort:
     """A synthetic INSPECT-like CTPA cohort: PE and seven prognostic outcomes."""
+    seed = world_seed(seed)
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"n must be a positive integer, got {n!r}")
     k = resolve_knobs(knobs)
