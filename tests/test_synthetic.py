@@ -368,3 +368,28 @@ def test_pretraining_pairs_skew():
     assert p.table["report"].str.len().min() > 20
     with pytest.raises(ConfigError):
         pretraining_pairs(10, seed=0, skew={"sex": {"X": 1.0}})
+
+
+def test_sign_strength_knob_shrinks_pe_defects_for_its_group():
+    c = synthetic_inspect(n=40, seed=2, knobs="default")
+    t = c.table
+    i = int(np.flatnonzero(t["true_PE"].to_numpy() == 1)[0])
+    young = c.table.copy()
+    young.loc[i, "age"] = 25.0
+    old = c.table.copy()
+    old.loc[i, "age"] = 55.0
+    import dataclasses
+    _, _, d_young = render_volumes(dataclasses.replace(c, table=young), [i], 48, 24, return_masks=True)
+    _, _, d_old = render_volumes(dataclasses.replace(c, table=old), [i], 48, 24, return_masks=True)
+    assert 0 < d_young.sum() < d_old.sum()
+
+
+def test_render_sizes_and_bad_input(cohort):
+    for size in (32, 224):
+        assert render_rows(cohort, [0, 1], size).shape == (2, size, size)
+    with pytest.raises(ConfigError):
+        render_rows(cohort, [0], 8)
+    with pytest.raises(InputError):
+        render_rows(cohort, [10_000], 64)
+    with pytest.raises(ConfigError):
+        synthetic_cxr(n=0)

@@ -47,7 +47,8 @@ def finding_gallery(*, seed: int = 0, size: int = 128, patients: int = 2, knobs=
     import matplotlib.pyplot as plt
 
     cols = ["No Finding", *cxr.FINDINGS]
-    rows = [{"synthetic_key": f"gallery-{p}", **({c: 1.0} if c != "No Finding" else {})}
+    # keys 2, 3, ... are PA films with world seed 0 (the AP marker is shown with the knobs)
+    rows = [{"synthetic_key": f"gallery-{p + 2}", **({c: 1.0} if c != "No Finding" else {})}
             for p in range(patients) for c in cols]
     imgs = render_rows(probe_cohort(rows, knobs=knobs, seed=seed), None, size)
     fig, axes = plt.subplots(patients, len(cols), figsize=(1.6 * len(cols), 1.75 * patients))
@@ -69,7 +70,8 @@ def group_gallery(*, knobs=None, seed: int = 0, size: int = 128, finding: str = 
     groups = [("reference (M, 50, White)", {}), ("sex=F", {"sex": "F"}),
               ("age=80+", {"age": 85.0}), ("age=18-39", {"age": 25.0}),
               ("race=Black", {"race": "Black"})]
-    rows = [{"synthetic_key": "group-gallery", finding: 1.0, **g} for _, g in groups]
+    # with world seed 0 this key is a PA film that the age=80+ knob turns into an AP film
+    rows = [{"synthetic_key": "group-gallery-0", finding: 1.0, **g} for _, g in groups]
     imgs = render_rows(probe_cohort(rows, knobs=knobs, seed=seed), None, size)
     fig, axes = plt.subplots(1, len(groups), figsize=(2.0 * len(groups), 2.3))
     for ax, im, (name, _) in zip(axes, imgs, groups):
