@@ -175,7 +175,18 @@ def _render_batch(params: dict[str, np.ndarray], size: int) -> np.ndarray:
     X = params["tex"].astype(_F32)
     Y = X[:, lo, :] * (1 - w)[None, :, None] + X[:, lo + 1, :] * w[None, :, None]
     tex = Y[:, :, lo] * (1 - w) + Y[:, :, lo + 1] * w
-    marks = np.clip(1.0 - np.abs(tex) * _F32(4.0), 0.0, 1.0)
+    # vessels radiate from each hilum: thin ridges along rays, wiggled by the random field
+    hx = np.where(U < 0, _F32(-0.2), _F32(0.2)) * P["scale"]
+    # rays = lines of constant diamond angle, dy / (|dx| + |dy|) (cheap; no arctan2)
+    dx = np.abs(U - hx) + _F32(0.02)                   # (n,1,W)
+    dy = V - _F32(0.12)                                # (n,H,1)
+    theta = dy / (dx + np.abs(dy))
+    theta *= _F32(math.pi / 2)
+    marks = np.sin(theta * _F32(8.0) + tex * _F32(0.7))
+    np.abs(marks, out=marks)
+    marks *= _F32(-2.5)
+    marks += 1
+    np.clip(marks, 0.0, 1.0, out=marks)
     marks *= marks
 
     # ---- geometry
