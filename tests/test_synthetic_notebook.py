@@ -56,3 +56,17 @@ def test_figure_helpers_smoke():
         matplotlib.pyplot.close(fig)
     share = figures.recorded_vs_true(synthetic_cxr(n=300, seed=1), by="race").set_index("race")
     assert share.loc["White", "recorded_share"] == 1.0
+
+
+def test_cli_writes_a_sample(tmp_path, capsys):
+    from compendium.cli import main
+
+    assert main(["synthetic", "--n", "3", "--size", "32", "--knobs", "zero",
+                 "--out", str(tmp_path / "s")]) == 0
+    assert len(list((tmp_path / "s" / "images").glob("*.png"))) == 3
+    assert (tmp_path / "s" / "cohort.csv").is_file()
+    assert "synthetic" in capsys.readouterr().out
+    assert main(["synthetic", "--cohort", "synthetic-inspect", "--n", "2", "--size", "16",
+                 "--out", str(tmp_path / "ct")]) == 0
+    assert (tmp_path / "ct" / "volumes_hu.npy").is_file()
+    assert main(["synthetic", "--n", "0", "--out", str(tmp_path / "x")]) == 2
