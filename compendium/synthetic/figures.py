@@ -10,8 +10,8 @@ import pandas as pd
 
 from ..cohorts.base import Cohort
 from . import cxr
-from .knobs import KNOB_MEANING, KNOB_NAMES, BiasKnobs, resolve_knobs
-from .world import CT_LABELS, CXR_LABELS, render_ehr, render_rows, render_volumes
+from .knobs import KNOB_MEANING, KNOB_NAMES, resolve_knobs
+from .world import CXR_LABELS, render_ehr, render_rows, render_volumes
 
 _BASAL = lambda U, V: (V > 0.1) & (np.abs(U) > 0.3)  # noqa: E731  effusion's region
 
@@ -188,5 +188,4 @@ def recorded_vs_true(cohort: Cohort, *, by: str = "race") -> pd.DataFrame:
 
 
 __all__ = ["probe_cohort", "finding_gallery", "group_gallery", "knobs_table", "example_reports",
-           "ehr_figure", "ct_figure", "effusion_sign_by_group", "recorded_vs_true", "CT_LABELS",
-           "BiasKnobs"]
+           "ehr_figure", "ct_figure", "effusion_sign_by_group", "recorded_vs_true"]

@@ -152,7 +152,7 @@ def _record(table: pd.DataFrame, truth: np.ndarray, under: np.ndarray, seed: int
     """Recorded labels: each true positive is missed with the row's underdiagnosis probability."""
     rec = truth.copy()
     for i, key in enumerate(table["synthetic_key"]):
-        miss = stream(seed, key, "label").uniform(size=truth.shape[1] + 64)[-truth.shape[1]:] < under[i]
+        miss = stream(seed, key, "record").uniform(size=truth.shape[1]) < under[i]
         rec[i] = np.where(np.nan_to_num(truth[i]) == 1, (~miss).astype(float), truth[i])
     return rec
 
@@ -339,8 +339,8 @@ def synthetic_inspect(*, n: int = 200, seed: int = 0, knobs: Any = None) -> Coho
         frail[i] = np.clip(r.beta(1.5, 4), 0, 1)
         z = r.uniform(size=8)
         pe = z[0] < 1 / (1 + np.exp(-(np.log(0.2 / 0.8) + per["prevalence"][i])))
-        a = (t["age"].iat[i] - 60) / 15 * 0.0           # no age effect unless a knob adds one
-        risk = -3.2 + 4.0 * frail[i] + 0.6 * pe + per["prevalence"][i] + a
+        # no demographic effect on outcomes unless a knob adds one (prevalence)
+        risk = -3.2 + 4.0 * frail[i] + 0.6 * pe + per["prevalence"][i]
         p12 = 1 / (1 + np.exp(-risk))
         m12 = z[1] < p12
         m6 = m12 and z[2] < 0.7
