@@ -89,7 +89,7 @@ def _mass(d, region):
 def test_every_finding_changes_the_image():
     for f in FINDINGS:
         for _, d in _diffs(f, keys=("a", "b", "c")):
-            assert np.abs(d).sum() > 2000, f
+            assert np.abs(d).sum() > (800 if f == "Nodule" else 2000), f   # nodules are small
 
 
 def test_effusion_raises_basal_lateral_intensity():
@@ -137,7 +137,8 @@ def test_edema_is_bilateral_and_perihilar():
         assert _mass(d, (np.abs(_U) < 0.75) & (_V > -0.5) & (_V < 0.75)) > 0.85
 
 
-@pytest.mark.parametrize("finding", ["Consolidation", "Pneumonia", "Opacity", "Atelectasis"])
+@pytest.mark.parametrize("finding", ["Consolidation", "Pneumonia", "Opacity", "Atelectasis",
+                                     "Nodule", "Mass"])
 def test_parenchymal_findings_stay_in_the_lungs(finding):
     lungs = (np.abs(_U) > 0.05) & (np.abs(_U) < 0.85) & (_V > -0.9) & (_V < 0.75)
     for _, d in _diffs(finding):

@@ -12,7 +12,7 @@ import pytest
 from compendium.config import load_yaml
 from compendium.errors import ConfigError
 from compendium.notebook import get_spec
-from compendium.synthetic import KNOB_NAMES, figures, synthetic_cxr, synthetic_inspect
+from compendium.synthetic import FINDINGS, KNOB_NAMES, figures, synthetic_cxr, synthetic_inspect
 
 matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ def test_bad_knobs_fail_the_check():
 def test_figure_helpers_smoke():
     assert list(figures.knobs_table()["knob"]) == list(KNOB_NAMES)
     reps = figures.example_reports(seed=0)
-    assert len(reps) == 9 and reps["report"].str.contains("IMPRESSION").all()
+    assert len(reps) == len(FINDINGS) + 1 and reps["report"].str.contains("IMPRESSION").all()
     zero = figures.effusion_sign_by_group({}, n=5, size=32)
     assert zero["mean_sign"].iloc[0] == zero["mean_sign"].iloc[1] > 0
     on = figures.effusion_sign_by_group(None, n=5, size=32)

@@ -8,7 +8,7 @@ from .base import Cohort, register_cohort
 
 
 @register_cohort("synthetic-cxr", source="synthetic",
-                 description="synthetic chest X-rays, 8 findings + No Finding, NIH age/sex")
+                 description="synthetic chest X-rays, 10 findings + No Finding, NIH age/sex")
 def build_synthetic_cxr(*, root: Any = None, n: int = 600, seed: int = 0, knobs: Any = None,
                         demographics: str = "nih", **_: Any) -> Cohort:
     from ..synthetic import synthetic_cxr

@@ -16,6 +16,8 @@ Effusion          fluid filling the costophrenic angle with a lateral meniscus (
 Pneumothorax      a dark rim without lung markings and a thin pleural line (apex-lateral)
 Opacity           several fuzzy patchy opacities (anywhere in the lungs)
 Pneumonia         a patchy, ill-defined consolidation (lower zone)
+Nodule            a small, well-defined round opacity (one lung, anywhere)
+Mass              a large, well-defined round opacity (one lung, anywhere)
 ================  ===========================================================================
 
 All randomness comes from per-sample streams (:mod:`._rng`): the anatomy from the patient,
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 
 #: The findings the renderer draws, in a fixed order.
 FINDINGS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion",
-            "Pneumothorax", "Opacity", "Pneumonia")
+            "Pneumothorax", "Opacity", "Pneumonia", "Nodule", "Mass")
 
 #: Other label names (lower case) that mean one of :data:`FINDINGS` (CheXpert, NIH, ...).
 ALIASES = {
@@ -101,7 +103,7 @@ def draw_parameters(table: pd.DataFrame, findings: np.ndarray, knobs: dict[str, 
     n = len(table)
     za = np.empty((n, 6))
     tex = np.empty((n, _TEX, _TEX), dtype=_F32)
-    ui = np.empty((n, 32))
+    ui = np.empty((n, 40))
     zi = np.empty((n, 4))
     for i, (pid, key) in enumerate(zip(table["patient_id"].astype(str),
                                        table["synthetic_key"].astype(str))):
@@ -110,7 +112,7 @@ def draw_parameters(table: pd.DataFrame, findings: np.ndarray, knobs: dict[str, 
         tex[i] = ra.standard_normal((_TEX, _TEX))
         ri = stream(seed, key, "image")
         zi[i] = ri.standard_normal(4)
-        ui[i] = ri.uniform(size=32)      # every number drawn, whatever the labels
+        ui[i] = ri.uniform(size=40)      # every number drawn, whatever the labels
     za = np.clip(za, -2.5, 2.5)
     zi = np.clip(zi, -2, 2)
     ap = ui[:, 0] < 0.25 + knobs["ap_portable"]
@@ -142,6 +144,8 @@ def draw_parameters(table: pd.DataFrame, findings: np.ndarray, knobs: dict[str, 
         "atel_slope": -0.25 + 0.5 * u[:, 9],
         "opa_uv": (u[:, 10:16] * 2 - 1).reshape(n, 3, 2),
         "pna_side": np.floor(u[:, 16] * 2), "pna_v": 0.15 + 0.2 * u[:, 17],
+        "nod_uvr": np.stack([u[:, 22] * 2 - 1, u[:, 23] * 2 - 1, 0.035 + 0.015 * u[:, 24]], 1),
+        "mass_uvr": np.stack([u[:, 25] * 2 - 1, u[:, 26] * 2 - 1, 0.085 + 0.035 * u[:, 27]], 1),
     }
 
 
@@ -161,7 +165,7 @@ def render(params: dict[str, np.ndarray], size: int) -> np.ndarray:
 def _render_batch(params: dict[str, np.ndarray], size: int) -> np.ndarray:
     U0, V0, A = _grids(size)
     n = len(params["scale"])
-    P = {k: _col(v) for k, v in params.items() if k not in ("tex", "sev", "opa_uv", "noise_pick")}
+    P = {k: _col(v) for k, v in params.items() if k not in ("tex", "sev", "opa_uv", "noise_pick", "nod_uvr", "mass_uvr")}
     sev = params["sev"].astype(_F32)
     S = {f: _col(sev[:, j]) for j, f in enumerate(FINDINGS)}
     rows = {f: np.flatnonzero(sev[:, j] > 0) for j, f in enumerate(FINDINGS)}
@@ -268,6 +272,17 @@ def _render_batch(params: dict[str, np.ndarray], size: int) -> np.ndarray:
             pv = cy + _col(uv[:, j, 1]) * lung_b[idx] * _F32(0.45)
             acc = acc + np.exp(-((U[idx] - pu) ** 2 + (V[idx] - pv) ** 2) / _F32(2 * 0.07 ** 2))
         L[idx] += S["Opacity"][idx] * _F32(0.22) * acc
+    # nodule and mass: well-defined round opacities
+    for f, key, amp in (("Nodule", "nod_uvr", 0.34), ("Mass", "mass_uvr", 0.4)):
+        idx = rows[f]
+        if not idx.size:
+            continue
+        q = params[key][idx].astype(_F32)
+        side = np.where(_col(q[:, 0]) < 0, cu_r[idx], cu_l[idx])
+        pu = side + _col(q[:, 0]) * lung_a[idx] * _F32(0.4)
+        pv = cy + _col(q[:, 1]) * lung_b[idx] * _F32(0.45)
+        d2 = ((U[idx] - pu) ** 2 + (V[idx] - pv) ** 2) / _col(q[:, 2]) ** 2
+        L[idx] += S[f][idx] * _F32(amp) * np.clip((1 - d2) * 4, 0, 1)
     # atelectasis: plate-like band in a lower zone
     for idx in [rows["Atelectasis"]]:
         if not idx.size:

@@ -37,12 +37,17 @@ _POS = {
                 "multifocal opacities"],
     "Pneumonia": ["findings consistent with pneumonia", "{side} lower lobe pneumonia",
                   "*infectious process in the {side} lower lobe"],
+    "Nodule": ["a {side} upper lobe nodule", "a 1 cm nodular opacity in the {side} lung",
+               "*a small rounded density in the {side} mid zone"],
+    "Mass": ["a {side} lung mass", "a large mass in the {side} lung",
+             "*a 5 cm rounded lesion in the {side} lung"],
 }
 _NEG = {
     "Atelectasis": ["no atelectasis"], "Cardiomegaly": ["heart size is normal", "no cardiomegaly"],
     "Consolidation": ["no focal consolidation"], "Edema": ["no pulmonary edema"],
     "Effusion": ["no pleural effusion", "no effusion"], "Pneumothorax": ["no pneumothorax"],
     "Opacity": ["lungs are clear", "no focal opacity"], "Pneumonia": ["no evidence of pneumonia"],
+    "Nodule": ["no pulmonary nodules"], "Mass": ["no mass"],
 }
 _HEDGE = ["possible {x}", "{x} cannot be excluded", "may represent {x}", "questionable {x}"]
 _NORMAL = ["The lungs are clear.", "No acute cardiopulmonary process.",
@@ -55,6 +60,7 @@ _KEYS = {
     "Consolidation": ["consolidation"], "Edema": ["edema"],
     "Effusion": ["effusion"], "Pneumothorax": ["pneumothorax"],
     "Opacity": ["opacit", "lungs are clear"], "Pneumonia": ["pneumonia"],
+    "Nodule": ["nodul"], "Mass": ["mass"],
 }
 _NEG_CUES = re.compile(r"\b(no|without|negative for|free of|resolved|normal|clear)\b")
 _UNC_CUES = re.compile(r"\b(possible|cannot be excluded|may represent|questionable|versus)\b")

@@ -37,7 +37,8 @@ CT_LABELS = ("PE", "mortality_1m", "mortality_6m", "mortality_12m", "readmission
 RACE_PROPORTIONS = {"White": 0.62, "Black": 0.17, "Asian": 0.07, "Hispanic": 0.08, "Other": 0.06}
 #: Base prevalence of each finding (before the ``prevalence`` knob).
 PREVALENCE = {"Atelectasis": 0.14, "Cardiomegaly": 0.12, "Consolidation": 0.07, "Edema": 0.09,
-              "Effusion": 0.15, "Pneumothorax": 0.06, "Opacity": 0.14, "Pneumonia": 0.05}
+              "Effusion": 0.15, "Pneumothorax": 0.06, "Opacity": 0.14, "Pneumonia": 0.05,
+              "Nodule": 0.06, "Mass": 0.04}
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 
 
@@ -133,6 +134,14 @@ def patient_split(patients: pd.Series, seed: int,
 # ------------------------------------------------------------------------ cohorts
 
 
+# log-odds added by the two hidden causes (heart failure, infection), per finding, and the
+# offsets that keep the marginal prevalence near PREVALENCE
+_HF = np.array([0, 1.8, 0, 2.2, 1.2, 0, 0, 0, 0, 0])
+_INF = np.array([0, 0, 2.0, 0, 0.4, 0, 1.5, 2.2, 0, 0])
+_HF_OFF = np.array([0, 0.5, 0, 0.6, 0.3, 0, 0, 0, 0, 0])
+_INF_OFF = np.array([0, 0, 0.4, 0, 0.1, 0, 0.3, 0.4, 0, 0])
+
+
 def _draw_findings(table: pd.DataFrame, knobs: BiasKnobs, seed: int) -> np.ndarray:
     """True findings (n, 8): correlated through two latent causes, prevalence knob applied."""
     per = knobs.per_row(table)
@@ -142,8 +151,8 @@ def _draw_findings(table: pd.DataFrame, knobs: BiasKnobs, seed: int) -> np.ndarr
         r = stream(seed, key, "label")
         hf, inf = r.uniform() < 0.12, r.uniform() < 0.1
         logit = np.log(base / (1 - base)) + per["prevalence"][i]
-        logit += np.array([0, 1.8, 0, 2.2, 1.2, 0, 0, 0]) * hf + np.array([0, 0, 2.0, 0, 0.4, 0, 1.5, 2.2]) * inf
-        logit -= np.array([0, 0.5, 0, 0.6, 0.3, 0, 0, 0]) + np.array([0, 0, 0.4, 0, 0.1, 0, 0.3, 0.4])
+        logit += _HF * hf + _INF * inf
+        logit -= _HF_OFF + _INF_OFF
         out[i] = r.uniform(size=len(base)) < 1 / (1 + np.exp(-logit))
     return out
 
