@@ -48,6 +48,7 @@ FINDINGS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion",
 ALIASES = {
     "pleural effusion": "Effusion", "lung opacity": "Opacity", "infiltration": "Opacity",
     "infiltrate": "Opacity", "airspace opacity": "Opacity", "collapse": "Atelectasis",
+    "nodule/mass": "Nodule", "lung lesion": "Nodule",
 }
 
 _TEX = 20          # lung-marking texture grid (in normalised coordinates)

@@ -214,7 +214,7 @@ def with_synthetic_pixels(cohort: Cohort, *, knobs: Any = None, seed: int = 0,
     Label columns stay the cohort's own labels except that the ``underdiagnosis`` knob can
     flip a positive to negative (not for ``multiclass`` cohorts, whose rows must keep exactly
     one label); the unflipped labels are kept in ``true_<label>`` columns and are what the
-    pixels show.  Labels the renderer does not know (e.g. 'Mass') are kept but not drawn.
+    pixels show.  Labels the renderer does not know (e.g. 'Hernia') are kept but not drawn.
     Missing race (NIH, CheXpert) is filled with a synthetic race when ``fill_race``.
     """
     seed = world_seed(seed)
