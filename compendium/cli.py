@@ -27,6 +27,7 @@ log = logging.getLogger("compendium")
 #: Modules must stay light to import (no torch at module level).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "cohort": ("compendium.cohorts.cli", "build a cohort table and show its composition"),
+    "synthetic": ("compendium.synthetic.cli", "write a sample of the synthetic world to a folder"),
 }
 
 
