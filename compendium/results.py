@@ -53,27 +53,42 @@ class Results:
             path = self.output_dir / "tables" / f"{name}.csv"
             with atomic_write(path) as fh:
                 df.to_csv(fh, index=index, float_format=float_format, lineterminator="\n")
-            log.info("table %s -> %s", name, path)
+            log.debug("table %s -> %s", name, path)
         self._glue(name, df, display=display)
         return df
 
     # -------------------------------------------------------------------------- figures
     def figure(self, fig, name: str, *, formats: tuple[str, ...] = ("png",), dpi: int = 110,
                display: bool = True, close: bool = True):
-        """Save a matplotlib figure as ``figures/<name>.<fmt>``, glue it, and display it."""
+        """Save a matplotlib figure as ``figures/<name>.<fmt>``, glue it, and display it.
+
+        The PNG is rendered once; the same bytes are written to disk and shown in the
+        notebook (whatever the matplotlib backend), so the book shows exactly the saved file.
+        """
+        import io
+
         _check_name(name)
+        rendered: dict[str, bytes] = {}
+        for fmt in dict.fromkeys(("png", *formats)):
+            buf = io.BytesIO()
+            metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+            fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
+            rendered[fmt] = buf.getvalue()
         if self.output_dir is not None:
             for fmt in formats:
                 path = self.output_dir / "figures" / f"{name}.{fmt}"
-                metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
                 with atomic_write(path, "wb") as fh:
-                    fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
-                log.info("figure %s -> %s", name, path)
-        self._glue(name, fig, display=display)
+                    fh.write(rendered[fmt])
+                log.debug("figure %s -> %s", name, path)
         if close:
             import matplotlib.pyplot as plt
 
             plt.close(fig)
+        try:
+            from IPython.display import Image
+        except ImportError:  # pragma: no cover - IPython comes with ipykernel
+            return fig
+        self._glue(name, Image(data=rendered["png"], format="png"), display=display)
         return fig
 
     # --------------------------------------------------------------------------- values

@@ -12,11 +12,10 @@ import pytest
 def _isolated_outputs(tmp_path_factory):
     base = tmp_path_factory.mktemp("compendium-session")
     saved = {k: os.environ.get(k) for k in ("COMPENDIUM_RESULTS", "COMPENDIUM_CACHE",
-                                             "HF_HUB_OFFLINE", "MPLBACKEND")}
+                                             "HF_HUB_OFFLINE")}
     os.environ["COMPENDIUM_RESULTS"] = str(base / "results")
     os.environ.setdefault("COMPENDIUM_CACHE", str(base / "cache"))
     os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["MPLBACKEND"] = "Agg"
     yield base
     for k, v in saved.items():
         if v is None:

@@ -32,3 +32,19 @@ def build_synthetic_ehr(*, root: Any = None, n: int = 600, seed: int = 0, knobs:
     from ..synthetic import synthetic_cxr
 
     return synthetic_cxr(n=n, seed=seed, knobs=knobs, name="synthetic-ehr")
+
+
+@register_cohort("nih-6x200-synthetic", source="real-metadata+synthetic-pixels",
+                 description="Paper A's NIH 6x200 rows from the real NIH table, synthetic pixels")
+def build_nih_6x200_synthetic(*, root: Any = None, seed: int = 0, knobs: Any = None,
+                              world_seed: int = 0, **options: Any) -> Cohort:
+    """The real NIH 6x200 cohort (ids, ages, sexes, labels, split) with synthetic images.
+
+    ``seed`` selects and splits the cohort's rows as for ``nih-6x200``; ``world_seed`` seeds
+    the synthetic pixels and reports.
+    """
+    from ..synthetic import with_synthetic_pixels
+    from .base import build_cohort
+
+    real = build_cohort("nih-6x200", root=root, seed=seed, **options)
+    return with_synthetic_pixels(real, knobs=knobs, seed=world_seed)
