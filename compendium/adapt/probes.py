@@ -57,6 +57,8 @@ class TorchProbe(ClassifierMixin, BaseEstimator):
         projection of width ``adv_projection`` (a fixed input cannot be debiased).
     random_state : int
     device : str
+    n_jobs : int or None
+        torch threads while training (1: fastest for small heads; ``None``: torch default).
     """
 
     def __init__(self, hidden_layer_sizes: tuple[int, ...] = (), *, batch_norm: bool = False,
@@ -65,7 +67,7 @@ class TorchProbe(ClassifierMixin, BaseEstimator):
                  max_epochs: int = 150, patience: int | None = None,
                  validation_fraction: float = 0.1, standardize: bool = True,
                  adversary_alpha: float = 0.0, adv_projection: int = 128,
-                 random_state: int = 0, device: str = "cpu") -> None:
+                 random_state: int = 0, device: str = "cpu", n_jobs: int | None = 1) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.batch_norm = batch_norm
         self.dropout = dropout
@@ -81,6 +83,7 @@ class TorchProbe(ClassifierMixin, BaseEstimator):
         self.adv_projection = adv_projection
         self.random_state = random_state
         self.device = device
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ sklearn plumbing
     def __sklearn_tags__(self):
@@ -189,7 +192,7 @@ class TorchProbe(ClassifierMixin, BaseEstimator):
         wd = 0.0 if self.optimizer == "adam" else float(self.weight_decay)
         spec = TrainSpec(task=task, epochs=int(self.max_epochs), lr=float(self.lr),
                          weight_decay=wd, patience=self.patience, seed=seed,
-                         device=self.device, progress=False)
+                         device=self.device, progress=False, threads=self.n_jobs)
         if self.batch_norm and len(tr) % bs == 1:
             # a last batch of one sample cannot be batch-normalised: drop it
             loaders["train"] = torch.utils.data.DataLoader(
@@ -231,7 +234,8 @@ class TorchProbe(ClassifierMixin, BaseEstimator):
         logits = self._forward(X)
         if self.task_ == "multilabel":
             return logits.sigmoid().numpy().astype(np.float64)
-        return logits.softmax(-1).numpy().astype(np.float64)
+        proba = logits.double().softmax(-1).numpy()
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
         proba = self.predict_proba(X)

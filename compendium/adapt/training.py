@@ -64,6 +64,8 @@ class TrainSpec(Spec):
     run_dir : folder for ``last.pt`` / ``best.pt`` (``""``: keep nothing on disk)
     resume : continue from ``run_dir/last.pt`` when it exists
     progress : show a tqdm progress bar
+    threads : torch intra-op threads during training (``None``: leave as is; 1 is fastest
+        for small heads on embeddings), restored afterwards
     """
 
     task: Literal["multiclass", "binary", "multilabel"] = "multiclass"
@@ -79,6 +81,7 @@ class TrainSpec(Spec):
     run_dir: str = ""
     resume: bool = True
     progress: bool = True
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -91,7 +94,7 @@ class TrainSpec(Spec):
     def fingerprint(self) -> dict[str, Any]:
         """Fields that must match for a checkpoint to be resumed."""
         d = self.to_dict()
-        for k in ("run_dir", "resume", "progress", "device", "patience"):
+        for k in ("run_dir", "resume", "progress", "device", "patience", "threads"):
             d.pop(k)
         return d
 
@@ -269,6 +272,19 @@ def _deterministic(device: torch.device):
         torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
 
 
+@contextlib.contextmanager
+def _threads(n: int | None):
+    if n is None:
+        yield
+        return
+    prev = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
 def _rng_state() -> dict[str, Any]:
     """RNG states as tensors and plain types (loadable with ``weights_only=True``)."""
     np_state = np.random.get_state()
@@ -382,7 +398,7 @@ def fit(model: torch.nn.Module, loaders: Mapping[str, Iterable], spec: TrainSpec
     last = run_dir / "last.pt" if run_dir else None
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-            _deterministic(device):
+            _deterministic(device), _threads(spec.threads):
         torch.manual_seed(spec.seed)
         if last is not None and spec.resume and last.exists():
             ck = load_checkpoint(last)
