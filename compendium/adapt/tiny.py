@@ -44,7 +44,7 @@ class TinyClipEncoder(nn.Module):
         self.embed_dim = embed_dim
         self.image_size = image_size
         self.entry = types.SimpleNamespace(
-            name="tiny-open-clip", lora_targets=("attn", "mlp.c_fc", "mlp.c_proj"),
+            name="tiny-open-clip", lora_targets=("attn", "mlp"),
             embed_dim=embed_dim)
 
     @property
