@@ -25,7 +25,7 @@ from .lora import LoraSpec, apply_lora
 from .mitigation import (MITIGATIONS, GroupBalancedSampler, importance_weights, pd_safe,
                          select_alpha)
 from .models import Classifier
-from .predictions import Task, labels_from_rows, predictions_table
+from .predictions import Task, attribute_columns, labels_from_rows, predictions_table
 from .training import (DictDataset, History, TrainSpec, fit, make_loader, predict_scores)
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,8 @@ def run_adaptation(encoder, data: dict[str, tuple[torch.Tensor, pd.DataFrame]],
                               batch_size=batch_size, shuffle=False)
     scores = predict_scores(model, test_loader, task, device=spec.device, amp=spec.amp)
     info["history"], info["model"] = history, model
-    return predictions_table(rte, scores, classes, task), info
+    return predictions_table(rte, scores, classes, task,
+                             attributes=attribute_columns(rte, attribute)), info
 
 
 def _hard(scores: np.ndarray, task: str) -> np.ndarray:

@@ -30,6 +30,14 @@ Task = Literal["multiclass", "binary", "multilabel"]
 ATTRIBUTE_COLUMNS = ("sex", "age_group", "race", "age")
 
 
+def attribute_columns(rows: pd.DataFrame, extra: str | Sequence[str] | None = None) -> list[str]:
+    """The :data:`ATTRIBUTE_COLUMNS` present in ``rows`` plus ``extra`` (e.g. the attribute a
+    mitigation used)."""
+    extra = [extra] if isinstance(extra, str) else list(extra or [])
+    cols = [c for c in ATTRIBUTE_COLUMNS if c in rows.columns]
+    return cols + [c for c in extra if c not in cols]
+
+
 def labels_from_rows(rows: pd.DataFrame, classes: Sequence[str], task: Task) -> np.ndarray:
     """Targets from the cohort's label columns.
 

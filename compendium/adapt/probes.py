@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..errors import ConfigError, InputError
 from ..registry import Registry
 from .mitigation import MITIGATIONS, balanced_indices, importance_weights, pd_safe
-from .predictions import Task, labels_from_rows, predictions_table
+from .predictions import Task, attribute_columns, labels_from_rows, predictions_table
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +412,8 @@ def run_probe(probe: str, data: dict[str, tuple[np.ndarray, pd.DataFrame]],
         info["history"] = None
     proba = est.predict_proba(Xte)
     info["estimator"] = est
-    return predictions_table(rte, _full_proba(proba, est, classes, task), classes, task), info
+    return predictions_table(rte, _full_proba(proba, est, classes, task), classes, task,
+                             attributes=attribute_columns(rte, attribute)), info
 
 
 def _full_proba(proba: np.ndarray, est, classes: Sequence[str], task: Task) -> np.ndarray:
