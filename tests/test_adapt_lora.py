@@ -162,3 +162,33 @@ def test_adaptation_with_mitigations(encoder, images, tmp_path):
     with pytest.raises(ConfigError, match="attribute"):
         run_adaptation(encoder, data, CLASSES, "multiclass", _spec(epochs=1),
                        mitigation="resampling")
+
+
+def test_lora_run_resumes_exactly(encoder, images, tmp_path):
+    class Stop(Exception):
+        pass
+
+    def stop(epoch, history, model):
+        if epoch == 0:
+            raise Stop
+
+    ref = build_image_classifier(encoder, 3, method="lora")
+    fit(ref, _loaders(images), _spec(epochs=2, run_dir=str(tmp_path / "ref")))
+    run = build_image_classifier(encoder, 3, method="lora")
+    with pytest.raises(Stop):
+        fit(run, _loaders(images), _spec(epochs=2, run_dir=str(tmp_path / "run")),
+            callbacks=[stop])
+    resumed = build_image_classifier(encoder, 3, method="lora", seed=5)
+    hist = fit(resumed, _loaders(images), _spec(epochs=2, run_dir=str(tmp_path / "run")))
+    assert hist.resumed_from == 1
+    expected = ref.state_dict()
+    for k, v in resumed.state_dict().items():
+        assert torch.equal(v, expected[k]), k
+
+
+def test_lora_init_is_seeded(encoder):
+    torch.rand(3)
+    a = build_image_classifier(encoder, 3, method="lora", seed=1).state_dict()
+    torch.rand(3)
+    b = build_image_classifier(encoder, 3, method="lora", seed=1).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -74,7 +74,7 @@ def build_image_classifier(encoder, n_outputs: int, *, method: Method = "lora",
     if not isinstance(visual, nn.Module):
         raise ConfigError("the encoder has no image tower (.visual) to adapt")
     if method == "lora":
-        tower = apply_lora(visual, lora, entry=getattr(encoder, "entry", None))
+        tower = apply_lora(visual, lora, entry=getattr(encoder, "entry", None), seed=seed)
     elif method == "finetune":
         tower = prepare_finetune(visual)
     else:

@@ -193,7 +193,7 @@ def lora_target_modules(module: nn.Module, patterns: Sequence[str] | None = None
 
 
 def apply_lora(visual: nn.Module, spec: LoraSpec | None = None, *, entry=None,
-               copy: bool = True) -> nn.Module:
+               copy: bool = True, seed: int = 0) -> nn.Module:
     """Wrap an image tower with LoRA adapters; only adapter parameters stay trainable.
 
     Parameters
@@ -206,6 +206,8 @@ def apply_lora(visual: nn.Module, spec: LoraSpec | None = None, *, entry=None,
         Registry entry giving the default targets.
     copy : bool
         Wrap a deep copy, leaving the encoder itself untouched (default).
+    seed : int
+        Seeds the adapters' initialisation (the global RNG is restored afterwards).
     """
     from peft import LoraConfig, get_peft_model
 
@@ -217,7 +219,9 @@ def apply_lora(visual: nn.Module, spec: LoraSpec | None = None, *, entry=None,
     targets = lora_target_modules(module, patterns)
     config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
                         target_modules=targets)
-    wrapped = get_peft_model(module, config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        wrapped = get_peft_model(module, config)
     n_train = sum(p.numel() for p in wrapped.parameters() if p.requires_grad)
     n_all = sum(p.numel() for p in wrapped.parameters())
     log.info("LoRA r=%d on %d modules: %d of %d parameters trainable", spec.r, len(targets),
