@@ -1,6 +1,5 @@
 """LoRA and full fine-tuning of a tiny real open_clip image tower."""
 
-import numpy as np
 import pytest
 import torch
 

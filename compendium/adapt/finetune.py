@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
 from .lora import LoraSpec, apply_lora
 from .mitigation import (MITIGATIONS, GroupBalancedSampler, importance_weights, pd_safe,
                          select_alpha)
