@@ -69,22 +69,33 @@ class ZeroShotResult:
         return (self.probs.argmax(-1) == np.asarray(y_true)[None, :]).mean(1)
 
 
-def zero_shot(encoder, image_embeddings, classes: Sequence[str], family: str, *,
-              n_draws: int = 10, seed: int = 0, n_prompts: int | None = None,
-              scale: float = 100.0) -> ZeroShotResult:
-    """Zero-shot probabilities of one prompt family (one draw if it is deterministic)."""
+def prompt_draws(encoder, classes: Sequence[str], family: str, *, n_draws: int = 10,
+                 seed: int = 0, n_prompts: int | None = None):
+    """The draws of one family: ``[(prompts, class_text_embeddings), ...]`` (one draw for a
+    deterministic family; draw ``d`` seeded with ``(seed, d)``)."""
     fam = PROMPT_FAMILIES.get(family)
     if n_draws < 1:
         raise ConfigError(f"n_draws must be >= 1, got {n_draws}")
-    draws = n_draws if fam.stochastic else 1
-    prompts, probs = [], []
-    for d in range(draws):
+    out = []
+    for d in range(n_draws if fam.stochastic else 1):
         p = prompt_draw(family, list(classes), seed=np.random.default_rng([seed, d]),
                         n_prompts=n_prompts)
-        prompts.append(p)
-        probs.append(zero_shot_probs(image_embeddings,
-                                     class_text_embeddings(encoder, p, classes), scale=scale))
-    return ZeroShotResult(family, prompts, np.stack(probs))
+        out.append((p, class_text_embeddings(encoder, p, classes)))
+    return out
+
+
+def zero_shot(encoder, image_embeddings, classes: Sequence[str], family: str, *,
+              n_draws: int = 10, seed: int = 0, n_prompts: int | None = None,
+              scale: float = 100.0, draws=None) -> ZeroShotResult:
+    """Zero-shot probabilities of one prompt family (one draw if it is deterministic).
+
+    ``draws`` (from :func:`prompt_draws`) reuses text embeddings across splits.
+    """
+    if draws is None:
+        draws = prompt_draws(encoder, classes, family, n_draws=n_draws, seed=seed,
+                             n_prompts=n_prompts)
+    probs = [zero_shot_probs(image_embeddings, txt, scale=scale) for _, txt in draws]
+    return ZeroShotResult(family, [p for p, _ in draws], np.stack(probs))
 
 
 def zero_shot_eval(encoder, data: dict[str, tuple[np.ndarray, pd.DataFrame]],
@@ -118,10 +129,11 @@ def zero_shot_eval(encoder, data: dict[str, tuple[np.ndarray, pd.DataFrame]],
     tables = {}
     for fam in families:
         res = {}
+        draws = prompt_draws(encoder, classes, fam, n_draws=n_draws, seed=seed)
         for split in ("val", "test"):
             emb, r = data[split]
             y = labels_from_rows(r, classes, "multiclass")
-            zs = zero_shot(encoder, emb, classes, fam, n_draws=n_draws, seed=seed, scale=scale)
+            zs = zero_shot(encoder, emb, classes, fam, scale=scale, draws=draws)
             res[split] = (zs, zs.accuracies(y))
         tables[fam] = predictions_table(data["test"][1], res["test"][0].mean_probs, classes,
                                         "multiclass")
