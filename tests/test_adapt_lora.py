@@ -63,6 +63,9 @@ def test_targets_listed_from_named_modules(encoder):
         lora_target_modules(tower, ["qkv"])
     with pytest.raises(ConfigError, match="rank"):
         LoraSpec(r=0)
+    # an out_proj inside an un-split nn.MultiheadAttention is never called: refuse it
+    with pytest.raises(ConfigError, match="never"):
+        lora_target_modules(encoder.visual, ["out_proj"])
 
 
 def test_split_attention_is_the_same_function(encoder):
@@ -191,3 +194,14 @@ def test_lora_init_is_seeded(encoder):
     torch.rand(3)
     b = build_image_classifier(encoder, 3, method="lora", seed=1).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_head_width_follows_the_tower_output(encoder):
+    import types
+
+    other = types.SimpleNamespace(visual=encoder.visual, embed_dim=999, entry=types.SimpleNamespace(
+        lora_targets=("mlp",), preprocess=types.SimpleNamespace(size=32, channels=3)))
+    model = build_image_classifier(other, 2, method="lora")
+    assert model.head.in_features == 32            # the tower's output, not embed_dim
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(".mlp." in n or n.startswith("head.") for n in trainable)

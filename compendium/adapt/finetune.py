@@ -81,9 +81,25 @@ def build_image_classifier(encoder, n_outputs: int, *, method: Method = "lora",
         raise ConfigError(f"unknown adaptation method {method!r} (allowed: lora, finetune)")
     backbone = VisualBackbone(tower)
     if in_features is None:
-        in_features = int(getattr(encoder, "embed_dim"))
+        in_features = _output_dim(encoder, backbone)
     return Classifier(backbone, in_features, n_outputs, adversary_alpha=adversary_alpha,
                       n_groups=n_groups, seed=seed)
+
+
+def _output_dim(encoder, backbone: VisualBackbone) -> int:
+    """Width of the tower's output: a dry forward pass at the entry's input size, or
+    ``encoder.embed_dim`` when the entry does not describe its preprocessing."""
+    pre = getattr(getattr(encoder, "entry", None), "preprocess", None)
+    if pre is None or not hasattr(pre, "size"):
+        return int(getattr(encoder, "embed_dim"))
+    x = torch.zeros(2, int(getattr(pre, "channels", 3)), int(pre.size), int(pre.size))
+    was = backbone.training
+    backbone.eval()
+    try:
+        with torch.no_grad():
+            return int(backbone(x).shape[-1])
+    finally:
+        backbone.train(was)
 
 
 def _infer_dim(encoder, x: torch.Tensor) -> int:

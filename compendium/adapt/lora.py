@@ -189,7 +189,14 @@ def lora_target_modules(module: nn.Module, patterns: Sequence[str] | None = None
         names.extend(h for h in hit if h not in names)
     # a layer inside a wrapped MultiheadAttention is handled by the wrapper
     mha = [n for n in names if isinstance(modules[n], nn.MultiheadAttention)]
-    return [n for n in names if not any(n.startswith(p + ".") for p in mha)]
+    names = [n for n in names if not any(n.startswith(p + ".") for p in mha)]
+    all_mha = [n for n, m in modules.items() if isinstance(m, nn.MultiheadAttention)]
+    for n in names:
+        if any(n.startswith(p + ".") for p in all_mha):
+            raise ConfigError(f"LoRA target {n!r} is inside nn.MultiheadAttention, which never "
+                              "calls it: the adapter would be ignored; keep split_mha=true or "
+                              "target the attention module itself")
+    return names
 
 
 def apply_lora(visual: nn.Module, spec: LoraSpec | None = None, *, entry=None,
