@@ -37,3 +37,17 @@ def test_cli(capsys, tmp_path):
     assert main(["adapt", "demo", "--n", "600", "--epochs", "3", "--csv", str(csv)]) == 0
     assert "Synthetic" in capsys.readouterr().out
     assert csv.read_text().startswith("mitigation,auroc")
+
+
+def test_notebook_spec_checks():
+    import pytest
+
+    from compendium.errors import ConfigError
+    from compendium.notebook import get_spec
+
+    spec = get_spec("mitigation_demo")
+    spec.from_dict({"probe": "mlp"}).check()
+    for bad in ({"probe": "logreg"}, {"mitigations": ["none", "magic"]},
+                {"mitigations": ["resampling"]}, {"n_samples": 10}):
+        with pytest.raises(ConfigError):
+            spec.from_dict(bad).check()
