@@ -51,3 +51,12 @@ def test_notebook_spec_checks():
                 {"mitigations": ["resampling"]}, {"n_samples": 10}):
         with pytest.raises(ConfigError):
             spec.from_dict(bad).check()
+
+
+def test_cli_module_is_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, compendium.adapt.cli, compendium.specs.mitigation_demo; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

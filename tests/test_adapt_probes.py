@@ -123,3 +123,19 @@ def test_multilabel_probe_with_unknown_labels():
         aucs.append(roc_auc_score(table.loc[known, f"true_{c}"], table.loc[known, f"score_{c}"]))
     assert np.mean(aucs) > 0.8                 # chance is 0.5
     assert table["true_Cardiomegaly"].isna().any()
+
+
+def test_patient_wise_cross_validation():
+    from compendium.adapt.probes import cross_validated_predictions
+
+    rows, y = synthetic_rows(300, CLASSES, seed=8)
+    rows["patient_id"] = [f"p{i // 3}" for i in range(300)]      # 3 images per patient
+    X = synthetic_embeddings(y, rows["sex"], seed=9)
+    table = cross_validated_predictions("lightgbm", X, rows, ["Effusion"], "binary",
+                                        n_splits=5, params={"n_estimators": 50})
+    assert table["sample_id"].tolist() == rows["sample_id"].tolist()
+    assert sorted(table["fold"].unique()) == [0, 1, 2, 3, 4]
+    assert (table.groupby("patient_id")["fold"].nunique() == 1).all()
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(table["y_true"], table["y_score"]) > 0.75

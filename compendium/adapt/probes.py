@@ -428,3 +428,40 @@ def _full_proba(proba: np.ndarray, est, classes: Sequence[str], task: Task) -> n
     for j, c in enumerate(np.asarray(cls).astype(int)):
         out[:, c] = proba[:, j]
     return out
+
+
+def cross_validated_predictions(probe: str, X: np.ndarray, rows: pd.DataFrame,
+                                classes: Sequence[str], task: Task, *, n_splits: int = 5,
+                                seed: int = 0, params: dict[str, Any] | None = None
+                                ) -> pd.DataFrame:
+    """Out-of-fold predictions with patient-wise folds (Paper D: LightGBM, 5-fold CV).
+
+    Folds come from ``StratifiedGroupKFold`` grouped by ``patient_id`` (stratified by the
+    label for binary and multiclass tasks), so no patient is in a training and a test fold.
+    Returns the predictions table of every row, in the order of ``rows``, with a ``fold``
+    column.
+    """
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    if task == "multilabel":
+        raise ConfigError("cross_validated_predictions supports binary and multiclass tasks")
+    y = labels_from_rows(rows, classes, task)
+    groups = rows["patient_id"].astype(str).to_numpy()
+    if len(np.unique(groups)) < n_splits:
+        raise InputError(f"{len(np.unique(groups))} patients cannot fill {n_splits} folds")
+    try:
+        folds = list(StratifiedGroupKFold(n_splits=n_splits, shuffle=True,
+                                          random_state=seed).split(X, y, groups))
+    except ValueError:
+        folds = list(GroupKFold(n_splits=n_splits).split(X, y, groups))
+    k = 2 if task == "binary" else len(classes)
+    scores = np.zeros((len(rows), k))
+    fold_of = np.zeros(len(rows), dtype=int)
+    for f, (tr, te) in enumerate(folds):
+        est = create_probe(probe, random_state=seed, **dict(params or {}))
+        fit_estimator(est, X[tr], y[tr])
+        scores[te] = _full_proba(est.predict_proba(X[te]), est, classes, task)
+        fold_of[te] = f
+    table = predictions_table(rows, scores, classes, task)
+    table.insert(2, "fold", fold_of)
+    return table
