@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,10 @@ def build_book(profile: str = "demo", *, rerun: bool = False, out: str | Path | 
     (src / GENERATED).mkdir(parents=True, exist_ok=True)
     for name, nb in executed.items():
         shutil.copy2(nb, src / GENERATED / f"{name}.ipynb")
+        # the run's saved figures, for captioned {figure} directives in the chapters
+        figures = nb.parent / "figures"
+        if figures.is_dir():
+            shutil.copytree(figures, src / GENERATED / name)
 
     jb = Path(sys.executable).with_name("jupyter-book")
     if not jb.exists():
@@ -99,4 +104,18 @@ def build_book(profile: str = "demo", *, rerun: bool = False, out: str | Path | 
     index = build / "html" / "index.html"
     if not index.exists():
         raise ConfigError(f"the build finished but {index} is missing")
+    warnings = book_warnings(proc.stdout + proc.stderr)
+    for w in warnings:
+        log.warning("book: %s", w)
+    (build / "warnings.txt").write_text("".join(f"{w}\n" for w in warnings))
     return index
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def book_warnings(output: str) -> list[str]:
+    """Sphinx warnings of a build log (a glue key that does not resolve, a broken
+    reference...), without colour codes.  They are also written to ``_build/warnings.txt``."""
+    lines = [_ANSI.sub("", line).strip() for line in output.splitlines()]
+    return [line for line in lines if "WARNING:" in line or ": ERROR:" in line]

@@ -60,7 +60,7 @@ class Results:
     # -------------------------------------------------------------------------- figures
     def figure(self, fig, name: str, *, formats: tuple[str, ...] = ("png",), dpi: int = 110,
                display: bool = True, close: bool = True):
-        """Save a matplotlib figure as ``figures/<name>.<fmt>``, glue it, and display it.
+        """Save a matplotlib figure as ``figures/<name>.<fmt>`` and display it.
 
         The PNG is rendered once; the same bytes are written to disk and shown in the
         notebook (whatever the matplotlib backend), so the book shows exactly the saved file.
@@ -88,7 +88,8 @@ class Results:
             from IPython.display import Image
         except ImportError:  # pragma: no cover - IPython comes with ipykernel
             return fig
-        self._glue(name, Image(data=rendered["png"], format="png"), display=display)
+        if display:  # chapters show the saved file with {figure}; no glue key needed
+            _display(Image(data=rendered["png"], format="png"))
         return fig
 
     # --------------------------------------------------------------------------- values
@@ -104,8 +105,8 @@ class Results:
         self.values[name] = stored
         if self.output_dir is not None:
             write_json(self.output_dir / "values.json", self.values)
-        shown = format(value, fmt) if fmt else value
-        self._glue(name, shown, display=display)
+        shown = format(value, fmt) if fmt else str(value)
+        self._glue(name, GluedText(shown), display=display)
         return value
 
     def _glue(self, name: str, obj: Any, *, display: bool) -> None:
@@ -120,6 +121,20 @@ class Results:
                 _display(obj)
             return
         glue(self.prefix + name, obj, display=display)
+
+
+class GluedText:
+    """A formatted value whose plain-text display has no quotes, so that the book's
+    ``{glue}`/book/generated/NB::key``` role pastes ``0.204`` rather than ``'0.204'``."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(self.text)
 
 
 def _display(obj: Any) -> None:

@@ -39,6 +39,9 @@ def test_book_builds_with_every_chapter(built_book):
         page = html / "book" / "generated" / f"{name}.html"
         assert page.is_file(), name
         assert "synthetic world" in page.read_text() or "Profile `full`" in page.read_text()
+    # no Sphinx warning: every glue key and cross-reference resolved
+    warnings = (html.parent / "warnings.txt").read_text().splitlines()
+    assert not warnings, warnings[:10]
     # MathJax is served from the book itself, not from a CDN
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
 
