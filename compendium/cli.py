@@ -25,7 +25,9 @@ log = logging.getLogger("compendium")
 
 #: Sub-commands contributed by parts of the package: name -> (module, one-line help).
 #: Modules must stay light to import (no torch at module level).
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "audit": ("compendium.audit.cli", "audit a predictions table (metrics, gaps, CIs, p-values)"),
+}
 
 
 class _Parser(argparse.ArgumentParser):

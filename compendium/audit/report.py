@@ -325,7 +325,10 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
             n = sizes.get((attribute, group), d.n) if attribute != "all" else d.n
             if attribute != "all" and group == "all":
                 n = d.n
-            small = attribute != "all" and bool(small_attr[attribute])
+            if " vs " in group:
+                small = any(g in small_attr[attribute] for g in group.split(" vs ", 1))
+            else:
+                small = attribute != "all" and bool(small_attr[attribute])
         else:
             n = sizes[(attribute, group)]
             small = n < min_group_size
