@@ -43,6 +43,8 @@ COLUMNS = ["metric", "attribute", "group", "label", "estimate", "ci_low", "ci_hi
 BASE_METRICS = ("accuracy", "f1", "auroc", "auprc", "tpr", "fpr", "udr", "ece")
 #: Fairness metrics tested by permutation (the gaps; the worst group is not a gap).
 TESTED = tuple(g for g in GAPS if spec(g).over_groups == "range") + ("fpr_diff",)
+#: Every metric of the table, in order.
+ALL_METRICS = BASE_METRICS + ("f1_var",) + GAPS + ("fpr_diff",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,34 +70,41 @@ class _Engine:
     """Evaluates every row of the audit table for a chunk of weight columns."""
 
     def __init__(self, d: TaskData, attributes: list[Attribute],
-                 pairs: dict[str, list[tuple[str, str]]], opt: Options) -> None:
+                 pairs: dict[str, list[tuple[str, str]]], opt: Options,
+                 metrics: Sequence[str] | None = None) -> None:
         self.d, self.attributes, self.pairs, self.opt = d, attributes, pairs, opt
-        self.overall = RowSet(d, n_bins=opt.n_bins, binning=opt.binning)
+        self.metrics = set(ALL_METRICS if metrics is None else metrics)
+        self.ranks = bool(self.metrics & {"auroc", "auprc", "auroc_gap", "worst_group_auroc"})
+        self.overall = RowSet(d, n_bins=opt.n_bins, binning=opt.binning, ranks=self.ranks)
         self.groups: list[list[tuple[np.ndarray, RowSet | None]]] = []
         for a in attributes:
             sets = []
             for g in range(len(a.groups)):
                 rows = a.rows(g)
-                sets.append((rows, RowSet(d.take(rows), n_bins=opt.n_bins, binning=opt.binning)
-                             if len(rows) else None))
+                sets.append((rows, RowSet(d.take(rows), n_bins=opt.n_bins, binning=opt.binning,
+                                          ranks=self.ranks) if len(rows) else None))
             self.groups.append(sets)
 
     # ------------------------------------------------------------------ one set
     def _set_rows(self, ev: dict, attribute: str, group: str, out: dict) -> None:
         for base in BASE_METRICS:
+            if base not in self.metrics:
+                continue
             values = ev[base]
             names = _labels(self.d, base)
             for i, lab in enumerate(names):
                 out[(base, attribute, group, lab)] = values[i]
             if len(names) > 1:
                 out[(base, attribute, group, "macro")] = values.mean(axis=0)
-        if self.d.y.shape[1] > 1:
+        if self.d.y.shape[1] > 1 and "f1_var" in self.metrics:
             out[("f1_var", attribute, group, "macro")] = population_variance(
                 ev["f1"], ddof=self.opt.var_ddof)
 
     def _per_group(self, evals: list[dict | None], b: int) -> dict[str, np.ndarray]:
         per_group = {}
         for base in ("f1", "tpr", "fpr", "udr", "auroc", "ece"):
+            if base == "auroc" and not self.ranks:
+                continue
             shape = (len(_labels(self.d, base)), b)
             per_group[base] = np.stack([ev[base] if ev is not None else np.full(shape, np.nan)
                                         for ev in evals])
@@ -104,6 +113,8 @@ class _Engine:
     def _gap_rows(self, a: Attribute, evals: list[dict | None], b: int, out: dict) -> None:
         per_group = self._per_group(evals, b)
         for name in GAPS:
+            if name not in self.metrics:
+                continue
             per_label, mac = fairness_from_groups(name, per_group, eqodds=self.opt.eqodds,
                                                   gap_macro=self.opt.gap_macro)
             names = _labels(self.d, spec(name).base.split(",")[0])
@@ -111,7 +122,7 @@ class _Engine:
                 out[(name, a.name, "all", lab)] = per_label[i]
             if mac is not None:
                 out[(name, a.name, "all", "macro")] = mac
-        for ga, gb in self.pairs.get(a.name, []):
+        for ga, gb in self.pairs.get(a.name, []) if "fpr_diff" in self.metrics else []:
             ia, ib = a.groups.index(ga), a.groups.index(gb)
             diff = per_group["fpr"][ia] - per_group["fpr"][ib]
             for i, lab in enumerate(self.d.labels):
@@ -205,7 +216,8 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
           min_group_size: int = 30, level: float = 0.95, correction: str | None = "holm",
           n_bins: int = ECE_BINS, binning: str = "uniform", eqodds: str = "mean",
           gap_macro: str = "mean_of_gaps", var_ddof: int = 0,
-          progress: bool = False) -> pd.DataFrame:
+          metrics: Sequence[str] | None = None, progress: bool = False,
+          blas_threads: int | None = 1) -> pd.DataFrame:
     """Audit a predictions table: every metric overall, per group and as gaps, with statistics.
 
     Parameters
@@ -236,8 +248,15 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
         Multiple-comparison correction of the gap p-values across the table.
     n_bins, binning, eqodds, gap_macro, var_ddof :
         Readings of ambiguous definitions (see the metric glossary).
+    metrics : sequence of str, optional
+        Restrict the table to these metrics (default: all of :data:`ALL_METRICS`); rank
+        metrics (AUROC, AUPRC) are skipped entirely when none of them is asked for.
     progress : bool
         Show tqdm progress bars.
+    blas_threads : int or None
+        BLAS threads during the audit (threadpoolctl).  The engine issues many small matrix
+        products, for which a single thread is fastest and avoids oversubscribing a shared
+        machine; ``None`` leaves the BLAS default.
 
     Returns
     -------
@@ -253,6 +272,20 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
     >>> table.query("metric == 'tpr_gap'")[["attribute", "group", "label"]].values.tolist()
     [['sex', 'all', '1']]
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        return _audit(predictions, task=task, attributes=attributes, n_bootstrap=n_bootstrap,
+                      n_permutations=n_permutations, seed=seed, threshold=threshold,
+                      validation=validation, pairs=pairs, min_group_size=min_group_size,
+                      level=level, correction=correction, n_bins=n_bins, binning=binning,
+                      eqodds=eqodds, gap_macro=gap_macro, var_ddof=var_ddof, metrics=metrics,
+                      progress=progress)
+
+
+def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, threshold,
+           validation, pairs, min_group_size, level, correction, n_bins, binning, eqodds,
+           gap_macro, var_ddof, metrics, progress):
     from tqdm.auto import tqdm
 
     if task not in ("binary", "multiclass", "multilabel"):
@@ -269,7 +302,11 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
     pair_map = _parse_pairs(pairs, attrs)
     opt = Options(n_bins=n_bins, binning=binning, eqodds=eqodds, gap_macro=gap_macro,
                   var_ddof=var_ddof)
-    engine = _Engine(d, attrs, pair_map, opt)
+    if metrics is not None:
+        unknown = [m for m in metrics if m not in ALL_METRICS]
+        if unknown:
+            raise ConfigError(f"unknown metric {unknown[0]!r} (known: {', '.join(ALL_METRICS)})")
+    engine = _Engine(d, attrs, pair_map, opt, metrics)
     estimates = {k: v[0] for k, v in engine.evaluate(None).items()}
     rng = stats.as_generator(seed)
 

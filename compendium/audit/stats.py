@@ -176,6 +176,8 @@ def adjust_pvalues(p: np.ndarray, method: str = "holm") -> np.ndarray:
     p = np.asarray(p, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
-    if ok.any():
+    if ok.sum() == 1:
+        out[ok] = p[ok]  # a family of one test needs no correction (and skips a gc.collect)
+    elif ok.any():
         out[ok] = multipletests(p[ok], method=CORRECTIONS[method])[1]
     return out
