@@ -100,6 +100,11 @@ class _Engine:
             out[("f1_var", attribute, group, "macro")] = population_variance(
                 ev["f1"], ddof=self.opt.var_ddof)
 
+    def _empty(self, b: int) -> dict[str, np.ndarray]:
+        """Undefined base metrics of a group with no rows."""
+        return {base: np.full((len(_labels(self.d, base)), b), np.nan)
+                for base in BASE_METRICS + ("n",)}
+
     def _per_group(self, evals: list[dict | None], b: int) -> dict[str, np.ndarray]:
         per_group = {}
         for base in ("f1", "tpr", "fpr", "udr", "auroc", "ece"):
@@ -140,8 +145,7 @@ class _Engine:
             evals = [rs.evaluate(None if w is None else w[rows]) if rs is not None else None
                      for rows, rs in sets]
             for g, ev in zip(a.groups, evals):
-                if ev is not None:
-                    self._set_rows(ev, a.name, g, out)
+                self._set_rows(ev if ev is not None else self._empty(b), a.name, g, out)
             self._gap_rows(a, evals, b, out)
         return out
 
