@@ -93,44 +93,72 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass
 class _RankPlan:
-    """Row orders of one label, independent of the weights (computed once per row set)."""
+    """Row orders of one label, independent of the weights (computed once per row set).
 
-    neg: np.ndarray        # negative rows sorted by score
+    Negatives are cut into segments at every position where some positive's score falls
+    in the sorted negative scores; ``segments @ w`` sums each segment's weights (a sparse
+    product that reads every negative row once), and one cumulative sum over the (few)
+    segments gives, for every positive, the weight of the negatives scoring below it.
+    """
+
     pos: np.ndarray        # positive rows sorted by score
-    neg_left: np.ndarray   # for each sorted positive: # negatives with a strictly lower score
-    neg_right: np.ndarray  # ... with a lower or equal score
-    pos_left: np.ndarray   # ... # positives with a strictly lower score
+    segments: object       # sparse (n_segments, n) 0/1 matrix of the negatives' segments
+    below_left: np.ndarray   # per sorted positive: segment index of "negatives < s_i"
+    below_right: np.ndarray  # ... of "negatives <= s_i"
+    pos_left: np.ndarray   # per sorted positive: # positives with a strictly lower score
 
 
 def _rank_plan(y: np.ndarray, s: np.ndarray) -> _RankPlan:
+    from scipy import sparse
+
+    n = len(y)
     neg = np.flatnonzero(~y)
     pos = np.flatnonzero(y)
     neg = neg[np.argsort(s[neg], kind="stable")]
     pos = pos[np.argsort(s[pos], kind="stable")]
     sn, sp = s[neg], s[pos]
-    return _RankPlan(neg, pos, np.searchsorted(sn, sp, "left"), np.searchsorted(sn, sp, "right"),
+    left, right = np.searchsorted(sn, sp, "left"), np.searchsorted(sn, sp, "right")
+    edges = np.unique(np.concatenate([[0, len(neg)], left, right]))
+    segments = sparse.csr_matrix((np.ones(len(neg), dtype=np.float32), neg, edges),
+                                 shape=(len(edges) - 1, n))
+    return _RankPlan(pos, segments, np.searchsorted(edges, left), np.searchsorted(edges, right),
                      np.searchsorted(sp, sp, "left"))
 
 
 def _rank_metrics(plan: _RankPlan, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted AUROC (Mann-Whitney, ties count 1/2) and average precision, per column of w."""
+    """Weighted AUROC (Mann-Whitney, ties count 1/2) and average precision, per column of w.
+
+    ``w`` (float32) holds integer counts or 0/1 memberships: partial sums stay in float32,
+    which is exact for integers below 2**24, and the final sums accumulate in float64.
+    """
     b = w.shape[1]
-    wn, wp = w[plan.neg], w[plan.pos]
-    cn = np.zeros((len(plan.neg) + 1, b))
-    cp = np.zeros((len(plan.pos) + 1, b))
-    np.cumsum(wn, axis=0, out=cn[1:])
+    n_seg = plan.segments.shape[0]
+    cn = np.empty((n_seg + 1, b), dtype=np.float32)
+    cn[0] = 0.0
+    if n_seg:
+        cn[1:] = plan.segments @ w
+        np.cumsum(cn[1:], axis=0, out=cn[1:])
+    wp = w[plan.pos]
+    cp = np.empty((len(plan.pos) + 1, b), dtype=np.float32)
+    cp[0] = 0.0
     np.cumsum(wp, axis=0, out=cp[1:])
-    n_tot, p_tot = cn[-1], cp[-1]
-    below_l = cn[plan.neg_left]
-    below = below_l + cn[plan.neg_right]
-    below *= 0.5
-    auroc = _safe_div(np.einsum("ib,ib->b", wp, below), p_tot * n_tot)
-    tp_ge = p_tot[None, :] - cp[plan.pos_left]
-    fp_ge = n_tot[None, :] - below_l
-    den = tp_ge + fp_ge
+    n_tot = cn[-1].astype(float)
+    p_tot = cp[-1].astype(float)
+    below_l = cn[plan.below_left]
+    twice_below = cn[plan.below_right]
+    twice_below += below_l          # negatives below, counting ties twice
+    twice_below *= wp
+    auroc = _safe_div(0.5 * twice_below.sum(axis=0, dtype=np.float64), p_tot * n_tot)
+    # precision at the threshold s_i: positives and negatives scoring >= s_i
+    tp_ge = cp[plan.pos_left]
+    np.subtract(cp[-1][None, :], tp_ge, out=tp_ge)
+    np.subtract(cn[-1][None, :], below_l, out=below_l)  # now: negatives >= s_i
+    below_l += tp_ge
     with np.errstate(divide="ignore", invalid="ignore"):
-        prec = np.where(den > 0, tp_ge / np.where(den > 0, den, 1.0), 0.0)
-    auprc = _safe_div(np.einsum("ib,ib->b", wp, prec), p_tot)
+        np.divide(tp_ge, below_l, out=tp_ge, where=below_l > 0)
+    tp_ge[below_l <= 0] = 0.0
+    tp_ge *= wp
+    auprc = _safe_div(tp_ge.sum(axis=0, dtype=np.float64), p_tot)
     auprc = np.where(n_tot + p_tot > 0, auprc, np.nan)
     return auroc, auprc
 
@@ -198,7 +226,8 @@ class RowSet:
             ece = np.abs(per_bin).sum(axis=1)
         out["ece"] = _safe_div(ece, n[None, :])
         if self.plans is not None:
-            ranks = [_rank_metrics(plan, w) for plan in self.plans]
+            w32 = w.astype(np.float32)
+            ranks = [_rank_metrics(plan, w32) for plan in self.plans]
             out["auroc"] = np.stack([r[0] for r in ranks])
             out["auprc"] = np.stack([r[1] for r in ranks])
         return out
