@@ -221,7 +221,7 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
           n_bins: int = ECE_BINS, binning: str = "uniform", eqodds: str = "mean",
           gap_macro: str = "mean_of_gaps", var_ddof: int = 0,
           metrics: Sequence[str] | None = None, progress: bool = False,
-          blas_threads: int | None = 1) -> pd.DataFrame:
+          n_jobs: int = 1, blas_threads: int | None = 1) -> pd.DataFrame:
     """Audit a predictions table: every metric overall, per group and as gaps, with statistics.
 
     Parameters
@@ -257,6 +257,8 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
         metrics (AUROC, AUPRC) are skipped entirely when none of them is asked for.
     progress : bool
         Show tqdm progress bars.
+    n_jobs : int
+        Threads evaluating bootstrap chunks in parallel (results do not depend on it).
     blas_threads : int or None
         BLAS threads during the audit (threadpoolctl).  The engine issues many small matrix
         products, for which a single thread is fastest and avoids oversubscribing a shared
@@ -284,12 +286,12 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
                       validation=validation, pairs=pairs, min_group_size=min_group_size,
                       level=level, correction=correction, n_bins=n_bins, binning=binning,
                       eqodds=eqodds, gap_macro=gap_macro, var_ddof=var_ddof, metrics=metrics,
-                      progress=progress)
+                      progress=progress, n_jobs=n_jobs)
 
 
 def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, threshold,
            validation, pairs, min_group_size, level, correction, n_bins, binning, eqodds,
-           gap_macro, var_ddof, metrics, progress):
+           gap_macro, var_ddof, metrics, progress, n_jobs=1):
     from tqdm.auto import tqdm
 
     if task not in ("binary", "multiclass", "multilabel"):
@@ -325,10 +327,10 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
         chunks = stats.iter_resample_counts(n_bootstrap, d.n, strata=strata, clusters=clusters,
                                             seed=rng)
         with tqdm(total=n_bootstrap, desc="bootstrap", disable=not progress) as bar:
-            for w in chunks:
-                for k, v in engine.evaluate(w).items():
+            for result, width in _map_chunks(engine.evaluate, chunks, n_jobs):
+                for k, v in result.items():
                     boot[k].append(v)
-                bar.update(w.shape[1])
+                bar.update(width)
 
     perm: dict[tuple, list[np.ndarray]] = {}
     if n_permutations:
@@ -343,6 +345,31 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
 
     return _table(d, attrs, pair_map, estimates, boot, perm, level=level,
                   min_group_size=min_group_size, correction=correction)
+
+
+def _map_chunks(func, chunks, n_jobs: int):
+    """``func`` over the weight chunks, in order; ``n_jobs`` threads (numpy releases the GIL).
+
+    Chunks are drawn in the calling thread (the random stream does not depend on
+    ``n_jobs``) and at most ``2 * n_jobs`` are in flight, which bounds the memory.
+    """
+    if n_jobs <= 1:
+        for w in chunks:
+            yield func(w), w.shape[1]
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        pending: deque = deque()
+        for w in chunks:
+            pending.append((pool.submit(func, w), w.shape[1]))
+            if len(pending) >= 2 * n_jobs:
+                fut, width = pending.popleft()
+                yield fut.result(), width
+        while pending:
+            fut, width = pending.popleft()
+            yield fut.result(), width
 
 
 def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, correction):

@@ -89,10 +89,12 @@ def iter_resample_counts(n_boot: int, n: int, *, strata: np.ndarray | None = Non
         b = min(step, n_boot - done)
         draws = np.concatenate(
             [m[rng.integers(0, len(m), size=(b, len(m)))] for m in members], axis=1)
-        flat = draws + (np.arange(b) * n_units)[:, None]
-        unit_counts = np.bincount(flat.ravel(), minlength=b * n_units).reshape(b, n_units)
-        counts = unit_counts if unit_of_row is None else unit_counts[:, unit_of_row]
-        yield np.ascontiguousarray(counts.T, dtype=float)
+        # flat index unit * b + resample: the counts come out in (n_units, b) layout
+        draws *= b
+        draws += np.arange(b)[:, None]
+        unit_counts = np.bincount(draws.ravel(), minlength=b * n_units).reshape(n_units, b)
+        counts = unit_counts if unit_of_row is None else unit_counts[unit_of_row]
+        yield counts.astype(float)
         done += b
 
 

@@ -1,0 +1,50 @@
+"""The metric glossary, generated from the package's metric specs.
+
+:func:`glossary_table` gives one row per metric (name, kind, formula, definition, papers,
+other reading); :func:`glossary_markdown` renders it as MyST markdown with display math, for
+the book's reference chapter.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .metrics import METRICS
+
+_REDUCTION = {None: "per set", "range": "max - min over groups", "min": "min over groups",
+              "pair": "named pair, signed"}
+
+
+def glossary_table() -> pd.DataFrame:
+    """One row per metric of :data:`compendium.audit.metrics.METRICS`.
+
+    Examples
+    --------
+    >>> t = glossary_table()
+    >>> "f1_gap" in set(t.metric)
+    True
+    """
+    return pd.DataFrame([{
+        "metric": m.name, "kind": m.kind, "title": m.title, "formula": f"${m.formula}$",
+        "over groups": _REDUCTION[m.over_groups], "input": m.needs,
+        "lower is better": not m.higher_is_better, "papers": m.papers,
+        "definition": m.description, "other reading": m.alternative,
+    } for m in METRICS])
+
+
+def glossary_markdown() -> str:
+    """The glossary as MyST markdown: one section per metric with its formula."""
+    out = []
+    for m in METRICS:
+        out.append(f"### `{m.name}`: {m.title}\n")
+        out.append(f"$$\n{m.formula}\n$$\n")
+        out.append(f"{m.description}\n")
+        meta = [f"kind: {m.kind}", f"over groups: {_REDUCTION[m.over_groups]}",
+                f"input: {'scores' if m.needs == 'score' else 'predicted labels'}",
+                "lower is better" if not m.higher_is_better else "higher is better"]
+        if m.papers:
+            meta.append(f"papers: {m.papers}")
+        out.append("*" + "; ".join(meta) + ".*\n")
+        if m.alternative:
+            out.append(f"**Other reading (option):** {m.alternative}.\n")
+    return "\n".join(out)
