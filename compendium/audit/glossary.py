@@ -48,3 +48,40 @@ def glossary_markdown() -> str:
         if m.alternative:
             out.append(f"**Other reading (option):** {m.alternative}.\n")
     return "\n".join(out)
+
+
+BEGIN = "<!-- BEGIN GENERATED: compendium.audit.glossary.glossary_markdown() -->"
+END = "<!-- END GENERATED -->"
+
+
+def generated_section(text: str) -> str:
+    """The generated part of a chapter (between :data:`BEGIN` and :data:`END`)."""
+    try:
+        start = text.index(BEGIN) + len(BEGIN)
+        stop = text.index(END, start)
+    except ValueError:
+        raise ValueError("chapter has no generated glossary section markers") from None
+    return text[start:stop].strip()
+
+
+def update_chapter(path) -> bool:
+    """Rewrite the generated part of the glossary chapter; returns True when it changed.
+
+    Run ``python -c "from compendium.audit.glossary import update_chapter;
+    update_chapter('book/reference/glossary.md')"`` after editing a metric spec; a test
+    fails while the chapter is out of date.
+    """
+    from pathlib import Path
+
+    from ..atomic import atomic_write
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    start = text.index(BEGIN) + len(BEGIN)
+    stop = text.index(END, start)
+    new = text[:start] + "\n\n" + glossary_markdown().strip() + "\n\n" + text[stop:]
+    if new == text:
+        return False
+    with atomic_write(path) as fh:
+        fh.write(new)
+    return True
