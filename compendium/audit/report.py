@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from typing import Iterable, Sequence
 
@@ -278,9 +279,7 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
     >>> table.query("metric == 'tpr_gap'")[["attribute", "group", "label"]].values.tolist()
     [['sex', 'all', '1']]
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=blas_threads, user_api="blas"):
+    with _blas_controller().limit(limits=blas_threads, user_api="blas"):
         return _audit(predictions, task=task, attributes=attributes, n_bootstrap=n_bootstrap,
                       n_permutations=n_permutations, seed=seed, threshold=threshold,
                       validation=validation, pairs=pairs, min_group_size=min_group_size,
@@ -345,6 +344,14 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
 
     return _table(d, attrs, pair_map, estimates, boot, perm, level=level,
                   min_group_size=min_group_size, correction=correction)
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's controller, created once (it scans the loaded libraries)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _map_chunks(func, chunks, n_jobs: int):
