@@ -167,3 +167,18 @@ def test_bootstrap_coverage_and_permutation_size_on_simulations():
                         n_bootstrap=0, n_permutations=99, seed=rng,
                         metrics=["tpr_gap"]).p_value.iloc[0] <= 0.05 for _ in range(20))
     assert powered >= 18
+
+
+def test_permutations_shuffle_patients_when_the_attribute_is_constant_within_them():
+    rng = np.random.default_rng(0)
+    patients = rng.integers(0, 40, 200)
+    codes = (patients % 3).astype(np.int64)
+    assert stats.constant_within(codes, patients)
+    assert not stats.constant_within(rng.integers(0, 2, 200), patients)
+    perm = np.concatenate(list(stats.iter_permuted_codes(codes, 30, clusters=patients, seed=1)))
+    for p in np.unique(patients):
+        rows = perm[:, patients == p]
+        assert (rows == rows[:, :1]).all()
+    # the patients' labels are a permutation of the original patients' labels
+    first = np.array([np.flatnonzero(patients == p)[0] for p in np.unique(patients)])
+    assert (np.sort(perm[:, first], axis=1) == np.sort(codes[first])).all()

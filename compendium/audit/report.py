@@ -12,7 +12,8 @@
   top-label ECE; binary accuracy);
 * ``ci_low, ci_high``: percentile bootstrap interval (patients resampled when a
   ``patient_id`` column is present, stratified by the groups of all attributes);
-* ``p_value``: permutation test of a gap (group membership shuffled); ``p_adjusted``: Holm
+* ``p_value``: permutation test of a gap (group membership shuffled, between patients when a
+  ``patient_id`` is present and the attribute is constant within patients); ``p_adjusted``: Holm
   (default) or Benjamini-Hochberg across all gap rows of the table (attributes x classes);
 * ``n``: rows behind the estimate; ``flag``: ``small_group`` when a group (or, for a gap,
   one of its groups) has fewer than ``min_group_size`` rows, ``undefined`` when the
@@ -332,11 +333,19 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
                 bar.update(width)
 
     perm: dict[tuple, list[np.ndarray]] = {}
+    patients = (predictions["patient_id"].astype(str).to_numpy()
+                if "patient_id" in predictions.columns else None)
     if n_permutations:
         with tqdm(total=n_permutations * len(attrs), desc="permutations",
                   disable=not progress) as bar:
             for i, a in enumerate(attrs):
-                for codes in stats.iter_permuted_codes(a.codes, n_permutations, seed=rng):
+                by_patient = patients is not None and stats.constant_within(a.codes, patients)
+                if patients is not None and not by_patient:
+                    log.warning("%s varies within patients: its permutation test shuffles "
+                                "rows, not patients (p-values may be optimistic)", a.name)
+                for codes in stats.iter_permuted_codes(
+                        a.codes, n_permutations, seed=rng,
+                        clusters=patients if by_patient else None):
                     for k, v in engine.permuted(i, codes).items():
                         if k[0] in TESTED:
                             perm.setdefault(k, []).append(v)

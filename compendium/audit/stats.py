@@ -105,17 +105,39 @@ def counts_to_indices(counts: np.ndarray) -> list[np.ndarray]:
 
 
 def iter_permuted_codes(codes: np.ndarray, n_perm: int, *,
+                        clusters: np.ndarray | None = None,
                         seed: int | np.random.Generator | None = 0,
                         chunk: int | None = None) -> Iterator[np.ndarray]:
-    """Chunks of shuffled group codes, shape (b, n): each row a permutation of ``codes``."""
+    """Chunks of shuffled group codes, shape (b, n).
+
+    Without ``clusters`` each row of a chunk is a permutation of ``codes`` over the rows.
+    With ``clusters`` (patients) the group labels are shuffled between *patients*: every
+    row of a patient receives the same shuffled label, which keeps the dependence between
+    a patient's images under the null hypothesis.  The attribute must then be constant
+    within every patient (:func:`constant_within`).
+    """
     rng = as_generator(seed)
     codes = np.asarray(codes)
+    if clusters is not None:
+        _, first, unit_of_row = np.unique(np.asarray(clusters), return_index=True,
+                                          return_inverse=True)
+        unit_codes, unit_of_row = codes[first], unit_of_row.ravel()
+    else:
+        unit_codes, unit_of_row = codes, None
     step = chunk or chunk_size(len(codes), n_perm)
     done = 0
     while done < n_perm:
         b = min(step, n_perm - done)
-        yield rng.permuted(np.broadcast_to(codes, (b, len(codes))), axis=1)
+        perm = rng.permuted(np.broadcast_to(unit_codes, (b, len(unit_codes))), axis=1)
+        yield perm if unit_of_row is None else perm[:, unit_of_row]
         done += b
+
+
+def constant_within(codes: np.ndarray, clusters: np.ndarray) -> bool:
+    """Whether every cluster (patient) has a single value of ``codes``."""
+    frame = np.unique(np.stack([np.unique(np.asarray(clusters), return_inverse=True)[1].ravel(),
+                                np.asarray(codes)], axis=1), axis=0)
+    return len(frame) == len(np.unique(frame[:, 0]))
 
 
 def percentile_interval(boot: np.ndarray, *, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
