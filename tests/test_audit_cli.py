@@ -146,3 +146,16 @@ def test_threshold_policies_on_a_validation_table():
     assert fixed.query("metric == 'tpr' and attribute == 'all'").estimate.iloc[0] < 0.35
     with pytest.raises(InputError):
         audit(test.assign(y_score=test.y_score * np.nan), task="binary", attributes=["sex"])
+
+
+def test_holm_family_is_the_gap_rows_and_udr_shares_tpr():
+    from statsmodels.stats.multitest import multipletests
+
+    table = audit(_multiclass(), task="multiclass", attributes=["sex", "age_group"],
+                  n_bootstrap=0, n_permutations=40, seed=2)
+    family = table[table.p_value.notna() & (table.metric != "udr_gap")]
+    np.testing.assert_allclose(family.p_adjusted, multipletests(family.p_value, method="holm")[1])
+    udr = table[table.metric == "udr_gap"].set_index(["attribute", "label"]).p_adjusted
+    tpr = table[table.metric == "tpr_gap"].set_index(["attribute", "label"]).p_adjusted
+    pd.testing.assert_series_equal(udr, tpr)
+    assert table.loc[table.p_value.isna(), "p_adjusted"].isna().all()

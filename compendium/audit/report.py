@@ -14,7 +14,8 @@
   ``patient_id`` column is present, stratified by the groups of all attributes);
 * ``p_value``: permutation test of a gap (group membership shuffled, between patients when a
   ``patient_id`` is present and the attribute is constant within patients); ``p_adjusted``: Holm
-  (default) or Benjamini-Hochberg across all gap rows of the table (attributes x classes);
+  (default) or Benjamini-Hochberg across all gap rows of the table (attributes x classes;
+  ``udr_gap`` equals ``tpr_gap`` and shares its adjusted p-value instead of counting twice);
 * ``n``: rows behind the estimate; ``flag``: ``small_group`` when a group (or, for a gap,
   one of its groups) has fewer than ``min_group_size`` rows, ``undefined`` when the
   estimate is undefined (e.g. AUROC of a group with one class), separated by ``;``.
@@ -292,7 +293,7 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
 def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, threshold,
            validation, pairs, min_group_size, level, correction, n_bins, binning, eqodds,
            gap_macro, var_ddof, metrics, progress, n_jobs=1):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     if task not in ("binary", "multiclass", "multilabel"):
         raise ConfigError(f"unknown task {task!r} (choose from binary, multiclass, multilabel)")
@@ -442,7 +443,17 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
                         min_group_size, ", ".join(small_attr[a.name]))
     table = pd.DataFrame(rows, columns=COLUMNS)
     if correction is not None:
-        table["p_adjusted"] = stats.adjust_pvalues(table["p_value"].to_numpy(), correction)
+        # udr_gap equals tpr_gap (UDR = 1 - TPR): one test, counted once in the family
+        family = (table.metric != "udr_gap").to_numpy()
+        adjusted = np.full(len(table), np.nan)
+        adjusted[family] = stats.adjust_pvalues(table.loc[family, "p_value"].to_numpy(), correction)
+        table["p_adjusted"] = adjusted
+        key = ["attribute", "group", "label"]
+        tpr = table.loc[table.metric == "tpr_gap", key + ["p_adjusted"]]
+        udr = table.metric == "udr_gap"
+        if udr.any() and len(tpr):
+            table.loc[udr, "p_adjusted"] = (table.loc[udr, key].merge(tpr, on=key, how="left")
+                                            ["p_adjusted"].to_numpy())
     return table
 
 
@@ -466,7 +477,7 @@ def summary(table: pd.DataFrame, *, max_rows: int = 12) -> str:
                                                .label.transform("count") == 1))]
     gaps = gaps.reindex(gaps.estimate.abs().sort_values(ascending=False).index).head(max_rows)
     if len(gaps):
-        lines.append("largest gaps (macro over classes):")
+        lines.append("largest gaps (macro over classes where there are several):")
         for r in gaps.itertuples():
             ci = f" [{r.ci_low:.3f}, {r.ci_high:.3f}]" if np.isfinite(r.ci_low) else ""
             p = f" p={r.p_value:.3g}" if np.isfinite(r.p_value) else ""
