@@ -59,7 +59,6 @@ def _bin_index(conf: np.ndarray, n_bins: int, binning: str) -> tuple[np.ndarray,
 def _design(d: TaskData, n_bins: int, binning: str) -> tuple[np.ndarray, dict[str, slice]]:
     """Per-row columns whose weighted sums give every linear statistic."""
     y, p = d.y, d.pred
-    k = y.shape[1]
     e = d.conf.shape[1]
     blocks = {
         "ones": np.ones((d.n, 1)),
@@ -82,7 +81,6 @@ def _design(d: TaskData, n_bins: int, binning: str) -> tuple[np.ndarray, dict[st
     for name, block in blocks.items():
         slices[name] = slice(start, start + block.shape[1])
         start += block.shape[1]
-    del k
     return np.concatenate(list(blocks.values()), axis=1), slices
 
 
