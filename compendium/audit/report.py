@@ -153,14 +153,15 @@ class _Engine:
         return out
 
     def permuted(self, a_index: int, codes: np.ndarray) -> dict[tuple, np.ndarray]:
-        """Gap rows of one attribute with group membership ``codes`` (P, n) per permutation."""
+        """Gap rows of one attribute with group membership ``codes`` (n, P): one column
+        of shuffled group codes per permutation."""
         a = self.attributes[a_index]
         evals = []
         for g in range(len(a.groups)):
-            mask = (codes == g).T.astype(float)
+            mask = (codes == g).astype(float)
             evals.append(self.overall.evaluate(mask) if mask.any() else None)
         out: dict[tuple, np.ndarray] = {}
-        self._gap_rows(a, evals, codes.shape[0], out)
+        self._gap_rows(a, evals, codes.shape[1], out)
         return out
 
 
@@ -344,13 +345,14 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
                 if patients is not None and not by_patient:
                     log.warning("%s varies within patients: its permutation test shuffles "
                                 "rows, not patients (p-values may be optimistic)", a.name)
-                for codes in stats.iter_permuted_codes(
-                        a.codes, n_permutations, seed=rng,
-                        clusters=patients if by_patient else None):
-                    for k, v in engine.permuted(i, codes).items():
+                chunks = stats.iter_permuted_codes(a.codes, n_permutations, seed=rng,
+                                                   clusters=patients if by_patient else None)
+                for result, width in _map_chunks(functools.partial(engine.permuted, i),
+                                             (c.T for c in chunks), n_jobs):
+                    for k, v in result.items():
                         if k[0] in TESTED:
                             perm.setdefault(k, []).append(v)
-                    bar.update(codes.shape[0])
+                    bar.update(width)
 
     return _table(d, attrs, pair_map, estimates, boot, perm, level=level,
                   min_group_size=min_group_size, correction=correction)
