@@ -159,3 +159,15 @@ def test_holm_family_is_the_gap_rows_and_udr_shares_tpr():
     tpr = table[table.metric == "tpr_gap"].set_index(["attribute", "label"]).p_adjusted
     pd.testing.assert_series_equal(udr, tpr)
     assert table.loc[table.p_value.isna(), "p_adjusted"].isna().all()
+
+
+def test_results_do_not_depend_on_threads(monkeypatch):
+    from compendium.audit import stats
+
+    monkeypatch.setattr(stats, "CHUNK_ELEMENTS", 2000)  # 10 resamples per chunk
+    df = _multiclass(n=200, seed=4)
+    one = audit(df, task="multiclass", attributes=["sex"], n_bootstrap=30, n_permutations=30,
+                seed=7, n_jobs=1)
+    two = audit(df, task="multiclass", attributes=["sex"], n_bootstrap=30, n_permutations=30,
+                seed=7, n_jobs=2)
+    pd.testing.assert_frame_equal(one, two)
