@@ -171,3 +171,31 @@ def test_results_do_not_depend_on_threads(monkeypatch):
     two = audit(df, task="multiclass", attributes=["sex"], n_bootstrap=30, n_permutations=30,
                 seed=7, n_jobs=2)
     pd.testing.assert_frame_equal(one, two)
+
+
+def test_audit_rows_equal_the_public_metric_functions():
+    from compendium.audit import metrics as M
+
+    df = _multiclass(n=250, seed=6)
+    classes = ["Atelectasis", "Edema", "Effusion"]
+    table = audit(df, task="multiclass", attributes=["sex"], n_bootstrap=0, n_permutations=0)
+    y, s = df.y_true.to_numpy(), df[[f"score_{c}" for c in classes]].to_numpy()
+    pred = np.array(classes)[s.argmax(1)]
+    f = df.sex.to_numpy() == "F"
+
+    def row(metric, group="all", label="macro", attribute=None):
+        attribute = attribute or ("all" if group == "all" and metric in (
+            "accuracy", "f1", "auroc", "ece", "f1_var") else "sex")
+        return table.query("metric == @metric and attribute == @attribute and group == @group "
+                           "and label == @label").estimate.iloc[0]
+
+    assert row("f1", "F") == pytest.approx(M.f1(y[f], pred[f], labels=classes))
+    assert row("auroc", "M") == pytest.approx(M.auroc(y[~f], s[~f], labels=classes))
+    assert row("ece", "F", "all") == pytest.approx(M.ece(y[f], s[f], labels=classes))
+    assert row("f1_var") == pytest.approx(M.f1_var(y, pred, labels=classes))
+    assert row("f1_gap") == pytest.approx(M.f1_gap(y, pred, sensitive_features=df.sex, labels=classes))
+    assert row("eqodds") == pytest.approx(M.eqodds(y, pred, sensitive_features=df.sex, labels=classes))
+    assert row("ece_gap", label="all") == pytest.approx(
+        M.ece_gap(y, s, sensitive_features=df.sex, labels=classes))
+    assert row("worst_group_auroc", label="Edema") == pytest.approx(
+        M.worst_group_auroc(y, s, sensitive_features=df.sex, labels=classes, average=None)["Edema"])

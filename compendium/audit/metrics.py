@@ -172,14 +172,22 @@ class RowSet:
         ECE binning (see :func:`ece`).
     ranks : bool
         Prepare AUROC/AUPRC (sorting once per label).
+    parent, rows : RowSet and row indices, optional
+        ``data`` is ``parent.data.take(rows)``: reuse the parent's design, so that
+        equal-mass ECE bins have the same edges in every group.
     """
 
     def __init__(self, data: TaskData, *, n_bins: int = ECE_BINS, binning: str = "uniform",
-                 ranks: bool = True) -> None:
+                 ranks: bool = True, parent: "RowSet | None" = None,
+                 rows: np.ndarray | None = None) -> None:
         self.data = data
         self.n_bins = n_bins
         self.binning = binning
-        self.x, self.slices = _design(data, n_bins, binning)
+        if parent is not None:
+            # a subset of the parent's rows shares its design, hence its ECE bins
+            self.x, self.slices = parent.x[rows], parent.slices
+        else:
+            self.x, self.slices = _design(data, n_bins, binning)
         self.plans = ([_rank_plan(data.y[:, k], data.score[:, k]) for k in range(data.y.shape[1])]
                       if ranks else None)
 
@@ -316,7 +324,8 @@ METRICS: tuple[MetricSpec, ...] = (
                "by default (binary and multi-label: per label, confidence p or 1 - p of the "
                "predicted value; multi-class: top-label confidence).",
                base="ece", needs="score", higher_is_better=False, papers="A",
-               alternative="binning='quantile' (equal-mass bins) or binning='sample' (one bin "
+               alternative="binning='quantile' (equal-mass bins; in an audit the edges come "
+                           "from all audited rows, so groups share bins) or binning='sample' (one bin "
                            r"per sample: $\frac1N\sum_i |o_i - p_i|$, a reading of Paper A eq. 4)"),
     MetricSpec("f1_var", "fairness", "Variance of class-wise F1 (Var_F1)",
                r"\mathrm{Var}_{F1} = \frac{1}{C}\sum_{c=1}^{C}\left(F1_c - \overline{F1}\right)^2",

@@ -85,7 +85,8 @@ class _Engine:
             for g in range(len(a.groups)):
                 rows = a.rows(g)
                 sets.append((rows, RowSet(d.take(rows), n_bins=opt.n_bins, binning=opt.binning,
-                                          ranks=self.ranks) if len(rows) else None))
+                                          ranks=self.ranks, parent=self.overall, rows=rows)
+                             if len(rows) else None))
             self.groups.append(sets)
 
     # ------------------------------------------------------------------ one set
