@@ -104,6 +104,8 @@ class _RankPlan:
     below_left: np.ndarray   # per sorted positive: segment index of "negatives < s_i"
     below_right: np.ndarray  # ... of "negatives <= s_i"
     pos_left: np.ndarray   # per sorted positive: # positives with a strictly lower score
+    neg_ties: bool = True  # some positive score equals some negative score
+    pos_ties: bool = True  # some positive scores are equal
 
 
 def _rank_plan(y: np.ndarray, s: np.ndarray) -> _RankPlan:
@@ -119,8 +121,10 @@ def _rank_plan(y: np.ndarray, s: np.ndarray) -> _RankPlan:
     edges = np.unique(np.concatenate([[0, len(neg)], left, right]))
     segments = sparse.csr_matrix((np.ones(len(neg), dtype=np.float32), neg, edges),
                                  shape=(len(edges) - 1, n))
+    pos_left = np.searchsorted(sp, sp, "left")
     return _RankPlan(pos, segments, np.searchsorted(edges, left), np.searchsorted(edges, right),
-                     np.searchsorted(sp, sp, "left"))
+                     pos_left, neg_ties=bool((left != right).any()),
+                     pos_ties=bool((pos_left != np.arange(len(pos))).any()))
 
 
 def _rank_metrics(plan: _RankPlan, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,13 +147,19 @@ def _rank_metrics(plan: _RankPlan, w: np.ndarray) -> tuple[np.ndarray, np.ndarra
     n_tot = cn[-1].astype(float)
     p_tot = cp[-1].astype(float)
     below_l = cn[plan.below_left]
-    twice_below = cn[plan.below_right]
-    twice_below += below_l          # negatives below, counting ties twice
+    if plan.neg_ties:
+        twice_below = cn[plan.below_right]
+        twice_below += below_l      # negatives below, counting ties twice
+    else:                           # no positive ties a negative: left == right
+        twice_below = below_l * 2.0
     twice_below *= wp
     auroc = _safe_div(0.5 * twice_below.sum(axis=0, dtype=np.float64), p_tot * n_tot)
     # precision at the threshold s_i: positives and negatives scoring >= s_i
-    tp_ge = cp[plan.pos_left]
-    np.subtract(cp[-1][None, :], tp_ge, out=tp_ge)
+    if plan.pos_ties:
+        tp_ge = cp[plan.pos_left]
+        np.subtract(cp[-1][None, :], tp_ge, out=tp_ge)
+    else:                           # distinct positive scores: pos_left == arange
+        tp_ge = np.subtract(cp[-1][None, :], cp[:-1])
     np.subtract(cn[-1][None, :], below_l, out=below_l)  # now: negatives >= s_i
     below_l += tp_ge
     with np.errstate(divide="ignore", invalid="ignore"):
