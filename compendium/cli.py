@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "cohort": ("compendium.cohorts.cli", "build a cohort table and show its composition"),
     "synthetic": ("compendium.synthetic.cli", "write a sample of the synthetic world to a folder"),
     "adapt": ("compendium.adapt.cli", "adaptation and mitigation: demo, list"),
+    "audit": ("compendium.audit.cli", "audit a predictions table (metrics, gaps, CIs, p-values)"),
 }
 
 

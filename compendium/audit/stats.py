@@ -1,0 +1,207 @@
+"""Honest statistics for the audit: bootstrap intervals, permutation tests, corrections.
+
+Everything is vectorised over resamples: a chunk of bootstrap resamples is an ``(n, B)``
+matrix of *counts* (how many times each row is drawn) and the metric engine
+(:class:`~compendium.audit.metrics.RowSet`) evaluates all columns at once.  Chunks bound
+the memory (a few tens of MB); there is no Python loop over individual resamples.
+
+* :func:`iter_resample_counts` draws the resamples: rows are resampled with replacement
+  *within strata* (the groups, so every group keeps its size), and when a ``patient_id``
+  is given whole patients are resampled (every image of a drawn patient comes along).
+* :func:`percentile_interval` turns a bootstrap distribution into a percentile interval.
+* :func:`iter_permuted_codes` shuffles group membership for permutation tests, and
+  :func:`permutation_pvalue` computes ``p = (1 + #{perm >= observed}) / (1 + n_perm)``.
+* :func:`adjust_pvalues` applies Holm or Benjamini-Hochberg through statsmodels.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import ConfigError
+
+#: Elements per chunk of an (n, B) weight matrix (about 32 MB in float64).
+CHUNK_ELEMENTS = 4_000_000
+CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "bonferroni": "bonferroni"}
+
+
+def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """A numpy Generator from an int seed (or the Generator itself)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+def chunk_size(n: int, total: int) -> int:
+    """Columns per chunk for ``n`` rows (at least 1, at most ``total``)."""
+    return int(max(1, min(total, CHUNK_ELEMENTS // max(n, 1))))
+
+
+def iter_resample_counts(n_boot: int, n: int, *, strata: np.ndarray | None = None,
+                         clusters: np.ndarray | None = None,
+                         seed: int | np.random.Generator | None = 0,
+                         chunk: int | None = None) -> Iterator[np.ndarray]:
+    """Bootstrap resamples as chunks of a row-count matrix.
+
+    Parameters
+    ----------
+    n_boot : int
+        Number of resamples.
+    n : int
+        Number of rows.
+    strata : array of int, shape (n,), optional
+        Stratum of every row; units are drawn with replacement within each stratum, so every
+        stratum keeps its number of units.  A cluster's stratum is that of its first row.
+    clusters : array, shape (n,), optional
+        Cluster (patient) of every row; whole clusters are resampled.
+    seed : int or Generator
+    chunk : int, optional
+        Resamples per chunk (default from :data:`CHUNK_ELEMENTS`).
+
+    Yields
+    ------
+    ndarray of float, shape (n, b)
+        ``counts[i, j]`` = how many times row ``i`` is in resample ``j`` of the chunk.
+
+    Examples
+    --------
+    >>> c = np.concatenate(list(iter_resample_counts(3, 4, seed=0)), axis=1)
+    >>> c.shape, c.sum(axis=0).tolist()
+    ((4, 3), [4.0, 4.0, 4.0])
+    """
+    rng = as_generator(seed)
+    if clusters is not None:
+        _, first, unit_of_row = np.unique(np.asarray(clusters), return_index=True,
+                                          return_inverse=True)
+        unit_of_row = unit_of_row.ravel()
+    else:
+        first = np.arange(n)
+        unit_of_row = None
+    n_units = len(first)
+    unit_strata = (np.zeros(n_units, dtype=np.int64) if strata is None
+                   else np.asarray(strata)[first])
+    members = [np.flatnonzero(unit_strata == s) for s in np.unique(unit_strata)]
+    step = chunk or chunk_size(n, n_boot)
+    done = 0
+    while done < n_boot:
+        b = min(step, n_boot - done)
+        draws = np.concatenate(
+            [m[rng.integers(0, len(m), size=(b, len(m)))] for m in members], axis=1)
+        # flat index unit * b + resample: the counts come out in (n_units, b) layout
+        draws *= b
+        draws += np.arange(b)[:, None]
+        unit_counts = np.bincount(draws.ravel(), minlength=b * n_units).reshape(n_units, b)
+        counts = unit_counts if unit_of_row is None else unit_counts[unit_of_row]
+        yield counts.astype(float)
+        done += b
+
+
+def counts_to_indices(counts: np.ndarray) -> list[np.ndarray]:
+    """Row indices of each resample (column) of a count matrix: for naive re-computation."""
+    n = counts.shape[0]
+    return [np.repeat(np.arange(n), counts[:, j].astype(np.int64)) for j in range(counts.shape[1])]
+
+
+def iter_permuted_codes(codes: np.ndarray, n_perm: int, *,
+                        clusters: np.ndarray | None = None,
+                        seed: int | np.random.Generator | None = 0,
+                        chunk: int | None = None) -> Iterator[np.ndarray]:
+    """Chunks of shuffled group codes, shape (b, n).
+
+    Without ``clusters`` each row of a chunk is a permutation of ``codes`` over the rows.
+    With ``clusters`` (patients) the group labels are shuffled between *patients*: every
+    row of a patient receives the same shuffled label, which keeps the dependence between
+    a patient's images under the null hypothesis.  The attribute must then be constant
+    within every patient (:func:`constant_within`).
+    """
+    rng = as_generator(seed)
+    codes = np.asarray(codes)
+    if clusters is not None:
+        _, first, unit_of_row = np.unique(np.asarray(clusters), return_index=True,
+                                          return_inverse=True)
+        unit_codes, unit_of_row = codes[first], unit_of_row.ravel()
+    else:
+        unit_codes, unit_of_row = codes, None
+    step = chunk or chunk_size(len(codes), n_perm)
+    done = 0
+    while done < n_perm:
+        b = min(step, n_perm - done)
+        perm = rng.permuted(np.broadcast_to(unit_codes, (b, len(unit_codes))), axis=1)
+        yield perm if unit_of_row is None else perm[:, unit_of_row]
+        done += b
+
+
+def constant_within(codes: np.ndarray, clusters: np.ndarray) -> bool:
+    """Whether every cluster (patient) has a single value of ``codes``."""
+    frame = np.unique(np.stack([np.unique(np.asarray(clusters), return_inverse=True)[1].ravel(),
+                                np.asarray(codes)], axis=1), axis=0)
+    return len(frame) == len(np.unique(frame[:, 0]))
+
+
+def percentile_interval(boot: np.ndarray, *, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap interval along the last axis (undefined resamples ignored).
+
+    Returns nan bounds where every resample is undefined.
+    """
+    alpha = (1.0 - level) / 2.0
+    boot = np.asarray(boot, dtype=float)
+    finite = np.isfinite(boot).any(axis=-1)
+    safe = np.where(finite[..., None], boot, 0.0)
+    lo, hi = np.nanquantile(safe, [alpha, 1.0 - alpha], axis=-1)
+    return np.where(finite, lo, np.nan), np.where(finite, hi, np.nan)
+
+
+def permutation_pvalue(observed: np.ndarray, perms: np.ndarray, *, two_sided: bool = False,
+                       rtol: float = 1e-9) -> np.ndarray:
+    """``p = (1 + #{perm >= observed}) / (1 + n_perm)`` along the last axis of ``perms``.
+
+    Parameters
+    ----------
+    observed : array (...)
+    perms : array (..., n_perm)
+        Statistic under shuffled group membership; undefined (nan) permutations are left
+        out of both counts.
+    two_sided : bool
+        Compare absolute values (signed statistics such as a named-pair difference).
+    rtol : float
+        Relative tolerance so that a permutation equal to the observed value up to
+        rounding counts as ``>=``.
+
+    Examples
+    --------
+    >>> float(permutation_pvalue(np.array(0.5), np.array([0.1, 0.6, 0.2, 0.5])))
+    0.6
+    """
+    obs = np.asarray(observed, dtype=float)
+    perms = np.asarray(perms, dtype=float)
+    if two_sided:
+        obs, perms = np.abs(obs), np.abs(perms)
+    valid = np.isfinite(perms)
+    ge = (perms >= obs[..., None] - rtol * np.maximum(np.abs(obs[..., None]), 1e-12)) & valid
+    p = (1.0 + ge.sum(axis=-1)) / (1.0 + valid.sum(axis=-1))
+    return np.where(np.isfinite(obs), p, np.nan)
+
+
+def adjust_pvalues(p: np.ndarray, method: str = "holm") -> np.ndarray:
+    """Multiple-comparison correction (statsmodels ``multipletests``); nan entries are skipped.
+
+    Parameters
+    ----------
+    p : array
+        Raw p-values of one family (e.g. models x attributes x classes).
+    method : {"holm", "bh", "fdr_bh", "bonferroni"}
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    if method not in CORRECTIONS:
+        raise ConfigError(f"unknown correction {method!r} (choose from {', '.join(CORRECTIONS)})")
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.sum() == 1:
+        out[ok] = p[ok]  # a family of one test needs no correction (and skips a gc.collect)
+    elif ok.any():
+        out[ok] = multipletests(p[ok], method=CORRECTIONS[method])[1]
+    return out
