@@ -36,13 +36,6 @@ def test_glossary_table_lists_every_metric_with_a_formula_and_readings():
     assert {"ece", "f1_var", "eqodds", "f1_gap", "ece_gap"} <= readings
 
 
-def test_glossary_notebook_parameters_match_spec():
-    nb = nbformat.read(str(ROOT / "notebooks" / "glossary.ipynb"), as_version=4)
-    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1
-    names = [t.id for node in ast.parse(tagged[0].source).body for t in node.targets]
-    assert sorted(names) == sorted(get_spec("glossary").field_names())
-
 
 def test_choose_threshold_policies_match_roc_curve():
     rng = np.random.default_rng(0)

@@ -19,15 +19,13 @@ def test_data_spec_checks_names_and_roots(tmp_path):
 
 
 @pytest.mark.slow
-def test_data_notebook_smoke(tmp_path, monkeypatch):
+def test_data_notebook_smoke(smoke_runs):
     from compendium.results import read_values
-    from compendium.runner import run_notebook
 
-    monkeypatch.setenv("COMPENDIUM_CACHE", str(tmp_path / "cache"))
-    result = run_notebook("data", "smoke", progress=False)
-    values = read_values(result.output_dir)
+    out = smoke_runs["data"]  # executed once per session by tests/conftest.py
+    values = read_values(out)
     assert values["nih6x200_images"] == 1200
     assert (values["nih6x200_edema_old_f"], values["nih6x200_edema_old_m"]) == (47, 53)
     assert values["nih6x200_diseases"].split(", ") == ["Atelectasis", "Cardiomegaly", "Consolidation",
                                                        "Edema", "Effusion", "Pneumothorax"]
-    assert (result.output_dir / "figures" / "composition.png").is_file()
+    assert (out / "figures" / "composition.png").is_file()

@@ -27,13 +27,6 @@ def test_params_validate(profile):
     assert cfg.profile == profile
 
 
-def test_parameters_cell_lists_every_field():
-    nb = nbformat.read(str(ROOT / "notebooks" / "synthetic_world.ipynb"), as_version=4)
-    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1
-    names = [t.id for n in ast.parse(tagged[0].source).body for t in n.targets]
-    assert sorted(names) == sorted(get_spec("synthetic_world").field_names())
-
 
 def test_bad_knobs_fail_the_check():
     spec = get_spec("synthetic_world")
