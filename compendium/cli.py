@@ -87,6 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"compendium {args.command}: interrupted; nothing partial was kept", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `compendium list cohorts | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _configure_logging(verbose: bool) -> None:

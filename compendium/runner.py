@@ -92,12 +92,14 @@ def resolve_params(name: str, profile: str, *, overrides: Iterable[str] = (),
         extra = load_yaml(params_file)
         merged.update(extra)
         where += f" + {params_file}"
+    settable = sorted(set(spec_cls.field_names()) - {"output_dir", "profile"})
     for item in overrides:
         key, value = parse_assignment(item)
-        if key not in spec_cls.field_names():
+        if key not in settable:
+            hint = " (set by the runner)" if key in ("output_dir", "profile") else ""
             raise ConfigError(
-                f"--set: unknown key {key!r} for notebook {name!r} "
-                f"(allowed: {', '.join(sorted(spec_cls.field_names()))})"
+                f"--set: unknown key {key!r} for notebook {name!r}{hint} "
+                f"(allowed: {', '.join(settable)})"
             )
         merged[key] = value
         where = f"{where} + --set"

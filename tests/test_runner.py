@@ -103,7 +103,8 @@ def test_same_parameters_give_byte_identical_outputs(project):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--set", "nn=3"], "--set: unknown key 'nn' for notebook 'tiny' (allowed: fail, n, output_dir, profile, seed)"),
+    (["--set", "nn=3"], "--set: unknown key 'nn' for notebook 'tiny' (allowed: fail, n, seed)"),
+    (["--set", "output_dir=/tmp/x"], "--set: unknown key 'output_dir' for notebook 'tiny' (set by the runner)"),
     (["--set", "n=three"], "n: expected int, got 'three'"),
     (["--set", "seed"], "--set expects key=value"),
 ])
