@@ -54,15 +54,19 @@ def disparity_embeddings(n: int = 3000, *, dim: int = 32, minority: float = 0.25
 
 def mitigation_demo(*, probe: str = "linear", seed: int = 0, n: int = 3000,
                     mitigations: Sequence[str] = MITIGATIONS,
-                    params: dict | None = None) -> pd.DataFrame:
+                    params: dict | None = None, n_bootstrap: int = 1000) -> pd.DataFrame:
     """Gap before and after each mitigation on :func:`disparity_embeddings` (synthetic).
 
     Returns one row per mitigation: ``auroc``, ``tpr_A``, ``tpr_B``, ``udr_gap``
     (max-min underdiagnosis rate = TPR gap), ``attribute_readout`` (macro-F1 of a
-    demographic probe on the probe's representation; torch probes only) and ``alpha``.
+    demographic probe on the probe's representation; torch probes only) and ``alpha``;
+    ``udr_gap_ci_low`` / ``udr_gap_ci_high`` (bootstrap percentile interval, patients
+    resampled within groups) and ``udr_gap_p`` (permutation p-value) come from the audit
+    engine, :func:`compendium.audit.audit`, with ``n_bootstrap`` resamples and permutations.
     """
     from sklearn.metrics import roc_auc_score
 
+    from ..audit import audit
     from .mitigation import demographic_probe
     from .probes import TorchProbe, run_probe
 
@@ -83,8 +87,14 @@ def mitigation_demo(*, probe: str = "linear", seed: int = 0, n: int = 3000,
             Ztr, Zte = est.representation(data["train"][0]), est.representation(data["test"][0])
             readout = demographic_probe(Ztr, data["train"][1]["group"], Zte, g,
                                         seed=seed)["macro_f1"]
+        stats = audit(table, task="binary", attributes=["group"], metrics=["udr_gap"],
+                      n_bootstrap=n_bootstrap, n_permutations=n_bootstrap, seed=seed,
+                      correction=None)
+        gap = stats[(stats["metric"] == "udr_gap") & (stats["attribute"] == "group")].iloc[0]
         out.append({"mitigation": m, "auroc": float(roc_auc_score(y, table["y_score"])),
                     "tpr_A": tpr["A"], "tpr_B": tpr["B"], "udr_gap": group_gap(y, pred, g),
+                    "udr_gap_ci_low": float(gap["ci_low"]), "udr_gap_ci_high": float(gap["ci_high"]),
+                    "udr_gap_p": float(gap["p_value"]),
                     "attribute_readout": readout, "alpha": info["alpha"]})
         log.info("%s: %s", m, out[-1])
     return pd.DataFrame(out)
