@@ -41,8 +41,8 @@ LUNG = (-600.0, 1500.0)
 VIT_TARGETS = ("qkv", "proj", "fc1", "fc2")                # timm ViT blocks
 OPEN_CLIP_TARGETS = ("out_proj", "c_fc", "c_proj")         # open_clip transformer blocks
 HF_ATTN_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")  # SigLIP
-DINO_TARGETS = ("query", "key", "value", "dense")          # transformers Dinov2 / BERT
-SWIN_TARGETS = ("query", "key", "value", "dense")          # transformers Swin
+DINO_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2")  # transformers 5 Dinov2
+SWIN_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2")  # transformers 5 Swin
 RESNET_TARGETS = ("conv1", "conv2", "conv3")               # torchvision Bottleneck convs
 
 
@@ -89,7 +89,9 @@ def hf_tokenizer(*, tokenizer: Any = None, tokenizer_path: Any = None, repo: str
         from huggingface_hub import snapshot_download
 
         try:
-            path = snapshot_download(repo, local_files_only=True)
+            from .weights import hf_cache_location
+
+            path = snapshot_download(repo, local_files_only=True, cache_dir=hf_cache_location())
         except Exception:  # noqa: BLE001 - huggingface_hub raises several kinds here
             log.warning("tokenizer %s is not in the Hugging Face cache; encode_text needs "
                         "tokenizer_path= (or `compendium weights fetch`)", repo)
@@ -107,6 +109,16 @@ def _tiny_bert(vocab_size: int = 128, max_pos: int = 256):
 
 def _vocab_size(tok: Any, default: int = 128) -> int:
     return len(tok) if tok is not None else default
+
+
+def _want_weights(entry: ModelEntry, weights_path: Any, tiny: bool, pretrained: bool) -> Any:
+    """The weights to load: always an explicit ``weights_path`` (also into a tiny build,
+    e.g. a small checkpoint), else the entry's weights unless ``tiny`` / not ``pretrained``."""
+    from .weights import find_weights
+
+    if weights_path is not None or (pretrained and not tiny):
+        return find_weights(entry, weights_path)
+    return None
 
 
 def _finish(enc: Any, device: str, weights_id: str) -> Any:
@@ -128,7 +140,7 @@ def build_open_clip(entry: ModelEntry, *, weights_path: Any = None, tiny: bool =
     from .encoder import OpenClipEncoder
     from .weights import find_weights, fingerprint, load_into, load_state_dict
 
-    path = find_weights(entry, weights_path) if pretrained and not tiny else None
+    path = _want_weights(entry, weights_path, tiny, pretrained)
     if entry.name == "biomedclip":
         from transformers import BertConfig
 
@@ -184,7 +196,13 @@ def build_siglip(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = Fa
     from .weights import find_weights, fingerprint, hf_kwargs
 
     size = entry.preprocess.size
-    if tiny:
+    if weights_path is not None or (pretrained and not tiny):
+        path = find_weights(entry, weights_path)
+        model = SiglipModel.from_pretrained(str(path), **hf_kwargs(trust_remote_code))
+        tok = hf_tokenizer(tokenizer=tokenizer, tokenizer_path=tokenizer_path,
+                           weights_dir=path, trust_remote_code=trust_remote_code)
+        wid = fingerprint(path)
+    elif tiny:
         tok = hf_tokenizer(tokenizer=tokenizer, tokenizer_path=tokenizer_path)
         cfg = SiglipConfig(
             text_config=dict(vocab_size=_vocab_size(tok), hidden_size=entry.embed_dim,
@@ -202,12 +220,6 @@ def build_siglip(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = Fa
             vision_config=dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27,
                                num_attention_heads=16, image_size=size, patch_size=14))
         model, wid, tok = SiglipModel(cfg), "random-init", tokenizer
-    else:
-        path = find_weights(entry, weights_path)
-        model = SiglipModel.from_pretrained(str(path), **hf_kwargs(trust_remote_code))
-        tok = hf_tokenizer(tokenizer=tokenizer, tokenizer_path=tokenizer_path,
-                           weights_dir=path, trust_remote_code=trust_remote_code)
-        wid = fingerprint(path)
     return _finish(SiglipEncoder(entry, model, tok), device, wid)
 
 
@@ -220,16 +232,16 @@ def build_dinov2(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = Fa
     from .encoder import BackboneEncoder
     from .weights import find_weights, fingerprint, hf_kwargs
 
-    if tiny or not pretrained:
+    if weights_path is not None or (pretrained and not tiny):
+        path = find_weights(entry, weights_path)
+        model = Dinov2Model.from_pretrained(str(path), **hf_kwargs(trust_remote_code))
+        wid = fingerprint(path)
+    else:
         layers = 1 if tiny else 12
         cfg = Dinov2Config(hidden_size=entry.embed_dim, num_hidden_layers=layers,
                            num_attention_heads=12, mlp_ratio=1 if tiny else 4,
                            image_size=entry.preprocess.size, patch_size=14)
         model, wid = Dinov2Model(cfg), "tiny-random" if tiny else "random-init"
-    else:
-        path = find_weights(entry, weights_path)
-        model = Dinov2Model.from_pretrained(str(path), **hf_kwargs(trust_remote_code))
-        wid = fingerprint(path)
     enc = BackboneEncoder(entry, model, kind="hf", embed_dim=entry.embed_dim)
     return _finish(enc, device, wid)
 
@@ -243,13 +255,14 @@ def build_timm_vit(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = 
     from .encoder import BackboneEncoder
     from .weights import find_weights, fingerprint, load_into, load_state_dict
 
+    path = (_want_weights(entry, weights_path, tiny, pretrained)
+            if entry.weights != "random-init" or weights_path is not None else None)
     kw: dict[str, Any] = {"num_classes": 0, "img_size": entry.preprocess.size}
     if tiny:
         kw.update(depth=1, mlp_ratio=0.25)
     model = timm.create_model("vit_base_patch16_224", pretrained=False, **kw)
     wid = "tiny-random" if tiny else "random-init"
-    if pretrained and not tiny and entry.weights != "random-init":
-        path = find_weights(entry, weights_path)
+    if path is not None:
         load_into(model, load_state_dict(path), name=entry.name, allow_unexpected=("head.",))
         wid = fingerprint(path)
     return _finish(BackboneEncoder(entry, model, kind="timm", embed_dim=entry.embed_dim),
@@ -266,11 +279,11 @@ def build_resnet50(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = 
     from .encoder import BackboneEncoder
     from .weights import find_weights, fingerprint, load_into, load_state_dict
 
+    path = _want_weights(entry, weights_path, tiny, pretrained)
     model = torchvision.models.resnet50(weights=None)
     model.fc = nn.Identity()
     wid = "tiny-random" if tiny else "random-init"
-    if pretrained and not tiny:
-        path = find_weights(entry, weights_path)
+    if path is not None:
         sd = load_state_dict(path)
         for pre in ("backbone.", "module.backbone.", "module.", "encoder."):
             if sd and all(k.startswith(pre) for k in sd):
@@ -297,7 +310,7 @@ def build_dual(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = Fals
     from .encoder import DualEncoder
     from .weights import find_weights, fingerprint, load_into, load_state_dict
 
-    path = find_weights(entry, weights_path) if pretrained and not tiny else None
+    path = _want_weights(entry, weights_path, tiny, pretrained)
     tok = hf_tokenizer(tokenizer=tokenizer, tokenizer_path=tokenizer_path,
                        repo="" if tiny else entry.hub_extra[0], weights_dir=path,
                        trust_remote_code=trust_remote_code)

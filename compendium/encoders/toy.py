@@ -316,7 +316,7 @@ for _name, _desc in (("toy-clip-vit", "toy CLIP, ViT tower (synthetic pretrainin
         embed_dim=TOYS[_name].embed_dim, has_text=True,
         text_encoder="CLIP text transformer (2 layers, width 64)",
         tokenizer=f"open_clip SimpleTokenizer, {_TEXT['context_length']} tokens",
-        lora_targets=("conv1", "conv2", "conv3", "c_fc", "c_proj") if "resnet" in _name
+        lora_targets=("conv1", "conv2", "conv3", "c_proj") if "resnet" in _name
         else ("out_proj", "c_fc", "c_proj"), paper="demo", licence="MIT (this package)",
         access="built locally: pretrained on the synthetic world on first use (cached)",
         demo_standin=_name, builder=build_toy))

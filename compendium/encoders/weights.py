@@ -35,10 +35,13 @@ class MissingWeightsError(DataNotFoundError):
 
 
 def hf_cache_location() -> str:
-    """Where huggingface_hub looks (``HF_HUB_CACHE``, else ``HF_HOME/hub``)."""
-    from huggingface_hub import constants
-
-    return str(constants.HF_HUB_CACHE)
+    """Where the Hugging Face cache is, read from the environment at call time
+    (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface")
+    return os.path.join(home, "hub")
 
 
 def fetch_command(entry: ModelEntry) -> str:
@@ -83,7 +86,8 @@ def find_weights(entry: ModelEntry, weights_path: str | os.PathLike | None = Non
 
     looked = [f"Hugging Face cache {hf_cache_location()} for {entry.hub_id}"]
     try:
-        path = snapshot_download(entry.hub_id, local_files_only=True)
+        path = snapshot_download(entry.hub_id, local_files_only=True,
+                                 cache_dir=hf_cache_location())
     except (LocalEntryNotFoundError, FileNotFoundError, OSError) as exc:
         raise missing_weights(entry, looked) from exc
     return Path(path)
@@ -211,5 +215,5 @@ def fetch(entry: ModelEntry, *, dry_run: bool = False) -> list[str]:
 
     for repo in repos:
         log.info("fetching %s into %s", repo, hf_cache_location())
-        snapshot_download(repo)
+        snapshot_download(repo, cache_dir=hf_cache_location())
     return repos
