@@ -30,7 +30,11 @@ TOY_CODE_VERSION = "1"
 TOY_SIZE = 64
 TOY_PREPROCESS = Preprocess(size=TOY_SIZE, mean=(0.5,) * 3, std=(0.25,) * 3,
                             interpolation="bilinear")
-_TEXT = {"context_length": 48, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}
+_TEXT = {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}
+#: The six diseases of Paper A's NIH 6x200 task.
+NIH6 = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion", "Pneumothorax")
+#: Zero-shot prompt templates (averaged per class), in the style of the reports.
+ZS_TEMPLATES = ("{}.", "there is {}.", "findings consistent with {}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,11 +61,11 @@ TOYS: dict[str, ToySpec] = {
                                         "layers": 3, "head_width": 32, "mlp_ratio": 2.0}),
     "toy-clip-resnet": ToySpec(vision_cfg={"image_size": TOY_SIZE, "layers": [1, 1, 1, 1],
                                            "width": 16}),
-    # Same ViT, pretrained on a corpus where women and the over-60s are rare.
+    # Same ViT, pretrained on a corpus where women are rare (10 %).
     "toy-clip-vit-skewed": ToySpec(
         vision_cfg={"image_size": TOY_SIZE, "patch_size": 8, "width": 96, "layers": 3,
                     "head_width": 32, "mlp_ratio": 2.0},
-        skew={"sex": {"M": 0.85, "F": 0.15}, "age_group": {"60-80": 0.1, "80+": 0.05}}),
+        skew={"sex": {"M": 0.9, "F": 0.1}}),
 }
 
 
@@ -99,14 +103,22 @@ def toy_tokenizer(name: str) -> Any:
 # ----------------------------------------------------------------------------- training
 
 
-def clip_loss(img: Any, txt: Any, logit_scale: Any) -> Any:
-    """Symmetric InfoNCE over a batch of normalised image and text embeddings."""
+def clip_loss(img: Any, txt: Any, logit_scale: Any, same: Any = None) -> Any:
+    """Symmetric InfoNCE over a batch of normalised image and text embeddings.
+
+    ``same`` (B, B) bool marks pairs whose reports are identical: those are positives too
+    (soft targets spread over them), so that the many identical normal reports of a
+    synthetic corpus are not pushed apart.  ``None``: the usual one-hot CLIP targets.
+    """
     import torch
     import torch.nn.functional as F
 
     logits = logit_scale.exp().clamp(max=100) * img @ txt.t()
-    target = torch.arange(len(img), device=img.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+    if same is None:
+        target = torch.arange(len(img), device=img.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+    soft = same.float() / same.float().sum(1, keepdim=True)
+    return 0.5 * (F.cross_entropy(logits, soft) + F.cross_entropy(logits.t(), soft))
 
 
 def pretrain_clip(model: Any, tokenizer: Any, images: Any, texts: Sequence[str], *,
@@ -129,6 +141,8 @@ def pretrain_clip(model: Any, tokenizer: Any, images: Any, texts: Sequence[str],
     pre = Preprocessor(TOY_PREPROCESS)
     x_all = pre(np.asarray(images))
     ids_all = tokenizer(list(texts))
+    _, text_id = np.unique(np.asarray(list(texts), dtype=object).astype(str), return_inverse=True)
+    text_id = torch.as_tensor(text_id)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     n = len(texts)
     steps = epochs * max(1, n // batch_size)
@@ -148,35 +162,18 @@ def pretrain_clip(model: Any, tokenizer: Any, images: Any, texts: Sequence[str],
             x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
             img = model.encode_image(x, normalize=True)
             txt = model.encode_text(ids_all[idx], normalize=True)
-            loss = clip_loss(img, txt, model.logit_scale)
+            tid = text_id[idx]
+            loss = clip_loss(img, txt, model.logit_scale, tid[:, None] == tid[None, :])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             bar.update(1)
         history.append(float(np.mean(losses)))
     bar.close()
     model.eval()
     return history
-
-
-def _unpack_pairs(pairs: Any) -> tuple[Any, list[str], Any]:
-    """Accept (images, reports[, table]), a dict, or an object with those attributes."""
-    if isinstance(pairs, tuple):
-        images, texts = pairs[0], pairs[1]
-        table = pairs[2] if len(pairs) > 2 else None
-    elif isinstance(pairs, dict):
-        images = pairs.get("images", pairs.get("img"))
-        texts = pairs.get("reports", pairs.get("texts", pairs.get("report")))
-        table = pairs.get("table")
-    else:
-        images = getattr(pairs, "images", None)
-        texts = getattr(pairs, "reports", getattr(pairs, "texts", None))
-        table = getattr(pairs, "table", None)
-    if images is None or texts is None:
-        raise InputError("pretraining pairs must provide images and reports")
-    return images, [str(t) for t in texts], table
 
 
 def synthetic_pairs(name: str, *, seed: int, n_pairs: int | None = None) -> tuple[Any, list[str]]:
@@ -186,11 +183,18 @@ def synthetic_pairs(name: str, *, seed: int, n_pairs: int | None = None) -> tupl
     except ImportError as exc:
         raise ConfigError("toy pretraining needs compendium.synthetic (the synthetic world); "
                           f"it is not importable here ({exc})") from None
+    from ..synthetic import render_rows  # type: ignore[attr-defined]
+
     spec = TOYS[name]
-    images, texts, _ = _unpack_pairs(pretraining_pairs(n_pairs or spec.n_pairs, seed=seed,
-                                                       knobs=None, skew=spec.skew,
-                                                       size=TOY_SIZE))
-    return images, texts
+    cohort = pretraining_pairs(n_pairs or spec.n_pairs, seed=seed, knobs=None, skew=spec.skew)
+    images = render_rows(cohort, None, TOY_SIZE)
+    return images, [impression(r) for r in cohort.table["report"].astype(str)]
+
+
+def impression(report: str) -> str:
+    """The IMPRESSION section of a report (the whole report if it has none), lower-case."""
+    head, sep, tail = report.partition("IMPRESSION:")
+    return (tail if sep else head).strip().lower()
 
 
 def pretrain_toy(name: str, *, seed: int = 0, progress: bool = True,
@@ -304,6 +308,44 @@ def zero_shot_scores(encoder: Any, images: Any, classnames: Sequence[str], *,
             x = encoder.preprocess(np.asarray(images[i:i + batch_size]))
             out.append(encoder.encode_images(x.to(encoder.device), normalize=True) @ w.t())
     return torch.cat(out).cpu().numpy()
+
+
+def nih6_task(*, seed: int = 1, n_per_class: int = 200, size: int = TOY_SIZE,
+              pool: int = 12000) -> tuple[Any, Any, Any]:
+    """The synthetic NIH 6x200 task: single-finding images of the six diseases.
+
+    Draws a ``synthetic-cxr`` cohort (``pool`` rows, a seed distinct from pretraining),
+    keeps rows whose only true finding is one of :data:`NIH6`, and takes ``n_per_class`` of
+    each.  Returns (images uint8 (n, size, size), labels int (n,), table).  Synthetic data.
+    """
+    import numpy as np
+
+    from ..synthetic import FINDINGS, render_rows, synthetic_cxr  # type: ignore[attr-defined]
+
+    c = synthetic_cxr(n=pool, seed=seed)
+    t = c.table
+    truth = np.nan_to_num(t[[f"true_{f}" for f in FINDINGS]].to_numpy(float))
+    single = truth.sum(1) == 1
+    rng = np.random.default_rng(seed)
+    pos, lab = [], []
+    for k, d in enumerate(NIH6):
+        rows = np.flatnonzero(single & (truth[:, FINDINGS.index(d)] == 1))
+        if len(rows) < n_per_class:
+            raise InputError(f"only {len(rows)} single-label {d} rows in a pool of {pool}")
+        pick = np.sort(rng.choice(rows, n_per_class, replace=False))
+        pos.extend(pick.tolist())
+        lab.extend([k] * n_per_class)
+    pos_arr = np.asarray(pos)
+    return render_rows(c, pos_arr, size), np.asarray(lab), t.iloc[pos_arr].reset_index(drop=True)
+
+
+def zero_shot_accuracy(encoder: Any, *, seed: int = 1, n_per_class: int = 200) -> float:
+    """Zero-shot accuracy on the synthetic NIH 6x200 task (chance = 1/6)."""
+    images, labels, _ = nih6_task(seed=seed, n_per_class=n_per_class,
+                                  size=encoder.entry.preprocess.size)
+    scores = zero_shot_scores(encoder, images, [d.lower() for d in NIH6],
+                              templates=ZS_TEMPLATES)
+    return float((scores.argmax(1) == labels).mean())
 
 
 for _name, _desc in (("toy-clip-vit", "toy CLIP, ViT tower (synthetic pretraining)"),
