@@ -25,7 +25,9 @@ log = logging.getLogger("compendium")
 
 #: Sub-commands contributed by parts of the package: name -> (module, one-line help).
 #: Modules must stay light to import (no torch at module level).
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "weights": ("compendium.encoders.cli", "where model weights are looked for; fetch them"),
+}
 
 
 class _Parser(argparse.ArgumentParser):
