@@ -73,7 +73,11 @@ class Preprocessor:
     def _one(im: Any, batched: bool = False) -> torch.Tensor:
         if hasattr(im, "mode") and hasattr(im, "size") and not isinstance(im, np.ndarray):
             im = np.asarray(im)  # PIL image
-        t = torch.as_tensor(np.asarray(im)) if not isinstance(im, torch.Tensor) else im
+        if not isinstance(im, torch.Tensor):
+            a = np.asarray(im)
+            t = torch.from_numpy(a if a.flags.writeable else a.copy())
+        else:
+            t = im
         if t.dtype == torch.uint8:
             t = t.float() / 255.0
         elif not t.is_floating_point():
