@@ -45,9 +45,9 @@ class ToySpec:
     embed_dim: int = 64
     text_cfg: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(_TEXT))
     n_pairs: int = 3000
-    epochs: int = 6
+    epochs: int = 4
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 1e-3
     weight_decay: float = 0.05
     skew: dict[str, Any] | None = None   # passed to pretraining_pairs(skew=...)
 
@@ -56,15 +56,18 @@ class ToySpec:
                 "text_cfg": dict(self.text_cfg)}
 
 
+#: ViT tower: mean-pooled patch tokens (a CLS token at this size starts out constant across
+#: images and the contrastive loss collapses; average pooling does not).
+_VIT = {"image_size": TOY_SIZE, "patch_size": 8, "width": 64, "layers": 2, "head_width": 32,
+        "mlp_ratio": 2.0, "pool_type": "avg"}
+
 TOYS: dict[str, ToySpec] = {
-    "toy-clip-vit": ToySpec(vision_cfg={"image_size": TOY_SIZE, "patch_size": 8, "width": 96,
-                                        "layers": 3, "head_width": 32, "mlp_ratio": 2.0}),
+    "toy-clip-vit": ToySpec(vision_cfg=_VIT),
     "toy-clip-resnet": ToySpec(vision_cfg={"image_size": TOY_SIZE, "layers": [1, 1, 1, 1],
-                                           "width": 16}),
+                                           "width": 8}),
     # Same ViT, pretrained on a corpus where women are rare (10 %).
     "toy-clip-vit-skewed": ToySpec(
-        vision_cfg={"image_size": TOY_SIZE, "patch_size": 8, "width": 96, "layers": 3,
-                    "head_width": 32, "mlp_ratio": 2.0},
+        vision_cfg=_VIT,
         skew={"sex": {"M": 0.9, "F": 0.1}}),
 }
 
@@ -94,10 +97,11 @@ def new_toy_model(name: str) -> Any:
     return open_clip.CLIP(**TOYS[name].model_cfg())
 
 
-def toy_tokenizer(name: str) -> Any:
+def toy_tokenizer(name: str, spec: ToySpec | None = None) -> Any:
     from open_clip.tokenizer import SimpleTokenizer
 
-    return SimpleTokenizer(context_length=TOYS[name].text_cfg["context_length"])
+    spec = spec or TOYS[name]
+    return SimpleTokenizer(context_length=spec.text_cfg["context_length"])
 
 
 # ----------------------------------------------------------------------------- training
@@ -231,7 +235,7 @@ def pretrain_toy(name: str, *, seed: int = 0, progress: bool = True,
         torch.manual_seed(int(seed))
         model = open_clip.CLIP(**spec.model_cfg())
     t0 = time.perf_counter()
-    history = pretrain_clip(model, toy_tokenizer(name), images, texts, epochs=spec.epochs,
+    history = pretrain_clip(model, toy_tokenizer(name, spec), images, texts, epochs=spec.epochs,
                             batch_size=spec.batch_size, lr=spec.lr,
                             weight_decay=spec.weight_decay, seed=seed, progress=progress)
     seconds = time.perf_counter() - t0
