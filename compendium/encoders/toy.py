@@ -44,10 +44,10 @@ class ToySpec:
     vision_cfg: dict[str, Any]
     embed_dim: int = 64
     text_cfg: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(_TEXT))
-    n_pairs: int = 3000
+    n_pairs: int = 2400
     epochs: int = 4
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 1.5e-3
     weight_decay: float = 0.05
     skew: dict[str, Any] | None = None   # passed to pretraining_pairs(skew=...)
 
