@@ -166,3 +166,17 @@ def test_volumes_mean_pooled(cache, enc):
     assert mx.key != out.key
     with pytest.raises(ConfigError, match="pooling"):
         extract_embeddings(enc, vols, volumes=True, pooling="median", progress=False)
+
+
+def test_items_in_any_image_layout(cache, enc, images):
+    """(H, W) uint8, (C, H, W) float tensors and PIL images give the same embeddings."""
+    from PIL import Image
+
+    grey = images[:5]
+    chw = [torch.from_numpy(np.repeat(g[None], 3, 0).astype(np.float32) / 255) for g in grey]
+    pil = [Image.fromarray(g) for g in grey]
+    ref = extract_embeddings(enc, grey, cache=False, progress=False).array
+    for items in (chw, pil):
+        ds = [{"img": im, "idx": i} for i, im in enumerate(items)]
+        out = extract_embeddings(enc, ds, rows=list(range(5)), cache=False, progress=False)
+        np.testing.assert_allclose(out.array, ref, rtol=1e-4, atol=1e-4)

@@ -121,13 +121,7 @@ class _Prepared:
             if vol.ndim != 3:
                 raise InputError(f"volume {pos} must be (D, H, W), got {vol.shape}")
             return pos, self.pre(vol, hu=True)          # (D, C, H, W)
-        return pos, self.pre(img if _is_batchable(img) else np.asarray(img))[0]
-
-
-def _is_batchable(img: Any) -> bool:
-    import torch
-
-    return isinstance(img, (np.ndarray, torch.Tensor))
+        return pos, self.pre([img])[0]  # one image: (H, W), (H, W, C) or (C, H, W)
 
 
 def _collate_images(batch: list[tuple[int, Any]]) -> tuple[list[int], Any]:

@@ -45,7 +45,7 @@ class ToySpec:
     embed_dim: int = 64
     text_cfg: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(_TEXT))
     n_pairs: int = 2400
-    epochs: int = 4
+    epochs: int = 8
     batch_size: int = 64
     lr: float = 1.5e-3
     weight_decay: float = 0.05
@@ -58,7 +58,7 @@ class ToySpec:
 
 #: ViT tower: mean-pooled patch tokens (a CLS token at this size starts out constant across
 #: images and the contrastive loss collapses; average pooling does not).
-_VIT = {"image_size": TOY_SIZE, "patch_size": 8, "width": 64, "layers": 2, "head_width": 32,
+_VIT = {"image_size": TOY_SIZE, "patch_size": 16, "width": 64, "layers": 2, "head_width": 32,
         "mlp_ratio": 2.0, "pool_type": "avg"}
 
 TOYS: dict[str, ToySpec] = {
