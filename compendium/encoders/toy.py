@@ -62,12 +62,12 @@ _VIT = {"image_size": TOY_SIZE, "patch_size": 16, "width": 64, "layers": 2, "hea
         "mlp_ratio": 2.0, "pool_type": "avg"}
 
 TOYS: dict[str, ToySpec] = {
-    "toy-clip-vit": ToySpec(vision_cfg=_VIT),
+    "toy-clip-vit": ToySpec(vision_cfg=_VIT, epochs=6),
     "toy-clip-resnet": ToySpec(vision_cfg={"image_size": TOY_SIZE, "layers": [1, 1, 1, 1],
                                            "width": 8}),
     # Same ViT, pretrained on a corpus where women are rare (10 %).
     "toy-clip-vit-skewed": ToySpec(
-        vision_cfg=_VIT,
+        vision_cfg=_VIT, epochs=6,
         skew={"sex": {"M": 0.9, "F": 0.1}}),
 }
 
