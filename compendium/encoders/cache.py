@@ -99,39 +99,51 @@ class _ArrayDataset:
         return {"img": self.images[i], "idx": i}
 
 
-class _Prepared:
-    """Wraps a dataset so that workers decode *and* preprocess (returns (pos, tensor))."""
+class _Batches:
+    """Batches of a dataset, decoded *and* preprocessed together (in DataLoader workers).
+
+    Array input is read with one fancy index per batch (a memory-mapped image cache reads
+    contiguous rows) and preprocessed as one tensor; dataset items are stacked when they
+    share a shape, else preprocessed one by one.
+    """
 
     def __init__(self, dataset: Any, positions: Sequence[int], preprocessor: Any,
-                 volumes: bool) -> None:
+                 volumes: bool, batch_size: int) -> None:
         self.dataset = dataset
-        self.positions = list(positions)
+        pos = list(positions)
+        step = 1 if volumes else batch_size
+        self.batches = [pos[i:i + step] for i in range(0, len(pos), step)]
         self.pre = preprocessor
         self.volumes = volumes
 
     def __len__(self) -> int:
-        return len(self.positions)
+        return len(self.batches)
 
-    def __getitem__(self, j: int) -> tuple[int, Any]:
-        pos = self.positions[j]
-        item = self.dataset[pos]
-        img = item["img"] if isinstance(item, dict) else item
+    def __getitem__(self, j: int) -> tuple[list[int], Any]:
+        import torch
+
+        pos = self.batches[j]
+        if isinstance(self.dataset, _ArrayDataset) and not self.volumes:
+            return pos, self.pre(np.asarray(self.dataset.images[pos]))
+        imgs = [_img(self.dataset[p]) for p in pos]
         if self.volumes:
-            vol = np.asarray(img, dtype=np.float32)
-            if vol.ndim != 3:
-                raise InputError(f"volume {pos} must be (D, H, W), got {vol.shape}")
-            return pos, self.pre(vol, hu=True)          # (D, C, H, W)
-        return pos, self.pre([img])[0]  # one image: (H, W), (H, W, C) or (C, H, W)
+            vols = [np.asarray(v, dtype=np.float32) for v in imgs]
+            for p, v in zip(pos, vols):
+                if v.ndim != 3:
+                    raise InputError(f"volume {p} must be (D, H, W), got {v.shape}")
+            return pos, [self.pre(v, hu=True) for v in vols]   # each (D, C, H, W)
+        try:
+            return pos, self.pre(imgs)
+        except InputError:  # items differ in shape: one by one
+            return pos, torch.cat([self.pre([im]) for im in imgs])
 
 
-def _collate_images(batch: list[tuple[int, Any]]) -> tuple[list[int], Any]:
-    import torch
-
-    return [b[0] for b in batch], torch.stack([b[1] for b in batch])
+def _img(item: Any) -> Any:
+    return item["img"] if isinstance(item, dict) else item
 
 
-def _collate_volumes(batch: list[tuple[int, Any]]) -> tuple[list[int], list[Any]]:
-    return [b[0] for b in batch], [b[1] for b in batch]
+def _identity(batch: Any) -> Any:
+    return batch
 
 
 # ----------------------------------------------------------------------------- cache entry
@@ -286,11 +298,10 @@ def _encode_chunks(encoder: Any, dataset: Any, bounds: list[tuple[int, int]], to
     from tqdm.auto import tqdm
 
     positions = [p for c in todo for p in range(*bounds[c])]
-    prepared = _Prepared(dataset, positions, encoder.preprocessor, volumes)
-    loader = DataLoader(prepared, batch_size=1 if volumes else batch_size, shuffle=False,
+    prepared = _Batches(dataset, positions, encoder.preprocessor, volumes, batch_size)
+    loader = DataLoader(prepared, batch_size=None, shuffle=False,
                         num_workers=num_workers, pin_memory=dev.type == "cuda",
-                        collate_fn=_collate_volumes if volumes else _collate_images,
-                        persistent_workers=False,
+                        collate_fn=_identity, persistent_workers=False,
                         multiprocessing_context="spawn" if num_workers and dev.type == "cuda"
                         else None)
     pending = list(todo)
