@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synthetic": ("compendium.synthetic.cli", "write a sample of the synthetic world to a folder"),
     "adapt": ("compendium.adapt.cli", "adaptation and mitigation: demo, list"),
     "audit": ("compendium.audit.cli", "audit a predictions table (metrics, gaps, CIs, p-values)"),
+    "weights": ("compendium.encoders.cli", "where model weights are looked for; fetch them"),
 }
 
 

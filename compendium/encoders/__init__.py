@@ -1,5 +1,11 @@
-"""Encoders: one registry for every model of the papers, toy stand-ins, embedding cache."""
+"""Encoders: one registry for every model of the papers, toy stand-ins, embedding cache.
 
-from .base import MODELS, ModelEntry, Preprocess, describe_models, list_models, register_model
+Light to import (no torch): ``compendium list models`` only needs the entries.
+The torch side lives in :mod:`.encoder`, :mod:`.weights`, :mod:`.toy` and :mod:`.cache`.
+"""
 
-__all__ = ["MODELS", "ModelEntry", "Preprocess", "describe_models", "list_models", "register_model"]
+from .base import (MODELS, ModelEntry, Preprocess, create_model, describe_models, get_entry,
+                   list_models, load_entries, register_model)
+
+__all__ = ["MODELS", "ModelEntry", "Preprocess", "create_model", "describe_models", "get_entry",
+           "list_models", "load_entries", "register_model"]

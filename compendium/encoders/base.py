@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Literal, Sequence
 
+from ..errors import ConfigError
 from ..registry import Registry
 
 
@@ -32,6 +33,16 @@ class Preprocess:
     interpolation: Literal["bicubic", "bilinear", "nearest"] = "bicubic"
     channels: int = 3
     hu_window: tuple[float, float] | None = None  # (level, width) for CT slices
+    resize: int | None = None       # shorter side resized to this before the centre crop
+                                    # to ``size`` (None: resized straight to ``size``)
+
+    def describe(self) -> str:
+        """Short human-readable form, e.g. ``224 px bicubic, mean (0.5,) std (0.5,)``."""
+        r = f"resize {self.resize} + crop {self.size}" if self.resize else f"{self.size} px"
+        mean = ", ".join(f"{m:.3g}" for m in dict.fromkeys(self.mean))
+        std = ", ".join(f"{s:.3g}" for s in dict.fromkeys(self.std))
+        hu = f", HU window L{self.hu_window[0]:g}/W{self.hu_window[1]:g}" if self.hu_window else ""
+        return f"{r} {self.interpolation}, mean ({mean}) std ({std}){hu}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +62,13 @@ class ModelEntry:
     access: str = ""                # how a user obtains the weights
     demo_standin: str = ""          # toy encoder that stands in for it in the demo
     builder: Callable[..., Any] | None = None   # (entry, weights_path=None, tiny=False, ...) -> Encoder
+    text_encoder: str = ""          # e.g. "BioClinicalBERT (BertModel)"; "" when image-only
+    tokenizer: str = ""             # e.g. "open_clip SimpleTokenizer (BPE, 77 tokens)"
+    hub_id: str = ""                # Hugging Face repo holding the weights ("" if none)
+    hub_extra: tuple[str, ...] = () # further repos needed offline (e.g. a text tokenizer)
+    gated: bool = False             # the hub repo needs accepted terms and a token
+    token_pooling: str = "cls"      # how token-level outputs become one vector
+    kind: Literal["module", "embeddings-file", "toy"] = "module"
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
@@ -62,12 +80,38 @@ def register_model(entry: ModelEntry) -> ModelEntry:
 
 
 def list_models() -> list[str]:
-    return MODELS.names()
+    return load_entries().names()
+
+
+def load_entries() -> Registry[ModelEntry]:
+    """Import the modules that register entries (light: no torch at import)."""
+    from . import models, toy  # noqa: F401  (registration side effect)
+
+    return MODELS
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The entry registered as ``name`` (unknown names raise :class:`ConfigError`)."""
+    return load_entries().get(name)
+
+
+def create_model(name: str, /, **kwargs: Any) -> Any:
+    """Build the :class:`~compendium.encoders.encoder.Encoder` registered as ``name``.
+
+    Keyword arguments go to the entry's builder: ``weights_path`` (a local file or folder),
+    ``tiny`` (the real architecture from a tiny random-init config, for tests),
+    ``pretrained`` (False: full-size random init), ``device``, ``trust_remote_code``.
+    """
+    entry = get_entry(name)
+    if entry.builder is None:  # pragma: no cover - every registered entry has one
+        raise ConfigError(f"model {name!r} has no builder")
+    return entry.builder(entry, **kwargs)
 
 
 def describe_models() -> list[str]:
     """One line per registered model (for ``compendium list models``)."""
-    return [f"{e.name:<24} {e.family:<22} dim={e.embed_dim:<5} {e.description}"
+    load_entries()
+    return [f"{e.name:<26} {e.family:<22} dim={e.embed_dim:<5} {e.description}"
             for _, e in MODELS.items()]
 
 
