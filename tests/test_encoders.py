@@ -77,8 +77,15 @@ def test_entry_smoke(name, vocab):
         else:
             with pytest.raises(ConfigError):
                 enc.encode_text(["anything"])
-    # every LoRA target names Linear/Conv2d layers of the built image tower
-    names = {n.rsplit(".", 1)[-1] for n, m in enc.visual.named_modules()
+    # every LoRA target names Linear/Conv2d layers of the built image tower, once fused
+    # attention is split into q/k/v/out linears as compendium.adapt.lora.wrap_lora does
+    import copy
+
+    from compendium.adapt.lora import split_attention
+
+    visual = copy.deepcopy(enc.visual)
+    split_attention(visual)
+    names = {n.rsplit(".", 1)[-1] for n, m in visual.named_modules()
              if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))}
     assert set(entry.lora_targets) <= names, (name, set(entry.lora_targets) - names)
 

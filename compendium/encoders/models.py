@@ -39,7 +39,9 @@ RAD_DINO_STD = (0.2583,) * 3
 LUNG = (-600.0, 1500.0)
 
 VIT_TARGETS = ("qkv", "proj", "fc1", "fc2")                # timm ViT blocks
-OPEN_CLIP_TARGETS = ("out_proj", "c_fc", "c_proj")         # open_clip transformer blocks
+# q/k/v_proj exist once compendium.adapt.lora.split_attention has replaced open_clip's fused
+# nn.MultiheadAttention (wrap_lora does this by default), so LoRA adapts q, k, v, out and MLP.
+OPEN_CLIP_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj")         # open_clip transformer blocks
 HF_ATTN_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")  # SigLIP
 DINO_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2")  # transformers 5 Dinov2
 SWIN_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2")  # transformers 5 Swin
