@@ -185,3 +185,18 @@ def test_synthetic_cohorts_are_rendered_by_render_rows(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "compendium.synthetic", bad)
     with pytest.raises(InputError, match="render_rows returned"):
         CohortDataset(syn, size=6, cache=False)[0]
+
+
+def test_synthetic_pixel_cache_depends_on_the_world(tmp_path, monkeypatch):
+    """Same rows under other bias knobs or another world seed are other pixels (no stale hit)."""
+    from compendium.synthetic import synthetic_cxr, with_synthetic_pixels
+
+    monkeypatch.setenv("COMPENDIUM_CACHE", str(tmp_path / "cache"))
+    base = synthetic_cxr(n=6, seed=0, knobs="zero")
+    a = with_synthetic_pixels(base, knobs="zero", seed=0)
+    b = with_synthetic_pixels(base, knobs="default", seed=0)
+    c = with_synthetic_pixels(base, knobs="zero", seed=1)
+    pa, pb, pc = (np.asarray(cached_pixels(x, 32, progress=False)) for x in (a, b, c))
+    assert len(list((tmp_path / "cache" / "pixels").glob("*.npy"))) == 3
+    assert not np.array_equal(pa, pc)
+    assert np.array_equal(pa, np.asarray(cached_pixels(a, 32, progress=False)))

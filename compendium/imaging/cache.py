@@ -34,11 +34,17 @@ CACHE_VERSION = 1
 
 
 def cache_key(pointers: Sequence[str], *, root: str | None, size: int,
-              n_slices: int | None = None, window: tuple[float, float] | None = None) -> str:
-    """SHA-256 (hex, 24 chars) of what determines the cached pixels."""
+              n_slices: int | None = None, window: tuple[float, float] | None = None,
+              world: dict | None = None) -> str:
+    """SHA-256 (hex, 24 chars) of what determines the cached pixels.
+
+    ``world`` (a synthetic cohort's ``meta["synthetic"]``: seed and bias knobs) is part of
+    the key, since the same synthetic keys render differently under other knobs.
+    """
     payload = json.dumps({"v": CACHE_VERSION, "root": root, "size": int(size),
                           "n_slices": n_slices, "window": list(window) if window else None,
-                          "rows": [str(p) for p in pointers]}, sort_keys=True)
+                          "rows": [str(p) for p in pointers], "world": world},
+                         sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
@@ -80,7 +86,8 @@ def cached_pixels(cohort, size: int = 224, *, n_slices: int | None = None,
     pointers = cohort.table[col].astype(str).tolist()
     key = cache_key(pointers, root=cohort.root, size=size,
                     n_slices=n_slices if col == "volume_path" else None,
-                    window=window if col == "volume_path" else None)
+                    window=window if col == "volume_path" else None,
+                    world=cohort.meta.get("synthetic") if col == "synthetic_key" else None)
     folder = Path(directory) if directory else cache_dir("pixels")
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{cohort.name}-{size}-{key}.npy"
