@@ -341,6 +341,12 @@ def audit_runs(runs: Sequence[ModelRun], *, n_bootstrap: int = 1000,
     table = pd.concat(parts, ignore_index=True)
     table["p_adjusted"] = np.nan
     head = headline_mask(table)
+    if correction in ("holm", "bonferroni") and n_permutations and head.any():
+        smallest = 1 / (n_permutations + 1)
+        if smallest > 0.05 / head.sum():
+            log.warning("%d permutations cannot reach p < 0.05 / %d tests (%s): no gap can be "
+                        "significant after correction; use >= %d permutations",
+                        n_permutations, head.sum(), correction, int(20 * head.sum()))
     if correction and head.any():
         table.loc[head, "p_adjusted"] = adjust_pvalues(table.loc[head, "p_value"].to_numpy(),
                                                         correction)

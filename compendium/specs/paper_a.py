@@ -58,7 +58,7 @@ class PaperASpec(NotebookSpec):
     threads: int = 0
     #: statistics
     n_bootstrap: int = 1000
-    n_permutations: int = 1000
+    n_permutations: int = 10000
     correction: str = "holm"
     #: null simulation of gaps at n = 240 test images: accuracies and simulations
     null_accuracies: list[float] = field(default_factory=lambda: [0.3, 0.4, 0.494, 0.596, 0.7])
