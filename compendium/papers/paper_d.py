@@ -664,8 +664,10 @@ def _stability(long: pd.DataFrame) -> pd.DataFrame:
     both = pd.concat([rep, ours], ignore_index=True)
     wide = both.pivot_table(index=["source", "paper_model", "model", "label"], columns="dataset",
                             values="mean", sort=False).reset_index()
-    if not {"mimic", "nih"} <= set(wide.columns):
-        wide = wide[wide["source"] == "reported"]
+    for col in ("mimic", "nih"):
+        if col not in wide.columns:
+            wide[col] = np.nan
+    wide = wide.dropna(subset=["mimic", "nih"]).copy()    # a model run on one dataset only
     wide["abs_difference"] = (wide["nih"] - wide["mimic"]).abs()
     wide.columns.name = None
     return wide[["source", "paper_model", "model", "label", "mimic", "nih", "abs_difference"]]
