@@ -48,10 +48,12 @@ def _check(X: np.ndarray, ks: Sequence[int]) -> np.ndarray:
 def cosine_kmeans(X: np.ndarray, k: int, *, n_init: int = 50, seed: int = 0) -> np.ndarray:
     """Cluster labels of spherical k-means (cosine distance) with ``n_init`` restarts."""
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     Xn = l2_normalise(_check(X, [k]))
     km = KMeans(n_clusters=int(k), n_init=int(n_init), random_state=int(seed))
-    return km.fit_predict(Xn)
+    with threadpool_limits(limits=1):
+        return km.fit_predict(Xn)
 
 
 def silhouette_curve(X: np.ndarray, ks: Sequence[int] = range(2, 11), *, n_init: int = 50,
@@ -74,16 +76,21 @@ def silhouette_curve(X: np.ndarray, ks: Sequence[int] = range(2, 11), *, n_init:
     from sklearn.metrics import silhouette_score
     from tqdm.auto import tqdm
 
+    from threadpoolctl import threadpool_limits
+
     ks = [int(k) for k in ks]
     X = _check(X, ks)
     Xn = l2_normalise(X)
     rows = []
-    for k in tqdm(ks, desc="k-means", disable=not progress, leave=False):
-        km = KMeans(n_clusters=k, n_init=int(n_init), random_state=int(seed)).fit(Xn)
-        labels = km.labels_
-        sil = (float(silhouette_score(Xn, labels, metric="cosine"))
-               if len(np.unique(labels)) > 1 else float("nan"))
-        rows.append({"k": k, "silhouette": sil, "inertia": float(km.inertia_)})
+    # one thread: thousands of short OpenMP regions are faster serial, and do not stall when
+    # another process holds a core (a shared laptop or CI runner)
+    with threadpool_limits(limits=1):
+        for k in tqdm(ks, desc="k-means", disable=not progress, leave=False):
+            km = KMeans(n_clusters=k, n_init=int(n_init), random_state=int(seed)).fit(Xn)
+            labels = km.labels_
+            sil = (float(silhouette_score(Xn, labels, metric="cosine"))
+                   if len(np.unique(labels)) > 1 else float("nan"))
+            rows.append({"k": k, "silhouette": sil, "inertia": float(km.inertia_)})
     table = pd.DataFrame(rows)
     best = table["silhouette"].idxmax() if table["silhouette"].notna().any() else None
     table["best"] = table.index == best

@@ -47,8 +47,11 @@ def test_opacity_evidence_on_the_real_tables(nih):
 
 
 def test_nih_pool_has_the_union_as_opacity_and_only_frontal_views():
-    pool = D.pool_cohort("nih", pixels="synthetic", synthetic_rows=200)
+    pool = D.pool_cohort("nih", pixels="synthetic", presample=50)
     t = pool.table
+    assert len(t) <= 4 * 2 * 50 and t["patient_id"].nunique() > 100
+    for label in D.PAPER_LABELS:          # the pre-sample keeps enough of every label
+        assert (t[label] == 1).sum() >= 45 and (t[label] == 0).sum() >= 50
     assert set(t["view"]) <= {"PA", "AP"}
     assert np.array_equal(t["Opacity"], t[list(D.NIH_OPACITY)].max(axis=1))
     assert pool.pixel_column == "synthetic_key"

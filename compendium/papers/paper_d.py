@@ -202,13 +202,20 @@ def opacity_evidence(nih: pd.DataFrame | None = None, google: pd.DataFrame | Non
 def pool_cohort(dataset: str, *, pixels: str = "synthetic", root: str | None = None,
                 mimic_iv: str | None = None, nih_opacity: Sequence[str] = NIH_OPACITY,
                 synthetic_rows: int = 8000, knobs: Any = None, world_seed: int = 0,
-                age_scheme: str = "paper_a"):
+                age_scheme: str = "paper_a", presample: int | None = None,
+                labels: Sequence[str] = PAPER_LABELS):
     """The frontal images of ``dataset`` with Paper D's labels as columns.
 
     ``pixels="real"`` reads the dataset at ``root``; ``"synthetic"`` keeps NIH's real
     metadata rows with synthetic pixels and replaces MIMIC-CXR by the synthetic world
     (``synthetic_rows`` images; bias ``knobs``).  Every label column is 1, 0 or NaN
     (unknown: never sampled).
+
+    ``presample`` (synthetic NIH only): before the synthetic world records its labels (its
+    ``underdiagnosis`` knob turns some positives negative), keep only the images of a
+    patient-wise balanced pre-sample of ``presample`` positives and negatives per label of
+    the real table, instead of all 112,120 rows: the final sample is then drawn from this
+    pool.  It saves the demo half a minute; with ``None`` the whole table is used.
     """
     from ..cohorts import build_cohort
     from ..cohorts.nih import NIH_FINDINGS
@@ -227,6 +234,18 @@ def pool_cohort(dataset: str, *, pixels: str = "synthetic", root: str | None = N
         cohort = build_cohort("nih", root=root if pixels == "real" else None, views=("PA", "AP"),
                               seed=world_seed)
         if pixels == "synthetic":
+            if presample:
+                from ..cohorts.splits import balanced_sample
+
+                t = cohort.table.assign(
+                    Opacity=cohort.table[list(nih_opacity)].to_numpy(dtype=float).max(axis=1))
+                keep: set[str] = set()
+                for j, label in enumerate(labels):
+                    s = balanced_sample(t, label, presample, presample,
+                                        seed=np.random.default_rng([int(world_seed), 5, j]))
+                    keep |= set(s["sample_id"].astype(str))
+                sub = cohort.table[cohort.table["sample_id"].astype(str).isin(keep)]
+                cohort = dataclasses.replace(cohort, table=sub.reset_index(drop=True))
             cohort = with_synthetic_pixels(cohort, knobs=knobs, seed=world_seed)
         table = cohort.table.copy()
         table["Opacity"] = table[list(nih_opacity)].to_numpy(dtype=float).max(axis=1)
@@ -522,7 +541,9 @@ def run_paper_d(*, datasets: Sequence[str] = ("mimic-cxr", "nih"),
         shown = dataset_display(dataset, pixels)
         pool = pool_cohort(dataset, pixels=pixels, root=roots.get(dataset), mimic_iv=mimic_iv,
                            nih_opacity=nih_opacity, synthetic_rows=synthetic_rows, knobs=knobs,
-                           world_seed=seed, age_scheme=age_scheme)
+                           world_seed=seed, age_scheme=age_scheme, labels=labels,
+                           presample=int(np.ceil(1.5 * n_per_class)) if pixels == "synthetic"
+                           else None)
         tasks, images = sample_tasks(pool.table, labels, n_per_class=n_per_class,
                                      test_fraction=test_fraction, seed=seed)
         for label, t in tasks.groupby("label", sort=False):
@@ -757,9 +778,13 @@ def groups_figure(result: PaperDResult):
     g = result.groups[(result.groups["metric"] == "auroc")
                       & (result.groups["attribute"] != "all")].copy()
     panels = list(dict.fromkeys(zip(g["dataset"], g["model"])))
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.0 * max(1, len(panels)), 3.8),
-                             squeeze=False, sharey=True)
-    for ax, (dataset, model) in zip(axes[0], panels):
+    ncols = min(2, max(1, len(panels)))
+    nrows = max(1, -(-len(panels) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False,
+                             sharey=True)
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    for ax, (dataset, model) in zip(axes.ravel(), panels):
         d = g[(g["dataset"] == dataset) & (g["model"] == model)]
         groups = list(dict.fromkeys(d["attribute"] + "=" + d["group"]))
         for j, label in enumerate(dict.fromkeys(d["label"])):
@@ -773,8 +798,9 @@ def groups_figure(result: PaperDResult):
         ax.set_xticks(np.arange(len(groups)))
         ax.set_xticklabels(groups, rotation=30, fontsize=7)
         ax.set_title(f"{model}\n{dataset}", fontsize=8)
-    axes[0][0].set_ylabel("out-of-fold AUROC (95 % CI)")
-    axes[0][-1].legend(fontsize=7)
+    for row in axes:
+        row[0].set_ylabel("out-of-fold AUROC (95 % CI)")
+    axes.ravel()[max(0, len(panels) - 1)].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
