@@ -575,7 +575,12 @@ def _bars(ax, table: pd.DataFrame, x: str, hue: str, order: Sequence[str],
             for p, e, s, top in zip(pos, est, sub[star].to_numpy(), est + hi):
                 if bool(s) and np.isfinite(e):
                     ax.text(p, top, "*", ha="center", va="bottom", fontsize=10)
-    ax.set_xticks(np.arange(len(order)), order)
+    ax.set_xticks(np.arange(len(order)), [_wrap(o) for o in order])
+
+
+def _wrap(label: str) -> str:
+    """Tick label on two lines: ``toy-clip-vit`` over ``(stand-in for MedCLIP-ViT)``."""
+    return str(label).replace(" (", "\n(")
 
 
 def fig_accuracy(acc: pd.DataFrame):
@@ -589,7 +594,7 @@ def fig_accuracy(acc: pd.DataFrame):
     _bars(ax, t, "model_label", "method", models, methods)
     ax.axhline(1 / 6, color="grey", ls=":", lw=1, label="chance (1/6)")
     ax.set_ylabel("accuracy (test)")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.12)
     ax.tick_params(axis="x", labelsize=8)
     ax.legend(ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
@@ -605,8 +610,8 @@ def fig_classwise_f1(cls: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(8, 3.6))
     _bars(ax, cls, "label", "model_label", classes, models)
     ax.set_ylabel("F1 (test, after FT)")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, frameon=False)
+    ax.set_ylim(0, 1.15)
+    ax.legend(fontsize=7, frameon=False, ncol=len(models), loc="upper center")
     fig.tight_layout()
     return fig
 
@@ -623,7 +628,7 @@ def fig_var_f1(var: pd.DataFrame, method: str = "finetune"):
     ax.bar(range(len(models)), est["estimate"], color=[colors[m] for m in models],
            yerr=[np.clip(est["estimate"] - est["ci_low"], 0, None),
                  np.clip(est["ci_high"] - est["estimate"], 0, None)], capsize=3)
-    ax.set_xticks(range(len(models)), models, fontsize=8, rotation=15)
+    ax.set_xticks(range(len(models)), [_wrap(m) for m in models], fontsize=8)
     ax.set_ylabel("Var_F1 (after FT)")
     fig.tight_layout()
     return fig
@@ -639,7 +644,7 @@ def fig_group_f1(groups: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(models) + 2), 3.4))
     _bars(ax, t, "model_label", "group", models, order)
     ax.set_ylabel("macro F1 (test, after FT)")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.12)
     ax.tick_params(axis="x", labelsize=8)
     ax.legend(ncol=4, fontsize=8, frameon=False)
     fig.tight_layout()
@@ -663,9 +668,11 @@ def fig_gaps(gaps: pd.DataFrame, method: str, *, alpha: float = 0.05):
               star="significant")
         ax.set_title(GAP_LABELS[metric])
         ax.set_ylim(bottom=0)
-    np.atleast_1d(axes)[0].legend(fontsize=7, frameon=False)
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(models), fontsize=7,
+               frameon=False)
     fig.suptitle(f"after {METHOD_LABELS[method]}; * adjusted p < {alpha:g}", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
@@ -692,8 +699,9 @@ def fig_trajectory(gaps: pd.DataFrame):
             ax.set_title(f"{GAP_LABELS[metric]} ({ATTRIBUTE_LABELS[attr]})", fontsize=9)
             ax.set_xticks(range(len(METHODS)), [METHOD_LABELS[m] for m in METHODS])
             ax.set_ylim(bottom=0)
-    axes[0, 0].legend(fontsize=7, frameon=False)
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(models), fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 
