@@ -79,6 +79,21 @@ def test_rows_table_keys(cache, enc, images):
         extract_embeddings(enc, images, rows=rows.iloc[:5], progress=False)
 
 
+def test_synthetic_rows_are_keyed_by_their_pixels_too(cache, enc, images):
+    """Synthetic keys name rows, not pixels: other knobs must not hit a stale entry."""
+    rows = pd.DataFrame({"sample_id": [f"s{i}" for i in range(23)],
+                         "synthetic_key": [f"c/s{i}" for i in range(23)]})
+    a = extract_embeddings(enc, images, rows=rows, chunk_size=10, progress=False)
+    b = extract_embeddings(enc, 255 - images, rows=rows, chunk_size=10, progress=False)
+    assert a.key != b.key
+    assert extract_embeddings(enc, images, rows=rows, progress=False).key == a.key
+    # real rows (paths) stay keyed by the rows alone: resumption never re-hashes pixels
+    real = rows.drop(columns="synthetic_key")
+    assert (extract_embeddings(enc, images, rows=real, chunk_size=10, progress=False).key
+            == extract_embeddings(enc, 255 - images, rows=real, chunk_size=10,
+                                  progress=False).key)
+
+
 def test_interrupted_run_resumes_without_recomputing(cache, enc, images, monkeypatch):
     # 23 rows, chunks of 8 (3 chunks), batches of 4: chunk 0 = calls 1-2, chunk 1 = calls 3-4
     calls = counting(enc, monkeypatch, fail_after=5)

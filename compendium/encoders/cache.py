@@ -73,6 +73,10 @@ def rows_fingerprint(rows: Any) -> str:
     return h.hexdigest()
 
 
+def _is_synthetic(rows: Any) -> bool:
+    return hasattr(rows, "columns") and "synthetic_key" in rows.columns
+
+
 def embedding_key(encoder: Any, rows_fp: str, **options: Any) -> str:
     """Cache key of (model, weights, preprocessing, options, cohort rows)."""
     payload = {"model": encoder.entry.name, "weights": getattr(encoder, "weights_id", ""),
@@ -239,6 +243,10 @@ def extract_embeddings(encoder: Any, images: Any, *, rows: Any = None, chunk_siz
         rows_fp = rows_fingerprint(rows)
         if len(rows) != n:
             raise InputError(f"{len(rows)} rows but {n} images")
+        if _is_synthetic(rows) and isinstance(images, np.ndarray):
+            # synthetic keys name a row, not its pixels (other bias knobs or world seeds
+            # render the same keys differently): key on the pixels too
+            rows_fp = hashlib.sha256((rows_fp + rows_fingerprint(images)).encode()).hexdigest()
     dim = int(encoder.embed_dim)
     options = {"volumes": volumes, "pooling": pooling if volumes else None}
     key = embedding_key(encoder, rows_fp, **options)
