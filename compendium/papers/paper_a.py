@@ -102,7 +102,8 @@ def preflight(*, cohort: str, data_root: str, models: Sequence[str],
     for name in needed:
         entry = get_entry(name)
         if entry.kind == "toy" or not pretrained:
-            checked.append(f"{name}: {'toy encoder (pretrained here on synthetic data)' if pretrained else 'random init'}")
+            what = "toy encoder (pretrained here on synthetic data)" if pretrained else "random init"
+            checked.append(f"{name}: {what}")
             continue
         try:
             path = find_weights(entry, weights.get(name))
@@ -196,111 +197,98 @@ def run_model(name: str, cohort, *, methods: Sequence[str] = METHODS,
     selection table recording every learning rate tried (validation loss, best epoch) and
     every prompt family (validation accuracy).
     """
-    from ..adapt.training import _threads
-
-    with _threads(threads or None):
-        return _run_model(name, cohort, methods=methods, learning_rates=learning_rates,
-                          epochs=epochs, adapt_epochs=adapt_epochs, patience=patience,
-                          batch_size=batch_size, prompt_families=prompt_families,
-                          n_draws=n_draws, lora_rank=lora_rank,
-                          finetune_backbone=finetune_backbone, weights=weights,
-                          pretrained=pretrained, stand_in_for=stand_in_for, device=device,
-                          seed=seed, progress=progress)
-
-
-def _run_model(name, cohort, *, methods, learning_rates, epochs, adapt_epochs, patience,
-               batch_size, prompt_families, n_draws, lora_rank, finetune_backbone, weights,
-               pretrained, stand_in_for, device, seed, progress) -> ModelRun:
     import torch
 
     from ..adapt.finetune import run_adaptation
     from ..adapt.lora import LoraSpec
     from ..adapt.probes import run_probe
-    from ..adapt.training import TrainSpec
+    from ..adapt.training import TrainSpec, _threads
     from ..adapt.zeroshot import zero_shot_eval
     from ..encoders.cache import extract_embeddings
 
-    bad = [m for m in methods if m not in METHODS]
-    if bad:
-        raise ConfigError(f"unknown method {bad[0]!r} (allowed: {', '.join(METHODS)})")
-    weights, finetune_backbone = dict(weights or {}), dict(finetune_backbone or {})
-    dev = _device(device)
-    classes = list(cohort.labels)
-    table = cohort.table
-    enc = _encoder(name, weights=weights, pretrained=pretrained, device=dev, progress=progress)
-    images = cohort_images(cohort, enc.entry.preprocess.size, progress=progress)
-    preds: dict[str, pd.DataFrame] = {}
-    sel: list[dict[str, Any]] = []
-    zs_summary = None
-    emb_needed = any(m in methods for m in ("zero-shot", "linear", "mlp"))
-    if emb_needed:
-        # keyed by the pixels themselves: the same rows under other knobs are other images
-        E = np.asarray(extract_embeddings(enc, images, progress=progress).array)
-        data = split_data(table, E)
-    if "zero-shot" in methods:
-        if not enc.has_text:
-            log.warning("%s has no text tower: no zero-shot", name)
-        else:
-            zs_table, zs_summary, _ = zero_shot_eval(
-                enc, {"val": data["val"], "test": data["test"]}, classes,
-                families=prompt_families, n_draws=n_draws, seed=seed)
-            preds["zero-shot"] = zs_table
-            for _, r in zs_summary.iterrows():
-                sel.append({"method": "zero-shot", "candidate": f"prompts={r['family']}",
-                            "val_score": r["val_accuracy"], "val_metric": "accuracy",
-                            "best_epoch": np.nan, "chosen": bool(r["chosen"])})
-    for method in ("linear", "mlp"):
-        if method not in methods:
-            continue
-        best = None
-        for lr in _grid(learning_rates, method):
-            t, info = run_probe(method, data, classes, "multiclass", seed=seed,
-                                params={"lr": lr, "max_epochs": epochs, "batch_size": batch_size,
-                                        "device": dev})
-            h = info["history"]
-            sel.append({"method": method, "candidate": f"lr={lr:g}",
-                        "val_score": h.best_val_loss, "val_metric": "loss",
-                        "best_epoch": h.best_epoch, "chosen": False})
-            if best is None or h.best_val_loss < best[0]:
-                best = (h.best_val_loss, t, len(sel) - 1)
-        preds[method] = best[1]
-        sel[best[2]]["chosen"] = True
-    ft_name = None
-    for method in ("lora", "finetune"):
-        if method not in methods:
-            continue
-        a_enc, a_images = enc, images
-        if method == "finetune" and name in finetune_backbone:
-            ft_name = finetune_backbone[name]
-            a_enc = _encoder(ft_name, weights=weights, pretrained=pretrained, device=dev,
-                             progress=progress)
-            a_images = cohort_images(cohort, a_enc.entry.preprocess.size, progress=progress)
-        x = split_data(table, np.arange(len(table)))
-        tensors = {s: (a_enc.preprocess(a_images[idx]), rows) for s, (idx, rows) in x.items()}
-        best = None
-        for lr in _grid(learning_rates, method):
-            spec = TrainSpec(epochs=adapt_epochs, lr=lr, patience=patience, seed=seed,
-                             device=dev, progress=progress)
-            t, info = run_adaptation(a_enc, tensors, classes, "multiclass", spec,
-                                     method=method, lora=LoraSpec(r=lora_rank),
-                                     batch_size=batch_size, seed=seed)
-            h = info["history"]
-            sel.append({"method": method, "candidate": f"lr={lr:g}" + (
-                f" ({ft_name})" if method == "finetune" and ft_name else ""),
-                "val_score": h.best_val_loss, "val_metric": "loss",
-                "best_epoch": h.best_epoch, "chosen": False})
-            if best is None or h.best_val_loss < best[0]:
-                best = (h.best_val_loss, t, len(sel) - 1)
-            del info
-        preds[method] = best[1]
-        sel[best[2]]["chosen"] = True
-        del tensors
-        if dev.startswith("cuda"):
-            torch.cuda.empty_cache()
-    selection = pd.DataFrame(sel, columns=["method", "candidate", "val_metric", "val_score",
-                                           "best_epoch", "chosen"])
-    selection.insert(0, "model", name)
-    return ModelRun(name, model_label(name, stand_in_for), preds, selection, zs_summary, ft_name)
+    with _threads(threads or None):  # restored on exit
+        bad = [m for m in methods if m not in METHODS]
+        if bad:
+            raise ConfigError(f"unknown method {bad[0]!r} (allowed: {', '.join(METHODS)})")
+        weights, finetune_backbone = dict(weights or {}), dict(finetune_backbone or {})
+        dev = _device(device)
+        classes = list(cohort.labels)
+        table = cohort.table
+        enc = _encoder(name, weights=weights, pretrained=pretrained, device=dev, progress=progress)
+        images = cohort_images(cohort, enc.entry.preprocess.size, progress=progress)
+        preds: dict[str, pd.DataFrame] = {}
+        sel: list[dict[str, Any]] = []
+        zs_summary = None
+        emb_needed = any(m in methods for m in ("zero-shot", "linear", "mlp"))
+        if emb_needed:
+            # keyed by the pixels themselves: the same rows under other knobs are other images
+            E = np.asarray(extract_embeddings(enc, images, progress=progress).array)
+            data = split_data(table, E)
+        if "zero-shot" in methods:
+            if not enc.has_text:
+                log.warning("%s has no text tower: no zero-shot", name)
+            else:
+                zs_table, zs_summary, _ = zero_shot_eval(
+                    enc, {"val": data["val"], "test": data["test"]}, classes,
+                    families=prompt_families, n_draws=n_draws, seed=seed)
+                preds["zero-shot"] = zs_table
+                for _, r in zs_summary.iterrows():
+                    sel.append({"method": "zero-shot", "candidate": f"prompts={r['family']}",
+                                "val_score": r["val_accuracy"], "val_metric": "accuracy",
+                                "best_epoch": np.nan, "chosen": bool(r["chosen"])})
+        for method in ("linear", "mlp"):
+            if method not in methods:
+                continue
+            best = None
+            for lr in _grid(learning_rates, method):
+                t, info = run_probe(method, data, classes, "multiclass", seed=seed,
+                                    params={"lr": lr, "max_epochs": epochs,
+                                            "batch_size": batch_size,
+                                            "device": dev})
+                h = info["history"]
+                sel.append({"method": method, "candidate": f"lr={lr:g}",
+                            "val_score": h.best_val_loss, "val_metric": "loss",
+                            "best_epoch": h.best_epoch, "chosen": False})
+                if best is None or h.best_val_loss < best[0]:
+                    best = (h.best_val_loss, t, len(sel) - 1)
+            preds[method] = best[1]
+            sel[best[2]]["chosen"] = True
+        ft_name = None
+        for method in ("lora", "finetune"):
+            if method not in methods:
+                continue
+            a_enc, a_images = enc, images
+            if method == "finetune" and name in finetune_backbone:
+                ft_name = finetune_backbone[name]
+                a_enc = _encoder(ft_name, weights=weights, pretrained=pretrained, device=dev,
+                                 progress=progress)
+                a_images = cohort_images(cohort, a_enc.entry.preprocess.size, progress=progress)
+            x = split_data(table, np.arange(len(table)))
+            tensors = {s: (a_enc.preprocess(a_images[idx]), rows) for s, (idx, rows) in x.items()}
+            best = None
+            for lr in _grid(learning_rates, method):
+                spec = TrainSpec(epochs=adapt_epochs, lr=lr, patience=patience, seed=seed,
+                                 device=dev, progress=progress)
+                t, info = run_adaptation(a_enc, tensors, classes, "multiclass", spec,
+                                         method=method, lora=LoraSpec(r=lora_rank),
+                                         batch_size=batch_size, seed=seed)
+                h = info["history"]
+                sel.append({"method": method, "candidate": f"lr={lr:g}" + (
+                    f" ({ft_name})" if method == "finetune" and ft_name else ""),
+                    "val_score": h.best_val_loss, "val_metric": "loss",
+                    "best_epoch": h.best_epoch, "chosen": False})
+                if best is None or h.best_val_loss < best[0]:
+                    best = (h.best_val_loss, t, len(sel) - 1)
+            preds[method] = best[1]
+            sel[best[2]]["chosen"] = True
+            del tensors
+            if dev.startswith("cuda"):
+                torch.cuda.empty_cache()
+        selection = pd.DataFrame(sel, columns=["method", "candidate", "val_metric", "val_score",
+                                               "best_epoch", "chosen"])
+        selection.insert(0, "model", name)
+        return ModelRun(name, model_label(name, stand_in_for), preds, selection, zs_summary,
+                        ft_name)
 
 
 def _grid(learning_rates: Mapping[str, Sequence[float]], method: str) -> list[float]:
