@@ -14,7 +14,7 @@ import logging
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .atomic import atomic_write, write_json
 from .errors import ConfigError
@@ -108,6 +108,13 @@ class Results:
         shown = format(value, fmt) if fmt else str(value)
         self._glue(name, GluedText(shown), display=display)
         return value
+
+    def values_from(self, values: Mapping[str, Any]) -> None:
+        """Record several values: ``{name: value}`` or ``{name: (value, fmt)}`` (a pipeline
+        step's key numbers, formatted where the step says how)."""
+        for name, v in values.items():
+            value, fmt = v if isinstance(v, tuple) else (v, None)
+            self.value(name, value, fmt=fmt)
 
     def _glue(self, name: str, obj: Any, *, display: bool) -> None:
         if not self.glue_enabled:
