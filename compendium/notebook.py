@@ -127,9 +127,23 @@ def profile_banner(cfg: NotebookSpec) -> str:
         "real public metadata); encoders are toy models pretrained on it. These numbers "
         "illustrate the method; they are **not** results on real patients."
     )
-    if knobs:
-        text += f" Bias knobs: `{knobs}`."
+    if knobs is not None:
+        text += f" Bias knobs: {describe_knobs(knobs)}."
     return text
+
+
+def describe_knobs(knobs: Any) -> str:
+    """One line naming every non-zero bias knob, e.g.
+    ``default: sex=F soft_tissue 0.5, anatomy -0.06; ...`` (``zero``: none)."""
+    from .synthetic.knobs import resolve_knobs
+
+    groups = []
+    for group, gk in resolve_knobs(knobs).groups.items():
+        set_ = [f"{n} {v:g}" for n, v in gk.to_dict().items() if v]
+        if set_:
+            groups.append(f"`{group}` " + ", ".join(set_))
+    name = f"`{knobs}` " if isinstance(knobs, str) else ""
+    return name + ("(" + "; ".join(groups) + ")" if groups else "(none: every knob is zero)")
 
 
 def show_banner(cfg: NotebookSpec) -> None:

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import re
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -43,6 +44,7 @@ class Results:
         self.glue_enabled = glue
         self.prefix = prefix
         self.values: dict[str, Any] = {}
+        self._started = time.perf_counter()
 
     # --------------------------------------------------------------------------- tables
     def table(self, df, name: str, *, index: bool = False, float_format: str = "%.6g",
@@ -108,6 +110,10 @@ class Results:
         shown = format(value, fmt) if fmt else str(value)
         self._glue(name, GluedText(shown), display=display)
         return value
+
+    def elapsed(self, name: str = "run_minutes") -> float:
+        """Record the minutes since this writer was created (the notebook's run time)."""
+        return self.value(name, (time.perf_counter() - self._started) / 60, fmt=".1f")
 
     def values_from(self, values: Mapping[str, Any]) -> None:
         """Record several values: ``{name: value}`` or ``{name: (value, fmt)}`` (a pipeline

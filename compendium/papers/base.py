@@ -189,4 +189,30 @@ def load_plan_encoder(plan: ModelPlan, cfg: PaperSpec, *, name: str | None = Non
                         device=cfg.device, seed=cfg.seed, progress=progress)
 
 
-__all__ = ["Knobs", "ModelPlan", "PaperSpec", "load_plan_encoder", "plan_model"]
+
+
+
+def audit_predictions(pred, *, task: str, attributes: Sequence[str], metrics: Sequence[str],
+                      n_bootstrap: int, seed: int, n_permutations: int = 0,
+                      threshold: Any = 0.5):
+    """:func:`compendium.audit.audit` of a pipeline's predictions table, restricted to
+    ``metrics``.  Attributes the table lacks (or holds no value of) are skipped; with none
+    left, only the overall rows (``attribute == "all"``) are returned.  Small groups stay in
+    the table with their ``small_group`` flag (and the audit's log notice)."""
+    from ..audit import audit
+
+    attrs = [a for a in attributes if a in pred and pred[a].notna().any()]
+    overall_only = not attrs
+    if overall_only:          # the audit needs an attribute; its overall rows are the answer
+        pred = pred.assign(_overall="everyone")
+        attrs = ["_overall"]
+    table = audit(pred, task=task, attributes=attrs, n_bootstrap=n_bootstrap,
+                  n_permutations=n_permutations, seed=seed, metrics=list(metrics),
+                  threshold=threshold,
+                  # the stand-in attribute's one "group" is everyone: not a small group
+                  **({"min_group_size": 0} if overall_only else {}))
+    table = table[table["metric"].isin(metrics)]
+    return table[table["attribute"] == "all"] if overall_only else table
+
+__all__ = ["Knobs", "ModelPlan", "PaperSpec", "audit_predictions", "load_plan_encoder",
+           "plan_model"]

@@ -119,11 +119,11 @@ def compare_reported(reported: pd.DataFrame, reproduced: pd.DataFrame) -> pd.Dat
             got[c] = np.nan
     if "reproduced_with" not in got.columns:
         got["reproduced_with"] = ""
-    dup = got.duplicated(list(KEYS))
+    dup = got.duplicated(list(KEYS)).to_numpy()
     if dup.any():
+        first = got.iloc[int(np.argmax(dup))]
         raise InputError("reproduced values: two rows for "
-                         + ", ".join(f"{k}={got.loc[dup.idxmax(), k]}" for k in KEYS
-                                     if got.loc[dup.idxmax(), k]))
+                         + ", ".join(f"{k}={first[k]}" for k in KEYS if first[k]))
     got = got[[*KEYS, "estimate", "ci_low", "ci_high", "reproduced_with"]].rename(
         columns={"estimate": "reproduced", "ci_low": "reproduced_low",
                  "ci_high": "reproduced_high"})

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Mapping
 
-from ..errors import ConfigError, DataNotFoundError
-from ..notebook import NotebookSpec, register_notebook
+from ...errors import ConfigError
+from ...notebook import register_notebook
+from ..base import PaperSpec
 
-_LABELS = ("Atelectasis", "Edema", "Effusion", "Opacity")
-_DATASETS = {"mimic-cxr": "the MIMIC-CXR-JPG v2 folder (PhysioNet, credentialed)",
-             "nih": "the NIH ChestX-ray14 folder (Data_Entry_2017*.csv and images*/)"}
+#: Paper D's labels, in the order of its Table 1.
+LABELS = ("Atelectasis", "Edema", "Effusion", "Opacity")
+#: The two models of the paper, in the order of Table 1's columns.
+PAPER_MODELS = {"medimageinsight": "MedImageInsight", "cxr-foundation": "CXR-Foundation"}
+#: NIH findings taken as "Opacity" (decision documented in the Paper D chapter).
+NIH_OPACITY = ("Infiltration", "Consolidation", "Pneumonia")
 
 
-def _default_knobs() -> dict[str, dict[str, float]]:
-    from ..synthetic.knobs import default_knobs
+def _lightgbm_defaults() -> dict[str, Any]:
+    """The LightGBM probe's settings (those of ``compendium.adapt.probes``'s factory)."""
+    import inspect
 
-    return {k: {n: v for n, v in g.to_dict().items() if v} for k, g in default_knobs().groups.items()}
+    from ...adapt.probes import PROBES
+
+    sig = inspect.signature(PROBES.get("lightgbm"))
+    return {k: p.default for k, p in sig.parameters.items()
+            if k not in ("random_state", "kw") and p.default is not inspect.Parameter.empty}
 
 
 @register_notebook(
@@ -26,41 +34,36 @@ def _default_knobs() -> dict[str, dict[str, float]]:
                 "(MIMIC-CXR, NIH): Table 1, UMAP, k-means silhouette, per-group AUROC and the "
                 "effect of augmented views.")
 @dataclass(frozen=True)
-class PaperDSpec(NotebookSpec):
+class PaperDSpec(PaperSpec):
+    """Parameters of Paper D.  Shared parameters: :class:`~compendium.papers.base.PaperSpec`;
+    under ``pixels: synthetic`` NIH keeps its real metadata rows with synthetic pixels and the
+    synthetic world stands in for MIMIC-CXR."""
+
+    PAPER_MODELS: ClassVar[Mapping[str, str]] = PAPER_MODELS
+    DATASETS: ClassVar[Mapping[str, str]] = {
+        "mimic-cxr": "the MIMIC-CXR-JPG v2 folder (PhysioNet, credentialed)",
+        "nih": "the NIH ChestX-ray14 folder (Data_Entry_2017*.csv and images*/)",
+        "mimic-iv": "the MIMIC-IV folder (patients, admissions): MIMIC-CXR's sex and age; "
+                    "optional"}
+
     #: cohorts (registry names): Paper D's two datasets
     datasets: list[str] = field(default_factory=lambda: ["mimic-cxr", "nih"])
-    #: encoders (registry names), Table 1's columns in this order; the first one is Fig. 1's
-    models: list[str] = field(default_factory=lambda: ["medimageinsight", "cxr-foundation"])
+    #: Table 1's columns in this order; the first one is Fig. 1's
+    models: list[str] = field(default_factory=lambda: list(PAPER_MODELS))
     #: Paper D labels to run (Table 1's rows)
-    labels: list[str] = field(default_factory=lambda: list(_LABELS))
-    #: "real": the datasets at ``roots``; "synthetic": NIH rows with synthetic pixels and the
-    #: synthetic world in place of MIMIC-CXR (demo, smoke)
-    pixels: Literal["real", "synthetic"] = "synthetic"
-    #: dataset root per cohort (pixels: real)
-    roots: dict[str, str] = field(default_factory=dict)
-    #: MIMIC-IV folder (patients/admissions) for MIMIC-CXR's sex and age; "" for none
-    mimic_iv: str = ""
-    #: weights path per model: the vendor tool's .npz for medimageinsight / cxr-foundation
-    weights: dict[str, str] = field(default_factory=dict)
-    #: random-init toy encoders (smoke: no pretraining)
-    tiny_encoders: bool = False
+    labels: list[str] = field(default_factory=lambda: list(LABELS))
     #: positives and negatives sampled per label (one image per patient)
     n_per_class: int = 1000
     #: held-out share of patients
     test_fraction: float = 0.2
     #: patient-wise cross-validation folds
-    n_folds: int = 5
-    #: five augmented views per training image (and the with/without comparison)
+    n_splits: int = 5
+    #: augmented views of every training image (and the with/without comparison)
     augment: bool = True
-    #: bootstrap resamples of the intervals of the held-out and per-group tables
-    n_bootstrap: int = 1000
     #: NIH findings whose union is "Opacity" (see the chapter for the evidence)
-    nih_opacity: list[str] = field(default_factory=lambda: ["Infiltration", "Consolidation",
-                                                            "Pneumonia"])
+    nih_opacity: list[str] = field(default_factory=lambda: list(NIH_OPACITY))
     #: images of the synthetic world standing in for MIMIC-CXR (pixels: synthetic)
     synthetic_rows: int = 8000
-    #: per-group bias knobs of the synthetic pixels ("column=value" -> {knob: value})
-    bias_knobs: dict[str, dict[str, float]] = field(default_factory=_default_knobs)
     #: age banding of the per-group table (compendium.cohorts.splits.AGE_BANDS)
     age_scheme: str = "paper_a"
     #: cluster numbers tried by k-means; restarts per k (Paper D: 50)
@@ -68,53 +71,45 @@ class PaperDSpec(NotebookSpec):
     kmeans_n_init: int = 50
     #: UMAP neighbours (Fig. 1)
     umap_neighbors: int = 15
-    #: images per encoder batch
-    batch_size: int = 64
+    #: LightGBM settings (the paper does not print its own)
+    lightgbm: dict[str, Any] = field(default_factory=_lightgbm_defaults)
 
-    def check(self) -> None:
-        from ..cohorts.nih import NIH_FINDINGS
-        from ..cohorts.splits import age_bands
-        from ..encoders import get_entry
-        from ..synthetic.knobs import resolve_knobs
+    def datasets_needed(self) -> list[str]:
+        return [*self.datasets, *(["mimic-iv"] if self.data_roots.get("mimic-iv") else [])]
 
-        for what, values, allowed in (("datasets", self.datasets, tuple(_DATASETS)),
-                                      ("labels", self.labels, _LABELS),
+    def check_paper(self) -> None:
+        from ...cohorts.nih import NIH_FINDINGS
+        from ...cohorts.splits import age_bands
+        from ...encoders import get_entry
+
+        for what, values, allowed in (("datasets", self.datasets, ("mimic-cxr", "nih")),
+                                      ("labels", self.labels, LABELS),
                                       ("nih_opacity", self.nih_opacity, NIH_FINDINGS)):
             bad = [v for v in values if v not in allowed]
             if bad or not values:
-                raise ConfigError(f"paper_d: {what}: {bad[0] if bad else 'empty'!r} is not "
-                                  f"allowed (allowed: {', '.join(allowed)})")
-        if not self.models:
-            raise ConfigError("paper_d: models is empty")
-        entries = [get_entry(m) for m in self.models]
+                raise ConfigError(f"{what}: {bad[0] if bad else 'empty'!r} is not allowed "
+                                  f"(allowed: {', '.join(allowed)})")
         age_bands(self.age_scheme)
-        resolve_knobs(self.bias_knobs)
-        if self.n_per_class < 10 or self.n_folds < 2 or self.kmeans_n_init < 1:
-            raise ConfigError("paper_d: need n_per_class >= 10, n_folds >= 2, kmeans_n_init >= 1")
+        if self.n_per_class < 10:
+            raise ConfigError(f"n_per_class must be >= 10, got {self.n_per_class}")
+        if self.n_splits < 2:
+            raise ConfigError(f"n_splits must be >= 2, got {self.n_splits}")
+        if self.kmeans_n_init < 1 or self.umap_neighbors < 2:
+            raise ConfigError("kmeans_n_init must be >= 1 and umap_neighbors >= 2")
         if not self.k_range or min(self.k_range) < 2:
-            raise ConfigError(f"paper_d: k_range must hold cluster numbers >= 2, got {self.k_range}")
+            raise ConfigError(f"k_range must hold cluster numbers >= 2, got {self.k_range}")
         if not 0.0 < self.test_fraction < 1.0:
-            raise ConfigError(f"paper_d: test_fraction must lie in (0, 1), got {self.test_fraction}")
+            raise ConfigError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")
+        if self.synthetic_rows < 100:
+            raise ConfigError(f"synthetic_rows must be >= 100, got {self.synthetic_rows}")
+        unknown = set(self.lightgbm) - set(_lightgbm_defaults())
+        if unknown:
+            raise ConfigError(f"lightgbm: unknown setting {sorted(unknown)[0]!r} "
+                              f"(allowed: {', '.join(_lightgbm_defaults())})")
         if self.pixels == "synthetic":
-            for e in entries:
-                if e.kind == "embeddings-file":
+            for p in self.model_plans():
+                if get_entry(p.encoder).kind == "embeddings-file":
                     raise ConfigError(
-                        f"paper_d: {e.name} reads its vendor tool's embeddings of real images; "
-                        f"with pixels: synthetic use its stand-in {e.demo_standin!r}")
-            return
-        missing = [f"roots.{d} ({_DATASETS[d]})" for d in self.datasets
-                   if not (self.roots.get(d) and Path(self.roots[d]).expanduser().is_dir())]
-        for e in entries:
-            path = self.weights.get(e.name)
-            if e.kind == "embeddings-file" and not (path and Path(path).expanduser().is_file()):
-                missing.append(f"weights.{e.name} (the .npz its vendor tool wrote for every "
-                               "sampled image" + (" and its five augmented views" if self.augment
-                                                  else "") + ")")
-            elif path and not Path(path).expanduser().exists():
-                missing.append(f"weights.{e.name} ({path} does not exist)")
-        if self.mimic_iv and not Path(self.mimic_iv).expanduser().is_dir():
-            missing.append(f"mimic_iv ({self.mimic_iv} is not a folder)")
-        if missing:
-            raise DataNotFoundError(
-                f"paper_d (pixels: real) is missing {'; '.join(missing)}; set them in a params "
-                "file (--params FILE) or with --set (see book/papers/paper_d.md)")
+                        f"{p.encoder} reads its vendor tool's embeddings of real images; with "
+                        "pixels: synthetic set use_stand_ins: true (its stand-in: "
+                        f"{get_entry(p.encoder).demo_standin})")
