@@ -118,7 +118,7 @@ def test_audit_runs_corrects_over_the_headline_gaps_only():
     acc = tables.accuracy_table(table)
     for run in runs:                       # the audit's accuracy is scikit-learn's
         for method, pred in run.predictions.items():
-            got = acc[(acc["model_label"] == run.label) & (acc["method"] == method)]["estimate"]
+            got = acc[(acc["model_label"] == run.plan.label) & (acc["method"] == method)]["estimate"]
             assert float(got.iloc[0]) == pytest.approx(accuracy_score(pred["y_true"],
                                                                       pred["y_pred"]))
     groups = tables.group_f1_table(table, "finetune")
@@ -197,7 +197,7 @@ def test_run_model_keeps_the_learning_rate_with_the_lowest_validation_loss():
     run = pipeline.run_model(cfg.model_plans()[0], cohort, cfg, progress=False)
     sel = run.selection
     assert len(sel) == 4 and set(run.predictions) == {"linear", "mlp"}
-    assert run.label == "toy-clip-resnet (stand-in for GLoRIA)"
+    assert run.plan.label == "toy-clip-resnet (stand-in for GLoRIA)"
     for method, rows in sel.groupby("method"):
         assert rows["chosen"].sum() == 1
         assert rows.loc[rows["chosen"], "val_score"].iloc[0] == rows["val_score"].min()

@@ -40,12 +40,35 @@ Knobs = str | dict[str, dict[str, float]]
 
 @dataclasses.dataclass(frozen=True)
 class PaperSpec(NotebookSpec):
-    """Parameters shared by every paper's notebook (see the module docstring)."""
+    """Parameters shared by every paper's notebook (see the module docstring).
 
-    #: Paper name -> its models' names as the paper prints them (registry name -> shown name)
+    A paper's spec is declared in one statement, which registers it for ``compendium run``
+    and makes it a frozen dataclass::
+
+        class PaperXSpec(PaperSpec, notebook="paper_x", title="Paper X: ...",
+                         description="...", paper_models={"medsiglip": "MedSigLIP"},
+                         datasets={"inspect": "the INSPECT folder"}):
+            n_splits: int = 5
+    """
+
+    #: the paper's models as it prints them (registry name -> shown name)
     PAPER_MODELS: ClassVar[Mapping[str, str]] = {}
     #: datasets (cohort registry names) that ``pixels: real`` reads, with what each folder is
     DATASETS: ClassVar[Mapping[str, str]] = {}
+
+    def __init_subclass__(cls, *, notebook: str | None = None, title: str = "",
+                          description: str = "", paper_models: Mapping[str, str] | None = None,
+                          datasets: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if paper_models is not None:
+            cls.PAPER_MODELS = dict(paper_models)
+        if datasets is not None:
+            cls.DATASETS = dict(datasets)
+        if notebook is not None:
+            from ..notebook import register_notebook
+
+            register_notebook(notebook, title=title, description=description)(
+                dataclasses.dataclass(frozen=True)(cls))
 
     pixels: Literal["synthetic", "real"] = "synthetic"
     data_roots: dict[str, str] = field(default_factory=dict)

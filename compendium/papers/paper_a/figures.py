@@ -12,23 +12,32 @@ from .spec import METHODS
 from .tables import ATTRIBUTE_LABELS, GAP_LABELS, GROUP_LABELS, METHOD_LABELS
 
 
+def _bars_by_model(t: pd.DataFrame, hue: str, hue_order, *, ylabel: str, ncol: int,
+                   height: float, chance: float | None = None):
+    """Bars per model (x) and ``hue`` with interval whiskers, the layout of Fig. 2(a)/3(b),
+    with an optional dotted chance level."""
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(t["model_label"]))
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(models) + 2), height))
+    interval_bars(ax, t, "model_label", hue, models, hue_order)
+    if chance is not None:
+        ax.axhline(chance, color="grey", ls=":", lw=1, label=f"chance (1/{round(1 / chance)})")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.12)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.legend(ncol=ncol, fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def fig_accuracy(acc: pd.DataFrame, *, n_classes: int):
     """Fig. 2(a): accuracy per model and method (bars: estimate, whiskers: 95% CI), with the
     chance level ``1 / n_classes``."""
-    import matplotlib.pyplot as plt
-
     t = acc.assign(method=acc["method"].astype(str).map(METHOD_LABELS))
-    models = list(dict.fromkeys(t["model_label"]))
     methods = [METHOD_LABELS[m] for m in METHODS if METHOD_LABELS[m] in set(t["method"])]
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(models) + 2), 3.6))
-    interval_bars(ax, t, "model_label", "method", models, methods)
-    ax.axhline(1 / n_classes, color="grey", ls=":", lw=1, label=f"chance (1/{n_classes})")
-    ax.set_ylabel("accuracy (test)")
-    ax.set_ylim(0, 1.12)
-    ax.tick_params(axis="x", labelsize=8)
-    ax.legend(ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout()
-    return fig
+    return _bars_by_model(t, "method", methods, ylabel="accuracy (test)", ncol=3, height=3.6,
+                          chance=1 / n_classes)
 
 
 def fig_classwise_f1(cls: pd.DataFrame):
@@ -66,19 +75,9 @@ def fig_var_f1(var: pd.DataFrame, method: str = "finetune"):
 
 def fig_group_f1(groups: pd.DataFrame):
     """Fig. 3(b): mean (macro) F1 per age x sex group after full fine-tuning."""
-    import matplotlib.pyplot as plt
-
     t = groups.assign(group=groups["group"].astype(str).map(GROUP_LABELS))
-    models = list(dict.fromkeys(t["model_label"]))
-    order = [GROUP_LABELS[g] for g in GROUPS]
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(models) + 2), 3.4))
-    interval_bars(ax, t, "model_label", "group", models, order)
-    ax.set_ylabel("macro F1 (test, after FT)")
-    ax.set_ylim(0, 1.12)
-    ax.tick_params(axis="x", labelsize=8)
-    ax.legend(ncol=4, fontsize=8, frameon=False)
-    fig.tight_layout()
-    return fig
+    return _bars_by_model(t, "group", [GROUP_LABELS[g] for g in GROUPS],
+                          ylabel="macro F1 (test, after FT)", ncol=4, height=3.4)
 
 
 def fig_gaps(gaps: pd.DataFrame, method: str, *, alpha: float = 0.05):

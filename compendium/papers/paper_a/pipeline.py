@@ -72,15 +72,6 @@ class ModelRun:
     zero_shot: pd.DataFrame | None   # per prompt family: val/test accuracy over draws
     finetuned: str | None = None     # the backbone fine-tuned in the model's place, if any
 
-    @property
-    def model(self) -> str:
-        """The encoder that ran (the model or its stand-in)."""
-        return self.plan.encoder
-
-    @property
-    def label(self) -> str:
-        return self.plan.label
-
 
 def run_model(plan: ModelPlan, cohort, cfg: PaperASpec, *, progress: bool = True) -> ModelRun:
     """Run every method of ``cfg.methods`` for one model; see the module docstring."""
@@ -218,8 +209,8 @@ def audit_runs(runs: Sequence[ModelRun], cfg: PaperASpec, *, progress: bool = Tr
                   metrics=AUDIT_METRICS)
         t.insert(0, "method", method)
         t.insert(0, "paper_model", run.plan.model)
-        t.insert(0, "model_label", run.label)
-        t.insert(0, "model", run.model)
+        t.insert(0, "model_label", run.plan.label)
+        t.insert(0, "model", run.plan.encoder)
         parts.append(t)
     table = pd.concat(parts, ignore_index=True)
     table["p_adjusted"] = np.nan

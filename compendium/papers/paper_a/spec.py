@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import ClassVar, Mapping
+from dataclasses import field
 
 from ...errors import ConfigError
-from ...notebook import register_notebook
 from ..base import PaperSpec
 
 METHODS = ("zero-shot", "linear", "mlp", "lora", "finetune")
@@ -16,20 +14,17 @@ PAPER_MODELS = {"clip-vit-b-16": "CLIP", "gloria": "GLoRIA", "medclip-vit": "Med
                 "medclip-rn50": "MedCLIP-RN", "biomedclip": "BiomedCLIP"}
 
 
-@register_notebook(
-    "paper_a", title="Paper A: fairness of CLIP-like models on NIH 6x200",
-    description="Zero-shot, linear probe, MLP, LoRA and full fine-tuning of CLIP-like encoders "
-                "on NIH 6x200 (real NIH rows); accuracy, class-wise F1, Var_F1, group F1, F1 "
-                "gap, EqOdds and ECE gap with bootstrap intervals and permutation p-values.")
-@dataclass(frozen=True)
-class PaperASpec(PaperSpec):
+class PaperASpec(PaperSpec, notebook="paper_a", paper_models=PAPER_MODELS,
+                 title="Paper A: fairness of CLIP-like models on NIH 6x200",
+                 description="Zero-shot, linear probe, MLP, LoRA and full fine-tuning of "
+                 "CLIP-like encoders on NIH 6x200 (real NIH rows); accuracy, class-wise F1, "
+                 "Var_F1, group F1, F1 gap, EqOdds and ECE gap with bootstrap intervals and "
+                 "permutation p-values.",
+                 datasets={"nih": "the NIH ChestX-ray14 folder holding images*/ (or images/) "
+                           "and Data_Entry_2017*.csv"}):
     """Parameters of Paper A (``full``: the paper's models and settings on the user's NIH
     images; ``demo``/``smoke``: the models' toy stand-ins on the real NIH 6x200 rows with
     synthetic pixels).  Shared parameters: :class:`~compendium.papers.base.PaperSpec`."""
-
-    PAPER_MODELS: ClassVar[Mapping[str, str]] = PAPER_MODELS
-    DATASETS: ClassVar[Mapping[str, str]] = {
-        "nih": "the NIH ChestX-ray14 folder holding images*/ (or images/) and Data_Entry_2017*.csv"}
 
     #: the paper's models (registry names), in the paper's order
     models: list[str] = field(default_factory=lambda: ["gloria", "medclip-vit", "biomedclip"])

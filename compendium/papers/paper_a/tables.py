@@ -147,9 +147,9 @@ def accuracy_values(acc: pd.DataFrame, runs: Sequence[ModelRun]) -> dict[str, An
     out: dict[str, Any] = {"n_models": len(runs)}
     for i, r in enumerate(runs):
         for key, method in (("zs", "zero-shot"), ("ft", "finetune")):
-            v = float(est.loc[r.label, method]) if method in r.predictions else float("nan")
+            v = float(est.loc[r.plan.label, method]) if method in r.predictions else float("nan")
             out[f"acc_{key}_{i}"] = (v, ".3f")
-        out[f"model_{i}"] = r.label
+        out[f"model_{i}"] = r.plan.label
     trained = [m for m in ("linear", "mlp", "lora", "finetune") if m in est.columns]
     if "zero-shot" in est.columns and trained:
         gain = est[trained].max(axis=1) - est["zero-shot"]
@@ -188,6 +188,14 @@ def noise_values(thresholds: pd.DataFrame, versus: pd.DataFrame,
             "n_reported_distinguishable": int(versus["distinguishable"].sum())}
 
 
+def settings_values(cfg: PaperASpec) -> dict[str, Any]:
+    """The run's training and statistics settings the chapter quotes."""
+    return {"epochs": cfg.epochs, "adapt_epochs": cfg.adapt_epochs,
+            "patience": cfg.patience if cfg.patience is not None else "never",
+            "batch_size": cfg.batch_size, "lora_rank": cfg.lora_rank, "n_draws": cfg.n_draws,
+            "n_bootstrap": cfg.n_bootstrap, "n_permutations": (cfg.n_permutations, ",d")}
+
+
 def cohort_values(cohort) -> dict[str, Any]:
     """Size of the cohort, of its test split, and its diseases."""
     return {"n_images": len(cohort.table),
@@ -200,5 +208,6 @@ def cohort_values(cohort) -> dict[str, Any]:
 __all__ = ["ATTRIBUTE_LABELS", "GAP_LABELS", "GROUP_LABELS", "METHOD_LABELS", "accuracy_table",
            "accuracy_values", "accuracy_wide", "classwise_f1_table", "cohort_values",
            "comparison_table", "gap_table", "gap_values", "group_f1_table", "models_table",
-           "noise_values", "reported_vs_noise", "selection_table", "significant_gaps",
+           "noise_values", "reported_vs_noise", "selection_table", "settings_values",
+           "significant_gaps",
            "var_f1_table"]

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from dataclasses import field
+from typing import Any
 
 from ...errors import ConfigError
-from ...notebook import register_notebook
 from ..base import PaperSpec
 
 #: Paper D's labels, in the order of its Table 1.
 LABELS = ("Atelectasis", "Edema", "Effusion", "Opacity")
 #: The two models of the paper, in the order of Table 1's columns.
 PAPER_MODELS = {"medimageinsight": "MedImageInsight", "cxr-foundation": "CXR-Foundation"}
+#: What ``pixels: real`` reads, per dataset.
+DATASETS = {
+    "mimic-cxr": "the MIMIC-CXR-JPG v2 folder (PhysioNet, credentialed)",
+    "nih": "the NIH ChestX-ray14 folder (Data_Entry_2017*.csv and images*/)",
+    "mimic-iv": "the MIMIC-IV folder (patients, admissions): MIMIC-CXR's sex and age; optional"}
 #: NIH findings taken as "Opacity" (decision documented in the Paper D chapter).
 NIH_OPACITY = ("Infiltration", "Consolidation", "Pneumonia")
 
@@ -28,23 +32,14 @@ def _lightgbm_defaults() -> dict[str, Any]:
             if k not in ("random_state", "kw") and p.default is not inspect.Parameter.empty}
 
 
-@register_notebook(
-    "paper_d", title="Paper D: CXR-Foundation vs MedImageInsight",
-    description="Frozen embeddings + LightGBM on Atelectasis, Edema, Effusion and Opacity "
-                "(MIMIC-CXR, NIH): Table 1, UMAP, k-means silhouette, per-group AUROC and the "
-                "effect of augmented views.")
-@dataclass(frozen=True)
-class PaperDSpec(PaperSpec):
+class PaperDSpec(PaperSpec, notebook="paper_d", paper_models=PAPER_MODELS, datasets=DATASETS,
+                 title="Paper D: CXR-Foundation vs MedImageInsight",
+                 description="Frozen embeddings + LightGBM on Atelectasis, Edema, Effusion "
+                             "and Opacity (MIMIC-CXR, NIH): Table 1, UMAP, k-means silhouette, "
+                             "per-group AUROC and the effect of augmented views."):
     """Parameters of Paper D.  Shared parameters: :class:`~compendium.papers.base.PaperSpec`;
     under ``pixels: synthetic`` NIH keeps its real metadata rows with synthetic pixels and the
     synthetic world stands in for MIMIC-CXR."""
-
-    PAPER_MODELS: ClassVar[Mapping[str, str]] = PAPER_MODELS
-    DATASETS: ClassVar[Mapping[str, str]] = {
-        "mimic-cxr": "the MIMIC-CXR-JPG v2 folder (PhysioNet, credentialed)",
-        "nih": "the NIH ChestX-ray14 folder (Data_Entry_2017*.csv and images*/)",
-        "mimic-iv": "the MIMIC-IV folder (patients, admissions): MIMIC-CXR's sex and age; "
-                    "optional"}
 
     #: cohorts (registry names): Paper D's two datasets
     datasets: list[str] = field(default_factory=lambda: ["mimic-cxr", "nih"])
