@@ -234,3 +234,44 @@ def test_zero_shot_without_a_text_tower_is_refused_before_anything_runs():
     resolve_params("paper_a", "smoke", overrides=[
         "models=[rad-dino]", "use_stand_ins=false", "pretrained=false",
         "methods=[linear]"]).check()
+
+
+def test_umap_warnings_reach_the_user_except_the_seed_notice(monkeypatch):
+    import warnings
+
+    import umap
+
+    from compendium.embedding_space import umap_2d
+
+    def fit_transform(self, X):
+        warnings.warn("n_jobs value 1 overridden to 1 by setting random_state", UserWarning)
+        warnings.warn("Graph is not fully connected, spectral embedding may not work",
+                      UserWarning)
+        return np.zeros((len(X), 2))
+
+    monkeypatch.setattr(umap.UMAP, "fit_transform", fit_transform)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        umap_2d(np.random.default_rng(0).normal(size=(10, 3)), n_neighbors=3)
+    messages = [str(w.message) for w in seen]
+    assert any("not fully connected" in m for m in messages)
+    assert not any("n_jobs value" in m for m in messages)
+
+
+def test_audit_notices_are_not_silenced(caplog):
+    from compendium.adapt.predictions import predictions_table
+    from compendium.papers.base import audit_predictions
+
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"sample_id": [f"s{i}" for i in range(60)],
+                         "patient_id": [f"p{i}" for i in range(60)],
+                         "sex": ["F"] * 10 + ["M"] * 50, "Edema": rng.integers(0, 2, 60)})
+    pred = predictions_table(rows, rng.random(60), ["Edema"], "binary")
+    with caplog.at_level("WARNING", logger="compendium.audit"):
+        table = audit_predictions(pred, task="binary", attributes=["sex"], metrics=["auroc"],
+                                  n_bootstrap=0, seed=0)
+    assert "small_group" in caplog.text and "F" in caplog.text
+    assert table.loc[table["group"] == "F", "flag"].str.contains("small_group").all()
+    overall = audit_predictions(pred, task="binary", attributes=[], metrics=["auroc"],
+                                n_bootstrap=0, seed=0)
+    assert set(overall["attribute"]) == {"all"} and len(overall) == 1

@@ -97,6 +97,13 @@ def load_reported(paper: str) -> pd.DataFrame:
     return table
 
 
+def reported_values(reported: pd.DataFrame, fmt: str = ".3f") -> dict[str, tuple[float, str]]:
+    """Every reported number as a value to glue, named ``reported_<id>`` (``id`` with ``-``
+    turned into ``_``), so that a chapter quotes the paper's numbers without retyping them."""
+    return {f"reported_{i.replace('-', '_')}": (float(v), fmt)
+            for i, v in zip(reported["id"], reported["value"])}
+
+
 def compare_reported(reported: pd.DataFrame, reproduced: pd.DataFrame) -> pd.DataFrame:
     """Every reported number beside its reproduced counterpart.
 
@@ -137,4 +144,4 @@ def compare_reported(reported: pd.DataFrame, reproduced: pd.DataFrame) -> pd.Dat
 
 
 __all__ = ["KEYS", "ReportedFile", "ReportedNumber", "compare_reported", "load_reported",
-           "reported_path"]
+           "reported_path", "reported_values"]

@@ -46,7 +46,6 @@ OPACITY_CANDIDATES = (
     ("Infiltration", "Consolidation", "Pneumonia", "Edema", "Atelectasis"),
     ("Consolidation", "Pneumonia"),
 )
-GOOGLE_2019 = "google2019_nih-chest-xray-labels.csv.gz"
 
 
 def dataset_label(dataset: str, pixels: str) -> str:
@@ -58,20 +57,6 @@ def dataset_label(dataset: str, pixels: str) -> str:
 
 
 # ----------------------------------------------------------------------------- NIH Opacity
-
-
-def google_airspace_opacity(path: Any = None) -> pd.DataFrame:
-    """Google's 2019 NIH relabelling (Majkowska et al.): ``sample_id``, ``patient_id`` and the
-    adjudicated ``airspace_opacity`` (0/1) of its 4,376 images (shipped by torchxrayvision)."""
-    from ...cohorts._common import read_table, require_columns, shipped_file
-
-    p = shipped_file(GOOGLE_2019) if path is None else path
-    raw = read_table(p, "nih-google2019")
-    require_columns(raw, ("Image Index", "Patient ID", "Airspace opacity"), "nih-google2019",
-                    GOOGLE_2019)
-    return pd.DataFrame({"sample_id": raw["Image Index"].astype(str),
-                         "patient_id": raw["Patient ID"].astype(str),
-                         "airspace_opacity": (raw["Airspace opacity"] == "YES").astype(float)})
 
 
 def opacity_evidence(cfg: PaperDSpec, nih: pd.DataFrame | None = None,
@@ -88,11 +73,11 @@ def opacity_evidence(cfg: PaperDSpec, nih: pd.DataFrame | None = None,
     """
     from sklearn.metrics import cohen_kappa_score
 
-    from ...cohorts.nih import nih_table, read_nih_metadata
+    from ...cohorts.nih import google2019_airspace_opacity, nih_table, read_nih_metadata
 
     nih = nih_table(read_nih_metadata()) if nih is None else nih
     nih = nih[nih["view"].isin(["PA", "AP"])]
-    google = google_airspace_opacity() if google is None else google
+    google = google2019_airspace_opacity() if google is None else google
     both = nih.merge(google[["sample_id", "airspace_opacity"]], on="sample_id", how="inner")
     if both.empty:
         raise InputError("no image of the NIH table is in Google's 2019 relabelling")
@@ -470,5 +455,5 @@ def embedding_space(pools: Sequence[Pool], embedded: Sequence[Embedded], table1_
 __all__ = ["CVResults", "DATASET_NAMES", "EmbeddingSpace", "Embedded", "LabelData",
            "MIMIC_LABELS", "OPACITY_CANDIDATES", "Pool", "build_pools", "cross_validate_all",
            "dataset_label", "embed_images", "embed_pools", "embedding_space",
-           "google_airspace_opacity", "held_out", "label_data", "opacity_evidence",
+           "held_out", "label_data", "opacity_evidence",
            "pool_cohort", "sample_tasks"]
