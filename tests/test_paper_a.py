@@ -214,3 +214,32 @@ def test_smoke_outputs_hold_no_per_image_rows(smoke_runs):
     for fig in ("fig2a_accuracy", "fig2b_classwise_f1", "fig3a_var_f1", "fig3b_group_f1",
                 "fig3c_gaps_finetune", "fig3d_gaps_zero_shot", "trajectory", "noise"):
         assert (out / "figures" / f"{fig}.png").is_file()
+
+
+def test_the_papers_own_gaps_rule_out_the_per_class_reading():
+    """At 240 test images a fair classifier's per-class-mean F1 gap is rarely below 0.04, so
+    GLoRIA's reported 0.004 rules that reading out; the gap-of-macro reading allows it."""
+    cfg = resolve_params("paper_a", "smoke", overrides=["null_sims=400"])
+    cohort = pipeline.load_cohort(cfg)
+    ev = pipeline.gap_reading_evidence(load_reported("paper_a"), cohort, cfg, progress=False)
+    by = ev.set_index(["reading", "id"])
+    assert by.loc[("mean_of_gaps", "f1-gap-gloria-ft-age"), "ruled_out"]
+    assert by.loc[("mean_of_gaps", "f1-gap-gloria-ft-age"), "fair_low"] > 0.03
+    assert not by.loc["gap_of_macro", "ruled_out"].any()
+    verdicts = tables.reading_verdicts(ev).set_index("reading")
+    assert verdicts.loc["mean_of_gaps", "ruled out"] >= 5
+    assert verdicts.loc["gap_of_macro", "ruled out"] == 0
+    with pytest.raises(ConfigError, match="gap_reading: 'mean' is not a reading"):
+        resolve_params("paper_a", "smoke", overrides=["gap_reading=mean"]).check()
+
+
+def test_gap_of_macro_eqodds_is_the_gap_of_the_groups_macro_rates():
+    from compendium.audit import eqodds
+
+    y = np.array([0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2])
+    p = np.array([0, 1, 1, 1, 2, 0, 0, 0, 1, 2, 2, 2])
+    g = np.array(["A"] * 6 + ["B"] * 6)
+    # A: TPR per class 1/2, 1, 1/2 -> 2/3; FPR per class 1/4, 1/4, 0 -> 1/6
+    # B: TPR per class 1, 1/2, 1 -> 5/6; FPR per class 0, 0, 1/4 -> 1/12
+    got = eqodds(y, p, sensitive_features=g, labels=[0, 1, 2], gap_macro="gap_of_macro")
+    assert got == pytest.approx(0.5 * (abs(2 / 3 - 5 / 6) + abs(1 / 6 - 1 / 12)))

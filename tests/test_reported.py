@@ -91,3 +91,22 @@ def test_compare_reported_matches_on_every_key():
     assert out.loc["z", "reproduced_with"] == "not run" and np.isnan(out.loc["z", "reproduced"])
     with pytest.raises(InputError, match="two rows"):
         R.compare_reported(rep, pd.concat([got, got]))
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_every_reading_quotes_the_paper_and_is_a_parameter(paper):
+    from compendium.papers.readings import load_readings
+    from compendium.runner import resolve_params
+
+    readings = load_readings(paper)
+    cfg = resolve_params(paper, "demo")
+    for r in readings:
+        assert getattr(cfg, r.parameter) == r.default        # the default is the spec's
+        assert len(r.candidates) >= 2
+    path = TEXTS / R.load_reported(paper).attrs["text"]
+    if not path.is_file():
+        pytest.skip(f"the paper texts are not beside this checkout ({TEXTS})")
+    text = _squash(path.read_text(encoding="utf-8"))
+    for r in readings:
+        for fragment in r.quote.split(" ... "):
+            assert _squash(fragment) in text, f"{r.parameter}: {fragment!r}"

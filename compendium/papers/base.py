@@ -55,6 +55,8 @@ class PaperSpec(NotebookSpec):
     PAPER_MODELS: ClassVar[Mapping[str, str]] = {}
     #: datasets (cohort registry names) that ``pixels: real`` reads, with what each folder is
     DATASETS: ClassVar[Mapping[str, str]] = {}
+    #: the notebook (and paper package) name
+    NOTEBOOK: ClassVar[str] = ""
 
     def __init_subclass__(cls, *, notebook: str | None = None, title: str = "",
                           description: str = "", paper_models: Mapping[str, str] | None = None,
@@ -66,6 +68,8 @@ class PaperSpec(NotebookSpec):
             cls.DATASETS = dict(datasets)
         if notebook is not None:
             from ..notebook import register_notebook
+
+            cls.NOTEBOOK = notebook
 
             register_notebook(notebook, title=title, description=description)(
                 dataclasses.dataclass(frozen=True)(cls))
@@ -127,6 +131,10 @@ class PaperSpec(NotebookSpec):
         if unknown:
             raise ConfigError(f"data_roots: unknown dataset {unknown[0]!r} "
                               f"(allowed: {', '.join(self.DATASETS)})")
+        if self.NOTEBOOK:
+            from .readings import check_readings
+
+            check_readings(self.NOTEBOOK, self)
         self.check_paper()
         self.check_inputs(self.encoders_needed())
 

@@ -206,7 +206,7 @@ def audit_runs(runs: Sequence[ModelRun], cfg: PaperASpec, *, progress: bool = Tr
         t = audit(run.predictions[method], task="multiclass",
                   attributes=[*ATTRIBUTES, "age_group+sex"], n_bootstrap=cfg.n_bootstrap,
                   n_permutations=cfg.n_permutations, seed=cfg.seed, correction=None,
-                  metrics=AUDIT_METRICS)
+                  metrics=AUDIT_METRICS, **metric_readings(cfg))
         t.insert(0, "method", method)
         t.insert(0, "paper_model", run.plan.model)
         t.insert(0, "model_label", run.plan.label)
@@ -225,6 +225,12 @@ def audit_runs(runs: Sequence[ModelRun], cfg: PaperASpec, *, progress: bool = Tr
         table.loc[head, "p_adjusted"] = adjust_pvalues(table.loc[head, "p_value"].to_numpy(),
                                                         cfg.correction)
     return table
+
+
+def metric_readings(cfg: PaperASpec) -> dict[str, str]:
+    """The audit options that carry the run's readings of the paper's metric definitions."""
+    return {"gap_macro": cfg.gap_reading, "eqodds": cfg.eqodds_reading,
+            "binning": cfg.ece_binning}
 
 
 def headline_mask(table: pd.DataFrame) -> np.ndarray:
@@ -283,56 +289,118 @@ def reproduced_values(audits: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- noise
 
 
-def null_gap_thresholds(accuracies: Sequence[float], *, n_per_class: int, n_classes: int,
-                        n_sims: int = 2000, level: float = 0.95, seed: int = 0,
-                        progress: bool = True) -> pd.DataFrame:
-    """How large an F1 gap or EqOdds can be from sampling noise alone on a balanced test set.
+def null_gap_samples(accuracy: float, *, n_per_class: int, n_classes: int, n_sims: int,
+                     gap_reading: str = "gap_of_macro", eqodds_reading: str = "mean",
+                     rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """F1 gap and EqOdds of ``n_sims`` simulated *fair* classifiers on a balanced test set.
 
-    Simulates a classifier with the given accuracy and *no* group difference on a balanced
-    test set (``n_per_class`` images per class, half of each class in each of two groups):
-    a prediction is correct with probability ``accuracy``, otherwise one of the other
-    classes uniformly.  The ``level`` quantile of each gap over ``n_sims`` simulations is the
-    gap a fair model exceeds with probability ``1 - level``, i.e. the one-sided 5% critical
-    value of a test of "no gap".  Gaps are computed with the audit engine's own functions.
-    """
-    from tqdm.auto import tqdm
-
+    ``n_per_class`` images per class, half of each class in each of two groups; a prediction
+    is correct with probability ``accuracy`` whatever the group, otherwise one of the other
+    classes uniformly.  Gaps come from the audit engine's own functions, under the given
+    readings (:func:`metric_readings`)."""
     from ...audit import eqodds, f1_gap
 
-    if not 0 < level < 1:
-        raise ConfigError(f"level must be in (0, 1), got {level}")
-    rng = np.random.default_rng(seed)
+    if not 1 / n_classes <= accuracy <= 1:
+        raise ConfigError(f"accuracy {accuracy} outside [1/{n_classes}, 1]")
     n = n_per_class * n_classes
     y = np.repeat(np.arange(n_classes), n_per_class)
     labels = list(range(n_classes))
     g = np.resize(np.tile(np.array(["A", "B"]).repeat(n_per_class // 2), n_classes), n)
+    out = {"f1_gap": np.empty(n_sims), "eqodds": np.empty(n_sims)}
+    for s in range(n_sims):
+        right = rng.random(n) < accuracy
+        other = (y + rng.integers(1, n_classes, n)) % n_classes
+        pred = np.where(right, y, other)
+        out["f1_gap"][s] = f1_gap(y, pred, sensitive_features=g, labels=labels,
+                                  gap_macro=gap_reading)
+        out["eqodds"][s] = eqodds(y, pred, sensitive_features=g, labels=labels,
+                                  gap_macro=gap_reading, eqodds=eqodds_reading)
+    return out
+
+
+def null_gap_thresholds(accuracies: Sequence[float], *, n_per_class: int, n_classes: int,
+                        n_sims: int = 2000, level: float = 0.95, seed: int = 0,
+                        gap_reading: str = "gap_of_macro", eqodds_reading: str = "mean",
+                        progress: bool = True) -> pd.DataFrame:
+    """How large an F1 gap or EqOdds can be from sampling noise alone (:func:`null_gap_samples`).
+
+    The ``level`` quantile of each gap over ``n_sims`` fair classifiers is the gap a fair model
+    exceeds with probability ``1 - level``, i.e. the one-sided 5% critical value of a test of
+    "no gap".
+    """
+    from tqdm.auto import tqdm
+
+    if not 0 < level < 1:
+        raise ConfigError(f"level must be in (0, 1), got {level}")
+    rng = np.random.default_rng(seed)
     rows = []
     for acc in tqdm(list(accuracies), desc="null gaps", disable=not progress):
-        if not 1 / n_classes <= acc <= 1:
-            raise ConfigError(f"accuracy {acc} outside [1/{n_classes}, 1]")
-        sims = {"f1_gap": np.empty(n_sims), "eqodds": np.empty(n_sims)}
-        for s in range(n_sims):
-            right = rng.random(n) < acc
-            other = (y + rng.integers(1, n_classes, n)) % n_classes
-            pred = np.where(right, y, other)
-            sims["f1_gap"][s] = f1_gap(y, pred, sensitive_features=g, labels=labels)
-            sims["eqodds"][s] = eqodds(y, pred, sensitive_features=g, labels=labels)
+        sims = null_gap_samples(acc, n_per_class=n_per_class, n_classes=n_classes,
+                                n_sims=n_sims, gap_reading=gap_reading,
+                                eqodds_reading=eqodds_reading, rng=rng)
         for metric, v in sims.items():
-            rows.append({"accuracy": acc, "metric": metric, "n_test": n,
+            rows.append({"accuracy": acc, "metric": metric, "n_test": n_per_class * n_classes,
                          "null_mean": float(v.mean()),
                          "critical_value": float(np.quantile(v, level))})
     return pd.DataFrame(rows)
 
 
-def null_thresholds(cohort, cfg: PaperASpec, *, progress: bool = True) -> pd.DataFrame:
-    """:func:`null_gap_thresholds` at the cohort's test size (NIH 6x200: 40 per class)."""
+def _test_size(cohort) -> tuple[int, int]:
     test = cohort.table[cohort.table["split"] == "test"]
     n_classes = len(cohort.labels)
-    return null_gap_thresholds(cfg.null_accuracies, n_per_class=len(test) // n_classes,
+    return len(test) // n_classes, n_classes
+
+
+def null_thresholds(cohort, cfg: PaperASpec, *, progress: bool = True) -> pd.DataFrame:
+    """:func:`null_gap_thresholds` at the cohort's test size (NIH 6x200: 40 per class), under
+    the run's readings."""
+    n_per_class, n_classes = _test_size(cohort)
+    return null_gap_thresholds(cfg.null_accuracies, n_per_class=n_per_class,
                                n_classes=n_classes, n_sims=cfg.null_sims, seed=cfg.seed,
+                               gap_reading=cfg.gap_reading, eqodds_reading=cfg.eqodds_reading,
                                progress=progress)
 
 
+def gap_reading_evidence(reported: pd.DataFrame, cohort, cfg: PaperASpec, *,
+                         progress: bool = True) -> pd.DataFrame:
+    """Which reading of the gap metrics can produce the gaps the paper reports?
+
+    For each candidate of ``gap_reading``, ``null_sims`` fair classifiers at the accuracy the
+    paper reports for the stage (zero-shot, fine-tuned) on a test set of the cohort's size:
+    the share of them whose gap is at most the reported one (``share_at_most``) and the
+    middle 95 % of their gaps.  A fair classifier gives the smallest gaps any classifier gives,
+    so a reported gap below what nearly every fair classifier shows (share under 0.5 %) rules
+    that reading out.
+    """
+    from tqdm.auto import tqdm
+
+    from ..readings import load_readings
+
+    n_per_class, n_classes = _test_size(cohort)
+    candidates = next(r for r in load_readings("paper_a") if r.parameter == "gap_reading")
+    acc = reported[reported["metric"] == "accuracy"].set_index("method")["value"]
+    gaps = reported[reported["metric"].isin(["f1_gap", "eqodds"])]
+    rows = []
+    for reading in tqdm(list(candidates.candidates), desc="readings", disable=not progress):
+        rng = np.random.default_rng([cfg.seed, 7])
+        sims = {m: null_gap_samples(float(acc[m]), n_per_class=n_per_class,
+                                    n_classes=n_classes, n_sims=cfg.null_sims,
+                                    gap_reading=reading, eqodds_reading=cfg.eqodds_reading,
+                                    rng=rng) for m in gaps["method"].unique()}
+        for _, r in gaps.iterrows():
+            v = sims[r["method"]][r["metric"]]
+            share = float((v <= r["value"]).mean())
+            rows.append({"reading": reading, "id": r["id"], "metric": r["metric"],
+                         "model": r["model"], "method": r["method"],
+                         "attribute": r["attribute"], "reported": r["value"],
+                         "fair_low": float(np.quantile(v, 0.025)),
+                         "fair_median": float(np.median(v)),
+                         "fair_high": float(np.quantile(v, 0.975)),
+                         "share_at_most": share, "ruled_out": share < 0.005})
+    return pd.DataFrame(rows)
+
+
 __all__ = ["ATTRIBUTES", "AUDIT_METRICS", "COHORTS", "GAP_METRICS", "GROUPS", "ModelRun",
-           "audit_runs", "headline_mask", "load_cohort", "null_gap_thresholds",
-           "null_thresholds", "pick", "reproduced_values", "run_model", "split_data"]
+           "audit_runs", "gap_reading_evidence", "headline_mask", "load_cohort",
+           "metric_readings", "null_gap_samples", "null_gap_thresholds", "null_thresholds",
+           "pick", "reproduced_values", "run_model", "split_data"]

@@ -42,6 +42,11 @@ class PaperASpec(PaperSpec, notebook="paper_a", paper_models=PAPER_MODELS,
         "linear": [1e-3, 1e-2], "mlp": [1e-3, 1e-2], "lora": [1e-4, 1e-3],
         "finetune": [1e-5, 1e-4]})
     lora_rank: int = 8
+    #: readings of the paper's ambiguous metric definitions (readings.yaml: the candidates,
+    #: the paper's words, and why the default)
+    gap_reading: str = "gap_of_macro"
+    eqodds_reading: str = "mean"
+    ece_binning: str = "uniform"
     #: statistics: permutations of the gap tests and their multiple-comparison correction
     n_permutations: int = 10000
     correction: str = "holm"

@@ -137,7 +137,22 @@ def reported_vs_noise(reported: pd.DataFrame, thresholds: pd.DataFrame) -> pd.Da
     return pd.DataFrame(rows)
 
 
+def reading_verdicts(evidence: pd.DataFrame) -> pd.DataFrame:
+    """Per candidate reading of the gap metrics: how many of the paper's reported gaps it can
+    produce and how many it rules out (:func:`~.pipeline.gap_reading_evidence`)."""
+    g = evidence.groupby("reading", sort=False)
+    return pd.DataFrame({"reported gaps": g.size(), "ruled out": g["ruled_out"].sum(),
+                         "smallest share of fair classifiers at or below": g["share_at_most"]
+                         .min().round(4)}).reset_index()
+
+
 # ----------------------------------------------------------------------------- values
+
+
+def reading_values(evidence: pd.DataFrame) -> dict[str, Any]:
+    """How many reported gaps each reading rules out (``ruled_out_<reading>``)."""
+    return {f"ruled_out_{r}": int(g["ruled_out"].sum())
+            for r, g in evidence.groupby("reading", sort=False)}
 
 
 def accuracy_values(acc: pd.DataFrame, runs: Sequence[ModelRun]) -> dict[str, Any]:
@@ -208,6 +223,7 @@ def cohort_values(cohort) -> dict[str, Any]:
 __all__ = ["ATTRIBUTE_LABELS", "GAP_LABELS", "GROUP_LABELS", "METHOD_LABELS", "accuracy_table",
            "accuracy_values", "accuracy_wide", "classwise_f1_table", "cohort_values",
            "comparison_table", "gap_table", "gap_values", "group_f1_table", "models_table",
-           "noise_values", "reported_vs_noise", "selection_table", "settings_values",
+           "noise_values", "reading_values", "reading_verdicts", "reported_vs_noise",
+           "selection_table", "settings_values",
            "significant_gaps",
            "var_f1_table"]
