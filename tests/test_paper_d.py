@@ -231,3 +231,17 @@ def test_models_and_datasets_of_every_profile_are_registered(profile):
     assert set(spec.models) <= set(list_models())
     assert set(spec.datasets) <= set(load_builders().names())
     assert spec.models == ["medimageinsight", "cxr-foundation"] and spec.labels == list(LABELS)
+
+
+def test_the_papers_interval_widths_rule_out_the_t_interval():
+    ev = pipeline.interval_evidence(load_reported("paper_d"), _cfg("demo"), n_sims=60,
+                                    progress=False).set_index(["reading", "metric"])
+    assert ev.loc[("t_folds", "auroc"), "ruled_out"] and ev.loc[("t_folds", "f1"), "ruled_out"]
+    assert not ev.loc[("se_folds", "auroc"), "ruled_out"]
+    # the printed mean half-width is the paper's: 16 AUROC cells of Table 1
+    assert ev.loc[("t_folds", "auroc"), "printed_mean_half"] == pytest.approx(
+        (0.007 + 0.013 + 0.008 + 0.012 + 0.011 + 0.014 + 0.012 + 0.006 + 0.011 + 0.014
+         + 0.012 + 0.006 + 0.019 + 0.017 + 0.012 + 0.006) / 16)
+    assert _cfg("demo").ci_reading == "se_folds"
+    m, h = tables.mean_ci([0.80, 0.82, 0.85, 0.79, 0.84], reading="se_folds")
+    assert h == pytest.approx(0.0254951 / np.sqrt(5), abs=1e-6)

@@ -12,8 +12,8 @@
    (``embeddings-file``) read both from their tool's ``.npz``.
 3. :func:`cross_validate_all` - LightGBM with patient-wise k-fold cross-validation on the
    training images (:func:`compendium.adapt.probes.cross_validate`); views join training
-   folds only.  Table 1 is the mean over folds +- the half-width of the 95 % t-interval of
-   that mean; F1 at the 0.5 threshold.  Out-of-fold predictions are audited per sex and age.
+   folds only.  Table 1 is the mean over folds +- the interval of ``ci_reading`` (decided
+   by :func:`interval_evidence`); F1 at the 0.5 threshold.  Out-of-fold predictions are audited per sex and age.
 4. :func:`held_out` - fit on all training images, audited once on the held-out patients.
 5. :func:`embedding_space` - cosine k-means with k chosen by the silhouette, and UMAP of the
    best and worst label (Fig. 1).
@@ -452,8 +452,66 @@ def embedding_space(pools: Sequence[Pool], embedded: Sequence[Embedded], table1_
                           info)
 
 
+def interval_evidence(reported: pd.DataFrame, cfg: PaperDSpec, *, n_sims: int = 200,
+                      progress: bool = True) -> pd.DataFrame:
+    """Which construction of Table 1's "± 95 % CI" gives the widths the paper prints?
+
+    For every Table 1 cell, ``n_sims`` replicates of the paper's cross-validation (its
+    ``1 - test_fraction`` of 2 x 1,000 images, 5 patient-wise folds) of a classifier whose
+    scores are binormal with the cell's reported AUROC (F1 at the balanced threshold); in each
+    replicate the fold values give a half-width under every candidate of ``ci_reading``.  Per
+    reading and metric: the mean of the paper's printed half-widths and where it falls among
+    the replicates' means over the same cells (``share_at_most``).  The replicates hold the
+    scores fixed (no refitting), so they understate the folds' spread: a reading whose
+    replicates are already *wider* than the paper's widths (share under 2.5 %) cannot give
+    them and is ``ruled_out``; printed widths above the replicates are what refitting adds.
+    """
+    from scipy import stats
+    from tqdm.auto import tqdm
+
+    from ...audit import auroc, f1
+    from .spec import PAPER_N_PER_CLASS, PAPER_N_SPLITS, PAPER_TEST_FRACTION
+    from .tables import CI_MULTIPLIERS, mean_ci
+
+    cells = reported[(reported["where"] == "Table 1")].copy()
+    cells["half"] = cells["value"] - cells["ci_low"]
+    n = int(round(PAPER_N_PER_CLASS * (1 - PAPER_TEST_FRACTION)))
+    y = np.repeat([0, 1], n)
+    rng = np.random.default_rng([cfg.seed, 11])
+    halves = {(r, m): np.zeros((n_sims, 0)) for r in CI_MULTIPLIERS for m in ("auroc", "f1")}
+    aucs = cells[cells["metric"] == "auroc"].set_index(["label", "dataset", "model"])["value"]
+    for (label, dataset, model), a in tqdm(list(aucs.items()), desc="Table 1 intervals",
+                                           disable=not progress):
+        d = np.sqrt(2) * stats.norm.ppf(a)
+        per = {k: np.empty(n_sims) for k in halves}
+        for s in range(n_sims):
+            score = rng.normal(size=2 * n) + d * y
+            folds = np.array_split(rng.permutation(2 * n), PAPER_N_SPLITS)
+            values = {"auroc": [auroc(y[f], score[f]) for f in folds],
+                      "f1": [f1(y[f], (score[f] > d / 2).astype(int)) for f in folds]}
+            for r, m in halves:
+                per[(r, m)][s] = mean_ci(values[m], reading=r)[1]
+        for k in halves:
+            halves[k] = np.column_stack([halves[k], per[k]])
+    rows = []
+    for (r, m), h in halves.items():
+        printed = cells.loc[cells["metric"] == m, "half"]
+        sim_means = h.mean(axis=1)
+        rows.append({"reading": r, "metric": m, "cells": int(len(printed)),
+                     "printed_mean_half": float(printed.mean()),
+                     "simulated_low": float(np.quantile(sim_means, 0.025)),
+                     "simulated_median": float(np.median(sim_means)),
+                     "simulated_high": float(np.quantile(sim_means, 0.975)),
+                     "share_at_most": float((sim_means <= printed.mean()).mean())})
+    out = pd.DataFrame(rows)
+    # one-sided: the replicates understate the spread, so only printed widths *narrower*
+    # than nearly all replicates rule a reading out
+    out["ruled_out"] = out["share_at_most"] < 0.025
+    return out
+
+
 __all__ = ["CVResults", "DATASET_NAMES", "EmbeddingSpace", "Embedded", "LabelData",
            "MIMIC_LABELS", "OPACITY_CANDIDATES", "Pool", "build_pools", "cross_validate_all",
            "dataset_label", "embed_images", "embed_pools", "embedding_space",
-           "held_out", "label_data", "opacity_evidence",
+           "held_out", "interval_evidence", "label_data", "opacity_evidence",
            "pool_cohort", "sample_tasks"]

@@ -12,6 +12,8 @@ from ..base import PaperSpec
 LABELS = ("Atelectasis", "Edema", "Effusion", "Opacity")
 #: The two models of the paper, in the order of Table 1's columns.
 PAPER_MODELS = {"medimageinsight": "MedImageInsight", "cxr-foundation": "CXR-Foundation"}
+#: The paper's sampling and cross-validation (section 2.1 and 2.5): the spec's defaults.
+PAPER_N_PER_CLASS, PAPER_TEST_FRACTION, PAPER_N_SPLITS = 1000, 0.2, 5
 #: What ``pixels: real`` reads, per dataset.
 DATASETS = {
     "mimic-cxr": "the MIMIC-CXR-JPG v2 folder (PhysioNet, credentialed)",
@@ -48,11 +50,13 @@ class PaperDSpec(PaperSpec, notebook="paper_d", paper_models=PAPER_MODELS, datas
     #: Paper D labels to run (Table 1's rows)
     labels: list[str] = field(default_factory=lambda: list(LABELS))
     #: positives and negatives sampled per label (one image per patient)
-    n_per_class: int = 1000
+    n_per_class: int = PAPER_N_PER_CLASS
     #: held-out share of patients
-    test_fraction: float = 0.2
+    test_fraction: float = PAPER_TEST_FRACTION
     #: patient-wise cross-validation folds
-    n_splits: int = 5
+    n_splits: int = PAPER_N_SPLITS
+    #: how Table 1's "mean ± 95 % CI" is built from the folds (readings.yaml)
+    ci_reading: str = "se_folds"
     #: augmented views of every training image (and the with/without comparison)
     augment: bool = True
     #: NIH findings whose union is "Opacity" (see the chapter for the evidence)

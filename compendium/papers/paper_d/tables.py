@@ -12,23 +12,41 @@ from .pipeline import CVResults, EmbeddingSpace, Pool
 from .spec import LABELS, PAPER_MODELS, PaperDSpec
 
 
-def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """Mean and half-width of its ``level`` t-interval (NaN half-width for one value; NaN
-    values, e.g. a fold where AUROC is undefined, are left out).
+#: How Table 1's "± 95 % CI" is built from the fold values (the ``ci_reading`` parameter):
+#: the multiplier of the standard error of the fold mean, sd / sqrt(k).
+CI_MULTIPLIERS = {"t_folds": "t", "z_folds": 1.959963984540054, "se_folds": 1.0}
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95, *,
+            reading: str = "t_folds") -> tuple[float, float]:
+    """Mean of the fold values and the half-width of its interval under ``reading``:
+    ``t_folds`` the ``level`` t-interval (t quantile x sd / sqrt(k)), ``z_folds`` the normal
+    one (1.96 x sd / sqrt(k) at 95 %), ``se_folds`` one standard error (sd / sqrt(k)).  NaN
+    values (e.g. a fold where AUROC is undefined) are left out; one value: NaN half-width.
 
     >>> m, h = mean_ci([0.8, 0.9])
     >>> round(m, 3), round(h, 3)
     (0.85, 0.635)
+    >>> round(mean_ci([0.8, 0.9], reading="se_folds")[1], 3)
+    0.05
     """
     from scipy import stats
 
+    if reading not in CI_MULTIPLIERS:
+        from ...errors import ConfigError
+
+        raise ConfigError(f"ci_reading {reading!r} (allowed: {', '.join(CI_MULTIPLIERS)})")
     v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
     if len(v) == 0:
         return float("nan"), float("nan")
     if len(v) == 1:
         return float(v[0]), float("nan")
-    half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return float(v.mean()), float(half)
+    mult = CI_MULTIPLIERS[reading]
+    if mult == "t":
+        mult = stats.t.ppf(0.5 + level / 2, len(v) - 1)
+    elif level != 0.95 and reading == "z_folds":
+        mult = stats.norm.ppf(0.5 + level / 2)
+    return float(v.mean()), float(mult * v.std(ddof=1) / np.sqrt(len(v)))
 
 
 def cohorts_table(pools: Sequence[Pool]) -> pd.DataFrame:
@@ -63,13 +81,14 @@ def settings_table(cfg: PaperDSpec) -> pd.DataFrame:
 
 def table1_long(cv: CVResults, cfg: PaperDSpec) -> pd.DataFrame:
     """Table 1 as numbers: per label x dataset x model, the mean over folds of AUROC and F1
-    and the half-width of its 95 % t-interval (folds of the run's ``augment`` variant)."""
+    and the half-width of its interval under ``ci_reading`` (folds of the run's ``augment``
+    variant)."""
     folds = cv.folds[cv.folds["augmented"] == cfg.augment]
     rows = []
     for (dataset, model, paper_model, label), g in folds.groupby(
             ["dataset", "model", "paper_model", "label"], sort=False):
         for metric in ("auroc", "f1"):
-            m, h = mean_ci(g[metric].to_numpy())
+            m, h = mean_ci(g[metric].to_numpy(), reading=cfg.ci_reading)
             rows.append({"label": label, "dataset": dataset, "model": model,
                          "paper_model": PAPER_MODELS.get(paper_model, paper_model),
                          "registry_model": paper_model, "metric": metric, "mean": m,
@@ -184,6 +203,16 @@ def stability_summary(stability: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- values
 
 
+def interval_values(evidence: pd.DataFrame) -> dict[str, Any]:
+    """The printed and simulated mean half-widths of Table 1's AUROC, per reading."""
+    out: dict[str, Any] = {}
+    for r in evidence.itertuples():
+        if r.metric == "auroc":
+            out["printed_auroc_half"] = (r.printed_mean_half, ".4f")
+            out[f"simulated_auroc_half_{r.reading}"] = (r.simulated_median, ".4f")
+    return out
+
+
 def settings_values(cfg: PaperDSpec) -> dict[str, Any]:
     """Sampling and cross-validation settings the chapter quotes."""
     from ...imaging.augment import N_VIEWS
@@ -227,7 +256,8 @@ def stability_values(summary: pd.DataFrame) -> dict[str, Any]:
             (float(r.mean_abs_difference), ".3f") for r in summary.itertuples()}
 
 
-__all__ = ["augmentation_table", "augmentation_values", "chosen_k", "cohorts_table",
+__all__ = ["CI_MULTIPLIERS", "augmentation_table", "augmentation_values", "chosen_k",
+           "cohorts_table", "interval_values",
            "comparison_table", "mean_ci", "opacity_values", "reported_long",
            "reproduced_values", "settings_table", "settings_values", "space_values",
            "stability_summary", "stability_table", "stability_values", "table1_long",
