@@ -243,3 +243,33 @@ def test_gap_of_macro_eqodds_is_the_gap_of_the_groups_macro_rates():
     # B: TPR per class 1, 1/2, 1 -> 5/6; FPR per class 0, 0, 1/4 -> 1/12
     got = eqodds(y, p, sensitive_features=g, labels=[0, 1, 2], gap_macro="gap_of_macro")
     assert got == pytest.approx(0.5 * (abs(2 / 3 - 5 / 6) + abs(1 / 6 - 1 / 12)))
+
+
+def test_claim_checks_on_a_hand_made_audit():
+    from compendium.papers.claims import claims_table
+
+    rows = []
+    acc = {("gloria", "zero-shot"): 0.40, ("gloria", "lora"): 0.55, ("gloria", "finetune"): 0.50,
+           ("medclip-vit", "zero-shot"): 0.45, ("medclip-vit", "lora"): 0.50,
+           ("medclip-vit", "finetune"): 0.60}
+    for (m, method), v in acc.items():
+        rows.append({"paper_model": m, "method": method, "metric": "accuracy",
+                     "attribute": "all", "group": "all", "label": "all", "estimate": v,
+                     "ci_low": v - 0.05, "ci_high": v + 0.05})
+        for metric, label in pipeline.GAP_METRICS.items():
+            for attr in pipeline.ATTRIBUTES:       # GLoRIA's gaps shrink, MedCLIP-ViT's grow
+                g = {"gloria": 0.02, "medclip-vit": 0.05}[m] * (
+                    (0.5 if m == "gloria" else 2.0) if method == "finetune" else 1.0)
+                rows.append({"paper_model": m, "method": method, "metric": metric,
+                             "attribute": attr, "group": "all", "label": label, "estimate": g,
+                             "ci_low": g / 2, "ci_high": g * 2})
+    t = claims_table("paper_a", {"run": tables.claim_checks(pd.DataFrame(rows))})
+    t = t.set_index("claim")
+    assert t.loc["fine-tuning-helps", "verdict"] == "holds"
+    assert t.loc["fine-tuning-helps", "value"].startswith("4 of 4")
+    assert "+0.050 (MedCLIP-ViT, LoRA)" in t.loc["fine-tuning-helps", "value"]
+    assert t.loc["best-adaptation-per-model", "verdict"] == "holds"     # MedCLIP-ViT: FT
+    assert t.loc["medclip-vit-most-accurate", "verdict"] == "holds"
+    assert t.loc["gloria-fairest", "verdict"] == "holds"
+    assert t.loc["fine-tuning-and-fairness", "verdict"] == "holds"
+    assert t.loc["biomedclip-disease-fairness", "verdict"] == "not testable here"

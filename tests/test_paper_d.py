@@ -245,3 +245,22 @@ def test_the_papers_interval_widths_rule_out_the_t_interval():
     assert _cfg("demo").ci_reading == "se_folds"
     m, h = tables.mean_ci([0.80, 0.82, 0.85, 0.79, 0.84], reading="se_folds")
     assert h == pytest.approx(0.0254951 / np.sqrt(5), abs=1e-6)
+
+
+def test_claims_on_the_papers_own_table_1():
+    """Hand-checked from Table 1: MedImageInsight above CXR-Foundation in 5 of 8 cells; 10 of
+    16 AUROCs above 0.90; mean |NIH - MIMIC| 0.05750 (MII) vs 0.05850 (CXR-F); on MIMIC
+    MedImageInsight's best label Effusion (0.958), worst Opacity (0.782)."""
+    from compendium.papers.claims import claims_table
+
+    rep = tables.reported_long(load_reported("paper_d"))
+    t = claims_table("paper_d", {"p": tables.claim_checks(rep)}).set_index("claim")
+    assert t.loc["medimageinsight-higher", "verdict"] == "holds"
+    assert t.loc["medimageinsight-higher", "value"].startswith("5 of 8 cells")
+    assert t.loc["auroc-above-0.90", "value"].startswith("10 of 16")
+    assert t.loc["cxr-foundation-stable", "verdict"] == "does not hold"
+    assert "CXR-Foundation 0.058, MedImageInsight 0.057" in t.loc["cxr-foundation-stable", "value"]
+    assert t.loc["effusion-best-opacity-worst", "verdict"] == "holds"
+    one = rep[rep["registry_model"] == "medimageinsight"]
+    t1 = claims_table("paper_d", {"p": tables.claim_checks(one)}).set_index("claim")
+    assert t1.loc["medimageinsight-higher", "verdict"] == "not testable here"

@@ -110,3 +110,47 @@ def test_every_reading_quotes_the_paper_and_is_a_parameter(paper):
     for r in readings:
         for fragment in r.quote.split(" ... "):
             assert _squash(fragment) in text, f"{r.parameter}: {fragment!r}"
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_every_claim_quotes_the_paper_and_has_a_check(paper):
+    import importlib
+
+    from compendium.papers.claims import load_claims
+
+    claims = load_claims(paper)
+    assert len(claims) >= 4
+    checks = importlib.import_module(f"compendium.papers.{paper}.tables").claim_checks
+    assert set(inspect_check_ids(checks)) == {c.id for c in claims}
+    path = TEXTS / R.load_reported(paper).attrs["text"]
+    if not path.is_file():
+        pytest.skip(f"the paper texts are not beside this checkout ({TEXTS})")
+    text = _squash(path.read_text(encoding="utf-8"))
+    for c in claims:
+        for fragment in c.quote.split(" ... "):
+            assert _squash(fragment) in text, f"{c.id}: {fragment!r}"
+
+
+def inspect_check_ids(claim_checks):
+    """The claim ids a paper's ``claim_checks`` answers, from an empty-but-valid table."""
+    cols = {"paper_model": [], "model": [], "model_label": [], "method": [], "metric": [],
+            "attribute": [], "group": [], "label": [], "estimate": [], "ci_low": [],
+            "ci_high": [], "p_value": [], "p_adjusted": [], "dataset": [],
+            "registry_model": [], "mean": []}
+    return claim_checks(pd.DataFrame(cols)).keys()
+
+
+def test_claims_table_refuses_unchecked_or_unknown_claims():
+    from compendium.papers.claims import Verdict, claims_table, judged
+
+    with pytest.raises(ConfigError, match="has no check"):
+        claims_table("paper_d", {"this run": {}})
+    ok = {c: (lambda: judged(True, "1")) for c in ("medimageinsight-higher", "auroc-above-0.90",
+                                                   "cxr-foundation-stable",
+                                                   "effusion-best-opacity-worst")}
+    with pytest.raises(ConfigError, match="unknown claim 'nope'"):
+        claims_table("paper_d", {"this run": {**ok, "nope": lambda: judged(True, "")}})
+    t = claims_table("paper_d", {"this run": ok})
+    assert len(t) == 4 and (t["verdict"] == "holds").all()
+    with pytest.raises(ConfigError, match="verdict 'maybe'"):
+        Verdict("maybe", "")

@@ -227,3 +227,124 @@ __all__ = ["ATTRIBUTE_LABELS", "GAP_LABELS", "GROUP_LABELS", "METHOD_LABELS", "a
            "selection_table", "settings_values",
            "significant_gaps",
            "var_f1_table"]
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+def _fmt(r: pd.Series) -> str:
+    return f"{r['estimate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+
+
+def claim_checks(audits: pd.DataFrame) -> dict[str, Any]:
+    """One check per claim of ``claims.yaml``, on this run's audit table (models named by the
+    paper model they are or stand in for)."""
+    from ..claims import judged, not_testable
+    from .spec import PAPER_MODELS
+
+    name = lambda m: PAPER_MODELS.get(m, m)  # noqa: E731
+    acc = pick(audits, metric="accuracy", attribute="all")
+    models = list(dict.fromkeys(audits["paper_model"]))
+
+    def fine_tuning_helps():
+        worst, n, pairs = None, 0, 0
+        for m in models:
+            a = acc[acc["paper_model"] == m].set_index("method")
+            if "zero-shot" not in a.index:
+                continue
+            for method in [x for x in ("linear", "mlp", "lora", "finetune") if x in a.index]:
+                gain = a.loc[method, "estimate"] - a.loc["zero-shot", "estimate"]
+                pairs += 1
+                n += gain > 0
+                if worst is None or gain < worst[0]:
+                    worst = (gain, m, method, a.loc[method], a.loc["zero-shot"])
+        if worst is None:
+            return not_testable("no model ran zero-shot and a trained method")
+        g, m, method, r, z = worst
+        return judged(n == pairs, f"{n} of {pairs} (model, method) pairs above zero-shot; "
+                      f"smallest gain {g:+.3f} ({name(m)}, {METHOD_LABELS[method]})",
+                      f"[{r['ci_low'] - z['ci_high']:+.3f}, {r['ci_high'] - z['ci_low']:+.3f}]")
+
+    def best_adaptation():
+        expected = {"clip-vit-b-16": "finetune", "medclip-vit": "finetune",
+                    "medclip-rn50": "lora", "biomedclip": "lora"}
+        parts, ok, seen = [], True, 0
+        for m in models:
+            a = acc[(acc["paper_model"] == m) & acc["method"].isin(["linear", "mlp", "lora",
+                                                                    "finetune"])]
+            if m not in expected or not {"lora", "finetune"} <= set(a["method"]):
+                continue
+            best = a.loc[a["estimate"].idxmax()]
+            seen += 1
+            ok &= best["method"] == expected[m]
+            parts.append(f"{name(m)}: {METHOD_LABELS[best['method']]} {best['estimate']:.3f} "
+                         f"(paper: {METHOD_LABELS[expected[m]]})")
+        if not seen:
+            return not_testable("none of CLIP, MedCLIP-ViT, MedCLIP-RN, BiomedCLIP ran LoRA "
+                                "and full fine-tuning")
+        return judged(ok, "; ".join(parts))
+
+    def _ft_best(metric_rows: pd.DataFrame, model: str, lower: bool, what: str):
+        if model not in models or len(set(metric_rows["paper_model"])) < 2:
+            return not_testable(f"needs {name(model)} and another model after full fine-tuning")
+        best = metric_rows.loc[(metric_rows["estimate"].idxmin() if lower
+                                else metric_rows["estimate"].idxmax())]
+        mine = metric_rows[metric_rows["paper_model"] == model].iloc[0]
+        return judged(best["paper_model"] == model,
+                      f"{name(model)} {mine['estimate']:.3f}; {'lowest' if lower else 'highest'}"
+                      f" {what}: {name(best['paper_model'])} {best['estimate']:.3f}",
+                      f"{name(model)}: [{mine['ci_low']:.3f}, {mine['ci_high']:.3f}]")
+
+    ft = audits[audits["method"] == "finetune"]
+
+    def medclip_vit_most_accurate():
+        return _ft_best(pick(ft, metric="accuracy", attribute="all"), "medclip-vit", False,
+                        "accuracy")
+
+    def biomedclip_fairness():
+        return _ft_best(pick(ft, metric="f1_var", attribute="all"), "biomedclip", True,
+                        "Var_F1")
+
+    def medclip_vit_every_class():
+        f = pick(ft, metric="f1", attribute="all")
+        f = f[f["label"] != "macro"]
+        if "medclip-vit" not in models or f["paper_model"].nunique() < 2:
+            return not_testable("needs MedCLIP-ViT and another model after full fine-tuning")
+        wins = [c for c, g in f.groupby("label", sort=False)
+                if g.loc[g["estimate"].idxmax(), "paper_model"] == "medclip-vit"]
+        n = f["label"].nunique()
+        return judged(len(wins) == n, f"highest F1 in {len(wins)} of {n} classes")
+
+    def gloria_fairest():
+        g = pick(ft, metric="f1_gap", label=GAP_METRICS["f1_gap"])
+        if "gloria" not in models or g["paper_model"].nunique() < 2:
+            return not_testable("needs GLoRIA and another model after full fine-tuning")
+        parts, ok = [], True
+        for attr in ("sex", "age_group"):
+            a = g[g["attribute"] == attr]
+            best = a.loc[a["estimate"].idxmin()]
+            mine = a[a["paper_model"] == "gloria"].iloc[0]
+            ok &= best["paper_model"] == "gloria"
+            parts.append(f"{ATTRIBUTE_LABELS[attr]}: GLoRIA {_fmt(mine)}, smallest "
+                         f"{name(best['paper_model'])} {best['estimate']:.3f}")
+        return judged(ok, "; ".join(parts))
+
+    def fine_tuning_and_fairness():
+        head = audits[headline_mask(audits)]
+        change = {}
+        for m in models:
+            h = head[head["paper_model"] == m].groupby("method")["estimate"].mean()
+            if {"zero-shot", "finetune"} <= set(h.index):
+                change[m] = float(h["finetune"] - h["zero-shot"])
+        if "gloria" not in change or len(change) < 2:
+            return not_testable("needs GLoRIA and another model at zero-shot and after full "
+                                "fine-tuning")
+        ok = change["gloria"] < 0 and all(v > 0 for m, v in change.items() if m != "gloria")
+        return judged(ok, "; ".join(f"{name(m)} {v:+.3f}" for m, v in change.items()),
+                      detail="mean of the six headline gaps, FT minus ZS")
+
+    return {"fine-tuning-helps": fine_tuning_helps, "best-adaptation-per-model": best_adaptation,
+            "medclip-vit-most-accurate": medclip_vit_most_accurate,
+            "medclip-vit-every-class": medclip_vit_every_class,
+            "biomedclip-disease-fairness": biomedclip_fairness, "gloria-fairest": gloria_fairest,
+            "fine-tuning-and-fairness": fine_tuning_and_fairness}

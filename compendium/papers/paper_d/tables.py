@@ -262,3 +262,57 @@ __all__ = ["CI_MULTIPLIERS", "augmentation_table", "augmentation_values", "chose
            "reproduced_values", "settings_table", "settings_values", "space_values",
            "stability_summary", "stability_table", "stability_values", "table1_long",
            "table1_wide"]
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+def claim_checks(long: pd.DataFrame) -> dict[str, Any]:
+    """One check per claim of ``claims.yaml`` on a Table 1 in long form (this run's
+    :func:`table1_long`, or the paper's :func:`reported_long`); models by ``registry_model``,
+    datasets whose name starts with MIMIC or NIH."""
+    from ..claims import judged, not_testable
+
+    auc = long[long["metric"] == "auroc"].assign(
+        ds=lambda t: t["dataset"].map(lambda d: "mimic" if d.startswith("MIMIC") else
+                                      ("nih" if d.startswith("NIH") else d)))
+    wide = auc.pivot_table(index=["label", "ds"], columns="registry_model", values="mean")
+    both = {"medimageinsight", "cxr-foundation"} <= set(wide.columns)
+
+    def mii_higher():
+        if not both:
+            return not_testable("needs both models")
+        w = wide.dropna(subset=["medimageinsight", "cxr-foundation"])
+        n = int((w["medimageinsight"] > w["cxr-foundation"]).sum())
+        d = (w["medimageinsight"] - w["cxr-foundation"])
+        return judged(n > len(w) / 2, f"{n} of {len(w)} cells; mean difference {d.mean():+.3f}",
+                      f"differences from {d.min():+.3f} to {d.max():+.3f}")
+
+    def above_090():
+        n = int((auc["mean"] > 0.90).sum())
+        return judged(n > len(auc) / 2, f"{n} of {len(auc)} AUROC cells above 0.90",
+                      f"AUROC from {auc['mean'].min():.3f} to {auc['mean'].max():.3f}")
+
+    def cxrf_stable():
+        if not both or not {"mimic", "nih"} <= set(auc["ds"]):
+            return not_testable("needs both models on both datasets")
+        diff = {}
+        for m in ("medimageinsight", "cxr-foundation"):
+            s = wide[m].unstack("ds").dropna()
+            diff[m] = float((s["nih"] - s["mimic"]).abs().mean())
+        return judged(diff["cxr-foundation"] < diff["medimageinsight"],
+                      f"CXR-Foundation {diff['cxr-foundation']:.3f}, MedImageInsight "
+                      f"{diff['medimageinsight']:.3f} (mean |NIH - MIMIC|)")
+
+    def effusion_opacity():
+        first = next(iter(dict.fromkeys(auc["registry_model"])))
+        m = auc[(auc["ds"] == "mimic") & (auc["registry_model"] == first)].set_index("label")
+        if not {"Effusion", "Opacity"} <= set(m.index) or len(m) < 3:
+            return not_testable("needs Effusion, Opacity and another label on MIMIC")
+        best, worst = m["mean"].idxmax(), m["mean"].idxmin()
+        return judged(best == "Effusion" and worst == "Opacity",
+                      f"highest {best} {m.loc[best, 'mean']:.3f}, lowest {worst} "
+                      f"{m.loc[worst, 'mean']:.3f} ({first})")
+
+    return {"medimageinsight-higher": mii_higher, "auroc-above-0.90": above_090,
+            "cxr-foundation-stable": cxrf_stable, "effusion-best-opacity-worst": effusion_opacity}
