@@ -101,7 +101,9 @@ def test_every_reading_quotes_the_paper_and_is_a_parameter(paper):
     readings = load_readings(paper)
     cfg = resolve_params(paper, "demo")
     for r in readings:
-        assert getattr(cfg, r.parameter) == r.default        # the default is the spec's
+        from compendium.papers.readings import candidate_name
+
+        assert candidate_name(getattr(cfg, r.parameter)) == r.default   # the default is the spec's
         assert len(r.candidates) >= 2
     path = TEXTS / R.load_reported(paper).attrs["text"]
     if not path.is_file():
@@ -154,3 +156,21 @@ def test_claims_table_refuses_unchecked_or_unknown_claims():
     assert len(t) == 4 and (t["verdict"] == "holds").all()
     with pytest.raises(ConfigError, match="verdict 'maybe'"):
         Verdict("maybe", "")
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_every_phrase_a_chapter_quotes_is_in_the_paper(paper):
+    """A phrase of three or more words in double quotes in a paper's chapter is the paper's
+    own words (code spans and blocks are left out: they quote code, not the paper)."""
+    path = TEXTS / R.load_reported(paper).attrs["text"]
+    if not path.is_file():
+        pytest.skip(f"the paper texts are not beside this checkout ({TEXTS})")
+    text = _squash(path.read_text(encoding="utf-8").replace("$\\pm$", "±"))
+    md = (project_root() / "book" / "papers" / f"{paper}.md").read_text(encoding="utf-8")
+    md = re.sub(r"```.*?```", "", md, flags=re.S)
+    md = re.sub(r"`[^`]*`", "", md)
+    quoted = [q for q in re.findall(r"[\"“]([^\"”]*)[\"”]", md) if len(q.split()) >= 3]
+    assert quoted, "the chapter quotes nothing: is the pattern right?"
+    for q in quoted:
+        for fragment in q.split(" ... "):
+            assert _squash(fragment) in text, f"{paper}.md quotes {fragment!r}"

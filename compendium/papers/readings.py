@@ -69,12 +69,17 @@ def load_readings(paper: str) -> list[Reading]:
     return readings
 
 
+def candidate_name(value: Any) -> str:
+    """A parameter value as a candidate name (booleans as ``true`` / ``false``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def check_readings(paper: str, cfg: Any) -> None:
     """Every reading's parameter is a field of ``cfg`` holding one of its candidates."""
     for r in load_readings(paper):
         if not hasattr(cfg, r.parameter):
             raise ConfigError(f"readings of {paper}: {r.parameter!r} is not a parameter")
-        value = getattr(cfg, r.parameter)
+        value = candidate_name(getattr(cfg, r.parameter))
         if value not in r.candidates:
             raise ConfigError(f"{r.parameter}: {value!r} is not a reading of {r.what} "
                               f"(allowed: {', '.join(r.candidates)})")
@@ -89,9 +94,9 @@ def readings_table(paper: str, cfg: Any) -> pd.DataFrame:
                      "the paper's words": r.quote,
                      "readings": "; ".join(f"{k}: {v}" for k, v in r.candidates.items()),
                      "default": r.default, "decided by": r.basis, "why": r.why,
-                     "this run": getattr(cfg, r.parameter)})
+                     "this run": candidate_name(getattr(cfg, r.parameter))})
     return pd.DataFrame(rows)
 
 
-__all__ = ["Reading", "ReadingsFile", "check_readings", "load_readings", "readings_path",
+__all__ = ["Reading", "ReadingsFile", "candidate_name", "check_readings", "load_readings", "readings_path",
            "readings_table"]
