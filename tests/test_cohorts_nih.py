@@ -161,3 +161,17 @@ def test_list_cohorts(capsys):
     out = capsys.readouterr().out
     assert "nih-6x200" in out and "nih " in out
     assert any(line.startswith("nih-6x200") for line in describe_cohorts())
+
+
+def test_paper_a_rule_readings_on_the_real_table():
+    """The counts behind the Paper A chapter's cohort paragraph (real NIH table): the stated
+    criterion admits 13 findings (any-label images) or 11 (single-label; Edema's old-female
+    group has 47), our reading exactly the paper's six."""
+    from compendium.cohorts.nih6x200 import rule_comparison
+
+    t = rule_comparison().set_index("finding")
+    assert int(t["stated, any-label"].sum()) == 13 and int(t["stated, single-label"].sum()) == 11
+    assert sorted(t.index[t["ours"]]) == ["Atelectasis", "Cardiomegaly", "Consolidation",
+                                          "Edema", "Effusion", "Pneumothorax"]
+    assert t.loc["Edema", "smallest group, single-label"] == 47
+    assert not t.loc["Hernia", "stated, any-label"]

@@ -124,6 +124,40 @@ def qualification_table(table: pd.DataFrame | None = None, *, n: int = 50,
     return out
 
 
+def rule_comparison(table: pd.DataFrame | None = None, *, n: int = 50,
+                    max_shortfall: int = 5) -> pd.DataFrame:
+    """Which NIH findings qualify for NIH 6x200 under each reading of Paper A's rule.
+
+    Paper A states one criterion, "the image number in any of the four groups should be
+    larger than N" (N = 50), and does not say which images count.  Per finding (all 14 NIH
+    findings) and reading: ``stated, any-label`` (every group has more than ``n`` images
+    carrying the finding), ``stated, single-label`` (more than ``n`` images whose only finding
+    it is), and ``ours`` (:func:`qualification_table`: candidates that are CheXpert
+    observations, single-label images, a shortfall of at most ``max_shortfall`` of one sex
+    made up by the other).  Columns: ``finding``, the smallest group under each image set, and
+    one boolean column per reading.
+    """
+    from .nih import NIH_FINDINGS
+
+    if table is None:
+        table = nih_table(read_nih_metadata())
+    known = table[table["age"].notna() & table["sex"].isin(["M", "F"])]
+    band = age_bands("paper_a").assign(known["age"]).map({"<60": "young", ">=60": "old"})
+    group = band.to_numpy() + "-" + known["sex"].to_numpy()
+    ours = qualification_table(table, n=n, max_shortfall=max_shortfall)["qualifies"]
+    rows = []
+    for finding in NIH_FINDINGS:
+        has = (known[finding] == 1).to_numpy()
+        only = has & (known["n_findings"] == 1).to_numpy()
+        any_min = min(int((has & (group == g)).sum()) for g in GROUPS)
+        one_min = min(int((only & (group == g)).sum()) for g in GROUPS)
+        rows.append({"finding": finding, "smallest group, any-label": any_min,
+                     "smallest group, single-label": one_min,
+                     "stated, any-label": any_min > n, "stated, single-label": one_min > n,
+                     "ours": bool(ours.get(finding, False))})
+    return pd.DataFrame(rows)
+
+
 @register_cohort("nih-6x200", description="Paper A's balanced NIH subset: 6 diseases x 4 age/sex groups x 50",
                  source="real-metadata")
 def build_nih_6x200(*, root: str | Path | None = None, seed: int = 0,

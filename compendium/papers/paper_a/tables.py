@@ -211,6 +211,13 @@ def settings_values(cfg: PaperASpec) -> dict[str, Any]:
             "n_bootstrap": cfg.n_bootstrap, "n_permutations": (cfg.n_permutations, ",d")}
 
 
+def rule_values(rules: pd.DataFrame) -> dict[str, Any]:
+    """How many NIH findings qualify under each reading of the cohort rule."""
+    return {"rule_stated_any": int(rules["stated, any-label"].sum()),
+            "rule_stated_single": int(rules["stated, single-label"].sum()),
+            "rule_ours": int(rules["ours"].sum())}
+
+
 def cohort_values(cohort) -> dict[str, Any]:
     """Size of the cohort, of its test split, and its diseases."""
     return {"n_images": len(cohort.table),
@@ -223,7 +230,7 @@ def cohort_values(cohort) -> dict[str, Any]:
 __all__ = ["ATTRIBUTE_LABELS", "GAP_LABELS", "GROUP_LABELS", "METHOD_LABELS", "accuracy_table",
            "accuracy_values", "accuracy_wide", "classwise_f1_table", "cohort_values",
            "comparison_table", "gap_table", "gap_values", "group_f1_table", "models_table",
-           "noise_values", "reading_values", "reading_verdicts", "reported_vs_noise",
+           "noise_values", "reading_values", "reading_verdicts", "reported_vs_noise", "rule_values",
            "selection_table", "settings_values",
            "significant_gaps",
            "var_f1_table"]
