@@ -250,3 +250,19 @@ def test_preprocess_rejects_bad_input():
 def test_unknown_model_is_config_error():
     with pytest.raises(ConfigError, match="unknown model"):
         create_model("not-a-model")
+
+
+def test_zero_shot_scale_is_the_models_own():
+    import math
+
+    import torch
+
+    enc = create_model("toy-clip-vit", tiny=True)
+    with torch.no_grad():
+        enc.model.logit_scale.fill_(math.log(20.0))
+    assert enc.zero_shot_scale == pytest.approx(20.0)
+    with torch.no_grad():
+        enc.model.logit_scale.fill_(math.log(500.0))
+    assert enc.zero_shot_scale == 100.0                      # CLIP's cap
+    sig = create_model("medsiglip", tiny=True)
+    assert sig.zero_shot_scale == pytest.approx(float(sig.model.logit_scale.exp()))

@@ -141,6 +141,12 @@ class Encoder(nn.Module):
     def has_text(self) -> bool:
         return self.entry.has_text
 
+    @property
+    def zero_shot_scale(self) -> float:
+        """The factor of the image-text cosine in zero-shot logits: the model's own learned
+        scale where it carries one, else CLIP's cap of 100."""
+        return 100.0
+
     def preprocess(self, images: Any, *, hu: bool = False) -> torch.Tensor:
         """Images (see :class:`Preprocessor`) -> normalised float tensor (B, C, H, W)."""
         return self.preprocessor(images, hu=hu)
@@ -237,6 +243,11 @@ class OpenClipEncoder(Encoder):
     def logit_scale(self) -> torch.Tensor:
         return self.model.logit_scale
 
+    @property
+    def zero_shot_scale(self) -> float:
+        """exp(logit_scale), capped at 100 as CLIP's training caps it."""
+        return float(self.model.logit_scale.detach().exp().clamp(max=100.0))
+
 
 class SiglipEncoder(Encoder):
     """A transformers ``SiglipModel`` (MedSigLIP)."""
@@ -254,6 +265,11 @@ class SiglipEncoder(Encoder):
     def _image_features(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model.get_image_features(pixel_values=x)
         return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+    @property
+    def zero_shot_scale(self) -> float:
+        """exp(logit_scale) of the SigLIP model."""
+        return float(self.model.logit_scale.detach().exp())
 
     def _text_features(self, texts: list[str]) -> torch.Tensor:
         tok = self._tokens(texts)

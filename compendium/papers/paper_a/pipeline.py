@@ -125,7 +125,8 @@ def _zero_shot(enc, data, cohort, cfg: PaperASpec):
         raise ConfigError(f"{enc.name} has no text tower: no zero-shot")
     table, summary, _ = zero_shot_eval(enc, {"val": data["val"], "test": data["test"]},
                                        list(cohort.labels), families=cfg.prompt_families or None,
-                                       n_draws=cfg.n_draws, seed=cfg.seed)
+                                       n_draws=cfg.n_draws, seed=cfg.seed,
+                                       scale=enc.zero_shot_scale)
     sel = pd.DataFrame({"method": "zero-shot",
                         "candidate": [f"prompts={f}" for f in summary["family"]],
                         "val_metric": "accuracy", "val_score": summary["val_accuracy"],
