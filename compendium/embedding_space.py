@@ -97,6 +97,30 @@ def silhouette_curve(X: np.ndarray, ks: Sequence[int] = range(2, 11), *, n_init:
     return table
 
 
+def cluster_label_agreement(clusters: np.ndarray, y: np.ndarray, *, n_permutations: int = 999,
+                            seed: int = 0) -> tuple[float, float]:
+    """Adjusted Rand index between a clustering and a label, and its permutation p-value.
+
+    The p-value is ``(1 + #{ARI of shuffled labels >= observed}) / (1 + n_permutations)``:
+    whether the clusters carry information about the label beyond chance (ARI is 0 in
+    expectation for unrelated partitions).
+
+    >>> c = np.array([0, 0, 0, 1, 1, 1] * 5)
+    >>> round(cluster_label_agreement(c, c, n_permutations=99)[0], 3)
+    1.0
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    clusters, y = np.asarray(clusters), np.asarray(y)
+    if len(clusters) != len(y):
+        raise InputError(f"{len(clusters)} cluster labels but {len(y)} labels")
+    observed = float(adjusted_rand_score(y, clusters))
+    rng = np.random.default_rng(seed)
+    null = np.array([adjusted_rand_score(rng.permutation(y), clusters)
+                     for _ in range(int(n_permutations))])
+    return observed, float((1 + (null >= observed).sum()) / (1 + len(null)))
+
+
 def umap_2d(X: np.ndarray, *, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
             metric: str = "cosine") -> np.ndarray:
     """Two-dimensional UMAP projection (seeded, hence single-threaded and reproducible)."""
@@ -117,4 +141,5 @@ def umap_2d(X: np.ndarray, *, seed: int = 0, n_neighbors: int = 15, min_dist: fl
         return np.asarray(reducer.fit_transform(X), dtype=np.float64)
 
 
-__all__ = ["cosine_kmeans", "l2_normalise", "silhouette_curve", "umap_2d"]
+__all__ = ["cluster_label_agreement", "cosine_kmeans", "l2_normalise", "silhouette_curve",
+           "umap_2d"]

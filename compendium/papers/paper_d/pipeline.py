@@ -409,11 +409,14 @@ def _tidy(table: pd.DataFrame) -> pd.DataFrame:
 class EmbeddingSpace:
     """``silhouette``: per dataset x model x k the mean cosine silhouette (``best`` marks the
     chosen k); ``umap``: Fig. 1's points; ``info``: which model, dataset and labels Fig. 1
-    shows, and their cross-validated AUROC."""
+    shows, and their cross-validated AUROC; ``agreement``: per dataset x model x label, the
+    adjusted Rand index between the chosen clustering and the label on that label's sampled
+    images, with its permutation p-value."""
 
     silhouette: pd.DataFrame
     umap: pd.DataFrame
     info: dict[str, str]
+    agreement: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def embedding_space(pools: Sequence[Pool], embedded: Sequence[Embedded], table1_long: pd.DataFrame,
@@ -421,14 +424,25 @@ def embedding_space(pools: Sequence[Pool], embedded: Sequence[Embedded], table1_
     """Cosine k-means over ``k_range`` (every sampled image of a dataset, no views) and the
     UMAP of Fig. 1: the first model on MIMIC-CXR (else the first dataset), for the labels with
     the highest and the lowest cross-validated AUROC."""
-    from ...embedding_space import silhouette_curve, umap_2d
+    from ...embedding_space import (cluster_label_agreement, cosine_kmeans, silhouette_curve,
+                                    umap_2d)
 
     by_dataset = {p.dataset: p for p in pools}
-    sil = []
+    sil, agree = [], []
     for emb in embedded:
         s = silhouette_curve(emb.X, [k for k in cfg.k_range if k < len(emb.X)],
                              n_init=cfg.kmeans_n_init, seed=cfg.seed, progress=progress)
-        sil.append(s.assign(dataset=by_dataset[emb.dataset].label, model=emb.plan.label))
+        pool = by_dataset[emb.dataset]
+        sil.append(s.assign(dataset=pool.label, model=emb.plan.label))
+        k = int(s.loc[s["best"], "k"].iloc[0])
+        clusters = cosine_kmeans(emb.X, k, n_init=cfg.kmeans_n_init, seed=cfg.seed)
+        for label in cfg.labels:
+            t = pool.tasks[pool.tasks["label"] == label]
+            ari, p = cluster_label_agreement(clusters[pool.rows_of(t["sample_id"])],
+                                             t["y"].to_numpy(int), seed=cfg.seed)
+            agree.append({"dataset": pool.label, "model": emb.plan.label,
+                          "paper_model": emb.plan.model, "k": k, "label": label,
+                          "adjusted_rand": ari, "p_value": p})
     dataset = "mimic-cxr" if "mimic-cxr" in cfg.datasets else cfg.datasets[0]
     emb = next(e for e in embedded if e.dataset == dataset
                and e.plan.model == cfg.model_plans()[0].model)
@@ -449,7 +463,7 @@ def embedding_space(pools: Sequence[Pool], embedded: Sequence[Embedded], table1_
             "worst": str(worst), "best_auroc": f"{auc[best]:.3f}",
             "worst_auroc": f"{auc[worst]:.3f}"}
     return EmbeddingSpace(pd.concat(sil, ignore_index=True), pd.concat(parts, ignore_index=True),
-                          info)
+                          info, pd.DataFrame(agree))
 
 
 def interval_evidence(reported: pd.DataFrame, cfg: PaperDSpec, *, n_sims: int = 200,

@@ -267,10 +267,12 @@ __all__ = ["CI_MULTIPLIERS", "augmentation_table", "augmentation_values", "chose
 # ----------------------------------------------------------------------------- claims
 
 
-def claim_checks(long: pd.DataFrame) -> dict[str, Any]:
+def claim_checks(long: pd.DataFrame, agreement: pd.DataFrame | None = None) -> dict[str, Any]:
     """One check per claim of ``claims.yaml`` on a Table 1 in long form (this run's
     :func:`table1_long`, or the paper's :func:`reported_long`); models by ``registry_model``,
-    datasets whose name starts with MIMIC or NIH."""
+    datasets whose name starts with MIMIC or NIH.  ``agreement`` (the run's cluster-label
+    agreement, :class:`~.pipeline.EmbeddingSpace`) decides the clustering claim; without it
+    (the paper's numbers) that claim is not testable."""
     from ..claims import judged, not_testable
 
     auc = long[long["metric"] == "auroc"].assign(
@@ -314,5 +316,17 @@ def claim_checks(long: pd.DataFrame) -> dict[str, Any]:
                       f"highest {best} {m.loc[best, 'mean']:.3f}, lowest {worst} "
                       f"{m.loc[worst, 'mean']:.3f} ({first})")
 
+    def coherent_clusters():
+        if agreement is None or agreement.empty:
+            return not_testable("the paper prints no cluster-label agreement")
+        first = next(iter(dict.fromkeys(agreement["paper_model"])))
+        a = agreement[agreement["paper_model"] == first]
+        n = int((a["p_value"] < 0.05).sum())
+        return judged(n == len(a), f"{n} of {len(a)} dataset x label pairs beyond chance "
+                      f"({first}, k chosen by the silhouette)",
+                      f"adjusted Rand from {a['adjusted_rand'].min():.3f} to "
+                      f"{a['adjusted_rand'].max():.3f}")
+
     return {"medimageinsight-higher": mii_higher, "auroc-above-0.90": above_090,
-            "cxr-foundation-stable": cxrf_stable, "effusion-best-opacity-worst": effusion_opacity}
+            "cxr-foundation-stable": cxrf_stable, "effusion-best-opacity-worst": effusion_opacity,
+            "coherent-clusters": coherent_clusters}
