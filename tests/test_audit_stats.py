@@ -61,6 +61,7 @@ def test_vectorised_engine_equals_naive_loop_on_the_same_resamples():
     d = parse_predictions(df, task="binary")
     counts = next(stats.iter_resample_counts(40, len(df), clusters=df.patient_id, seed=5))
     ev = RowSet(d).evaluate(counts)
+    ev_pred = RowSet(d.with_confidence("predicted")).evaluate(counts)
     for j, idx in enumerate(stats.counts_to_indices(counts)):
         y, s = df.y_true.to_numpy()[idx], df.y_score.to_numpy()[idx]
         p = (s >= 0.5).astype(int)
@@ -69,8 +70,10 @@ def test_vectorised_engine_equals_naive_loop_on_the_same_resamples():
         assert ev["f1"][0, j] == pytest.approx(skm.f1_score(y, p))
         assert ev["tpr"][0, j] == pytest.approx(skm.recall_score(y, p))
         assert ev["accuracy"][0, j] == pytest.approx(skm.accuracy_score(y, p))
+        # positive-class reading (default): the score against the truth
+        assert ev["ece"][0, j] == pytest.approx(_ece(y, s))
         conf = np.where(p == 1, s, 1 - s)
-        assert ev["ece"][0, j] == pytest.approx(_ece(p == y, conf))
+        assert ev_pred["ece"][0, j] == pytest.approx(_ece(p == y, conf))
 
 
 def test_audit_intervals_equal_naive_metricframe_loop():
