@@ -185,3 +185,41 @@ def test_permutations_shuffle_patients_when_the_attribute_is_constant_within_the
     # the patients' labels are a permutation of the original patients' labels
     first = np.array([np.flatnonzero(patients == p)[0] for p in np.unique(patients)])
     assert (np.sort(perm[:, first], axis=1) == np.sort(codes[first])).all()
+
+
+def test_group_auroc_under_permutation_equals_the_weighted_engine():
+    """The radix-sort AUROC of every shuffled group equals the weighted engine's AUROC on
+    the group's 0/1 mask (an empty group is nan); tied positive/negative scores are
+    detected so that the engine falls back to the weighted path (ties count one half)."""
+    from compendium.audit.metrics import GroupAUROC
+
+    rng = np.random.default_rng(3)
+    n = 400
+    df = pd.DataFrame({"y_true": rng.integers(0, 2, n), "y_score": rng.random(n)})
+    d = parse_predictions(df, task="binary")
+    codes = rng.integers(0, 3, n)
+    codes[codes == 1] = 3  # group 1 declared but empty
+    perm = np.concatenate(list(stats.iter_permuted_codes(codes, 12, seed=0)))
+    fast = GroupAUROC(d)
+    assert fast.exact
+    got = fast.evaluate(perm, np.bincount(codes, minlength=4))
+    for g in (0, 2, 3):
+        ref = RowSet(d).evaluate((perm == g).T.astype(float))["auroc"]
+        np.testing.assert_allclose(got[g], ref, rtol=1e-12)
+    assert np.isnan(got[1]).all()
+    tied = parse_predictions(df.assign(y_score=np.round(df.y_score, 1)), task="binary")
+    assert not GroupAUROC(tied).exact
+    # and the audit's p-values with ties (weighted path) equal a naive scikit-learn loop
+    t = df.assign(y_score=np.round(df.y_score, 1), sex=np.where(codes == 0, "F", "M"))
+    table = audit(t, task="binary", attributes=["sex"], n_bootstrap=0, n_permutations=30,
+                  seed=5, metrics=["auroc_gap"])
+    sex = parse_attributes(t, ["sex"])[0].codes
+    draws = np.concatenate(list(stats.iter_permuted_codes(sex, 30, seed=np.random.default_rng(5))))
+
+    def gap(c):
+        a = [skm.roc_auc_score(t.y_true[c == g], t.y_score[c == g]) for g in (0, 1)]
+        return abs(a[0] - a[1])
+
+    obs = gap(sex)
+    expected = (1 + sum(gap(c) >= obs - 1e-12 for c in draws)) / 31
+    assert table.p_value.iloc[0] == pytest.approx(expected)

@@ -228,7 +228,19 @@ class RowSet:
         if w is None:
             w = np.ones((d.n, 1))
         w = np.asarray(w, dtype=float)
-        sums = self.x.T @ w  # (m, B)
+        out = self.from_sums(self.x.T @ w)  # (m, B)
+        if self.plans is not None and ranks:
+            w32 = w.astype(np.float32)
+            values = [_rank_metrics(plan, w32, auprc) for plan in self.plans]
+            out["auroc"] = np.stack([r[0] for r in values])
+            if auprc:
+                out["auprc"] = np.stack([r[1] for r in values])
+        return out
+
+    def from_sums(self, sums: np.ndarray) -> dict[str, np.ndarray]:
+        """The linear metrics from the weighted column sums ``x.T @ w`` (shape (m, B)):
+        sums are additive over disjoint row sets, so a complement is a subtraction."""
+        d = self.data
         s = self.slices
         n = sums[s["ones"]][0]
         tp, fp, fn, tn = (sums[s[k]] for k in ("tp", "fp", "fn", "tn"))
@@ -245,15 +257,9 @@ class RowSet:
         if "ece_abs" in s:
             ece = sums[s["ece_abs"]]
         else:
-            per_bin = sums[s["ece_bins"]].reshape(e, -1, w.shape[1])
+            per_bin = sums[s["ece_bins"]].reshape(e, -1, sums.shape[1])
             ece = np.abs(per_bin).sum(axis=1)
         out["ece"] = _safe_div(ece, n[None, :])
-        if self.plans is not None and ranks:
-            w32 = w.astype(np.float32)
-            values = [_rank_metrics(plan, w32, auprc) for plan in self.plans]
-            out["auroc"] = np.stack([r[0] for r in values])
-            if auprc:
-                out["auprc"] = np.stack([r[1] for r in values])
         return out
 
 
@@ -301,22 +307,24 @@ class GroupAUROC:
         ndarray, shape (G, K, b)
             nan for a group without positives or without negatives.
         """
-        b = codes.shape[0]
+        b, n = codes.shape
         sizes = np.asarray(sizes, dtype=np.int64)
         present = np.flatnonzero(sizes > 0)
         starts = np.r_[0, np.cumsum(sizes)[:-1]][present]
+        # segment sums are at most (n/2)**2: unsigned 32-bit when that fits (no casting)
+        acc = np.uint32 if n * n // 4 < 2**32 else np.int64
         out = np.full((len(sizes), len(self.orders), b), np.nan)
         for k, (order, y) in enumerate(zip(self.orders, self.y_sorted)):
             by_group = np.argsort(codes[:, order], axis=1, kind="stable")
             ys = y[by_group]                                   # (b, n) truth, grouped
-            neg = np.cumsum(~ys, axis=1, dtype=np.int32)       # negatives up to here
+            neg = np.cumsum(~ys, axis=1, dtype=acc)            # negatives up to here
             neg *= ys                                          # ... at each positive
-            above = np.add.reduceat(neg, starts, axis=1, dtype=np.int64)  # (b, G')
-            pos = np.add.reduceat(ys, starts, axis=1, dtype=np.int64)
+            above = np.add.reduceat(neg, starts, axis=1).astype(float)  # (b, G')
+            pos = np.add.reduceat(ys, starts, axis=1, dtype=acc).astype(float)
             negs = sizes[present][None, :] - pos
             before = np.cumsum(negs, axis=1) - negs            # negatives of earlier groups
             u = above - pos * before
-            out[present, k, :] = _safe_div(u.astype(float), (pos * negs).astype(float)).T
+            out[present, k, :] = _safe_div(u, pos * negs).T
         return out
 
 

@@ -203,15 +203,25 @@ class _Engine:
             if self._group_auroc.exact:
                 sizes = np.bincount(codes[0], minlength=len(a.groups))
                 fast = self._group_auroc.evaluate(codes, sizes)
+        # group sums are additive: the last non-empty group is the total minus the others
+        rows = np.ascontiguousarray(codes.T)
+        present = np.flatnonzero(np.bincount(codes[0], minlength=len(a.groups)))
+        x = self.overall.x
+        sums: dict[int, np.ndarray] = {}
+        for g in present[:-1]:
+            sums[g] = x.T @ (rows == g).astype(float)
+        if len(present):
+            total = x.sum(axis=0)[:, None] - sum(sums.values(), np.zeros((x.shape[1], b)))
+            sums[present[-1]] = total
         evals = []
         for g in range(len(a.groups)):
-            mask = (codes == g).T
-            if not mask.any():
+            if g not in sums:
                 evals.append(None)
                 continue
-            ev = self.overall.evaluate(mask.astype(float), ranks=ranks and fast is None,
-                                       auprc=False)
-            if fast is not None:
+            ev = self.overall.from_sums(sums[g])
+            if ranks and fast is None:
+                ev.update(self.overall.evaluate((rows == g).astype(float), auprc=False))
+            elif fast is not None:
                 ev["auroc"] = fast[g]
             evals.append(ev)
         out: dict[tuple, np.ndarray] = {}
