@@ -20,7 +20,7 @@ import logging
 import pkgutil
 from typing import Any, Callable, Literal, Mapping
 
-from .config import Spec
+from .config import SEED_MAX, Spec, ranged
 from .registry import Registry
 from .results import Results
 
@@ -33,7 +33,7 @@ class NotebookSpec(Spec):
     """Fields every notebook has.  Subclasses add their own (with defaults)."""
 
     profile: Profile = "demo"
-    seed: int = 0
+    seed: int = ranged(0, lo=0, hi=SEED_MAX)
     output_dir: str = ""
 
     def check(self) -> None:

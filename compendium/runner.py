@@ -18,16 +18,15 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import __version__
-from .atomic import replace_dir, write_json
+from .atomic import partial_dir, replace_dir, sweep_partials, write_json
 from .config import load_yaml, parse_assignment
-from .errors import CompendiumError, ConfigError, DataNotFoundError
+from .errors import CompendiumError, ConfigError, DataNotFoundError, Terminated
 from .notebook import PROFILES, NotebookSpec, get_spec, load_specs
 
 log = logging.getLogger(__name__)
@@ -190,12 +189,14 @@ def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] =
     params = {k: v for k, v in spec.to_dict().items() if k != "output_dir"}
     final = results_dir(name, profile, root)
     final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{profile}.partial-", dir=final.parent))
+    for stale in sweep_partials(final.parent, profile):
+        log.info("removed %s, left by a run that was killed", stale)
+    work = partial_dir(final.parent, profile)
     started = time.time()
     try:
         executed = work / f"{name}.ipynb"
         try:
-            with _quiet_kernel_env():
+            with _quiet_kernel_env(), _sigterm_as_interrupt():
                 pm.execute_notebook(
                     str(root / "notebooks" / f"{name}.ipynb"), str(executed),
                     parameters={**params, "output_dir": str(work)},
@@ -247,6 +248,27 @@ def _finalise_notebook(path: Path, work: str, final: str) -> None:
         if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
             cell.source = cell.source.replace(work, final)
     nbformat.write(nb, str(path))
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Turn SIGTERM into :class:`Terminated` while a notebook runs (main thread only), so
+    that a cancelled CI job, ``timeout`` or a scheduler leaves no ``.partial-*`` folder."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

@@ -187,6 +187,15 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=dtypes, keep_default_na=True)
     except ValueError as exc:
+        # name the column (pandas' message does not): read as text and find it
+        text = pd.read_csv(path, dtype=str, keep_default_na=True)
+        for c in numeric:
+            values = pd.to_numeric(text[c], errors="coerce")
+            bad = values.isna() & text[c].notna()
+            if bad.any():
+                row = int(np.argmax(bad.to_numpy()))
+                raise InputError(f"{path}: column {c!r} must be numeric: row {row + 1} holds "
+                                 f"{text[c].iloc[row]!r}") from None
         raise InputError(f"{path}: {str(exc).splitlines()[0]}") from None
 
 
@@ -209,7 +218,11 @@ def _numeric(df: pd.DataFrame, c: str) -> np.ndarray:
     try:
         return pd.to_numeric(df[c], errors="raise").to_numpy(dtype=float)
     except (ValueError, TypeError):
-        raise InputError(f"column {c!r} must be numeric") from None
+        values = pd.to_numeric(df[c], errors="coerce")
+        bad = (values.isna() & df[c].notna()).to_numpy()
+        where = f": row {int(np.argmax(bad)) + 1} holds {df[c].iloc[int(np.argmax(bad))]!r}" \
+            if bad.any() else ""
+        raise InputError(f"column {c!r} must be numeric{where}") from None
 
 
 def _binary01(df: pd.DataFrame, c: str) -> np.ndarray:
