@@ -22,7 +22,7 @@ from typing import Any, Callable, Literal, Mapping
 
 from .config import SEED_MAX, Spec, ranged
 from .registry import Registry
-from .results import Results
+from .results import MIN_CELL_COUNT, Results
 
 PROFILES = ("smoke", "demo", "full")
 Profile = Literal["smoke", "demo", "full"]
@@ -104,7 +104,8 @@ def setup(name: str, namespace: Mapping[str, Any], *, banner: bool = True,
     _configure_logging(log_level)
     if banner:
         show_banner(cfg)
-    return cfg, Results(cfg.output_dir or None)
+    min_cell = getattr(cfg, "min_cell_count", MIN_CELL_COUNT) if cfg.profile == "full" else None
+    return cfg, Results(cfg.output_dir or None, min_cell=min_cell)
 
 
 def profile_banner(cfg: NotebookSpec) -> str:

@@ -196,7 +196,8 @@ def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] =
     try:
         executed = work / f"{name}.ipynb"
         try:
-            with _quiet_kernel_env(), _sigterm_as_interrupt():
+            with _quiet_kernel_env(), _sigterm_as_interrupt(), \
+                    _papermill_param_warnings_off(set(params)):
                 pm.execute_notebook(
                     str(root / "notebooks" / f"{name}.ipynb"), str(executed),
                     parameters={**params, "output_dir": str(work)},
@@ -248,6 +249,44 @@ def _finalise_notebook(path: Path, work: str, final: str) -> None:
         if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
             cell.source = cell.source.replace(work, final)
     nbformat.write(nb, str(path))
+
+
+class _KnownParameters(logging.Filter):
+    """Drops papermill's warnings about parameters that the runner validated itself.
+
+    papermill re-reads the notebook's ``parameters`` cell line by line and cannot parse a
+    line with two ``=`` (a knob dict keyed ``"sex=F"``): it then warns "Unable to parse
+    line" and "Passed unknown parameter" although the value is injected correctly.  The
+    spec has already checked every name and value, so these warnings are noise that reads
+    like an error; any other papermill warning passes.
+    """
+
+    def __init__(self, names: set[str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if msg.startswith("Passed unknown parameter:"):
+            return msg.split(":", 1)[1].strip() not in self.names
+        if msg.startswith("Unable to parse line"):
+            line = msg.split("'", 1)[1] if "'" in msg else ""
+            return line.split("=", 1)[0].strip() not in self.names
+        return True
+
+
+@contextlib.contextmanager
+def _papermill_param_warnings_off(names: set[str]):
+    """Install :class:`_KnownParameters` on papermill's loggers for one run."""
+    flt = _KnownParameters(names)
+    loggers = [logging.getLogger("papermill"), logging.getLogger("papermill.translators")]
+    for lg in loggers:
+        lg.addFilter(flt)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(flt)
 
 
 @contextlib.contextmanager

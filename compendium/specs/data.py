@@ -24,6 +24,8 @@ class DataSpec(NotebookSpec):
     age_scheme: str = "paper_a"
     #: NIH 6x200: images per disease and age/sex group, and the shortfall one sex may have
     n_per_group: int = ranged(50, lo=1, hi=100_000)
+    #: full profile: counts below this are shown as "<N" (PhysioNet-style agreements: 10)
+    min_cell_count: int = ranged(10, lo=1, hi=1000)
     max_shortfall: int = ranged(5, lo=0, hi=100_000)
 
     def check(self) -> None:
