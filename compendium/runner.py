@@ -203,6 +203,8 @@ def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] =
                     parameters={**params, "output_dir": str(work)},
                     cwd=str(root), kernel_name="python3", progress_bar=progress,
                     log_output=False, report_mode=False,
+                    kernel_manager_class=_kernel_manager_class(
+                        final.parent / f".{profile}.kernel.log"),
                 )
         except pm.PapermillExecutionError as exc:
             raise _translate(name, exc) from None
@@ -249,6 +251,28 @@ def _finalise_notebook(path: Path, work: str, final: str) -> None:
         if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
             cell.source = cell.source.replace(work, final)
     nbformat.write(nb, str(path))
+
+
+def _kernel_manager_class(log_path: Path):
+    """A jupyter KernelManager whose kernel writes its own log (stderr) to ``log_path``.
+
+    The kernel's process log is not the notebook's output (cells' output and errors travel
+    through the kernel's messages); on Ctrl-C or SIGTERM it is a kernel traceback about
+    closed sockets that would bury the one-line message.  It stays in ``log_path``
+    (overwritten by the next run) for debugging a kernel that died.
+    """
+    from jupyter_client.manager import KernelManager
+
+    class _QuietKernelManager(KernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            fh = open(log_path, "wb")  # noqa: SIM115 - the kernel process owns it
+            try:
+                kw["stderr"] = fh
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            finally:
+                fh.close()  # the child has its own descriptor
+
+    return _QuietKernelManager
 
 
 class _KnownParameters(logging.Filter):

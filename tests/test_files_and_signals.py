@@ -190,3 +190,24 @@ def test_synthetic_world_run_logs_no_papermill_warning(tmp_path, monkeypatch, ca
         run_notebook("synthetic_world", "smoke", progress=False)
     assert not [r for r in caplog.records if r.name.startswith("papermill")
                 and r.levelno >= logging.WARNING], caplog.text
+
+
+def test_ctrl_c_during_a_run_prints_one_line_without_a_kernel_traceback(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "COMPENDIUM_RESULTS": str(tmp_path / "results")}
+    proc = subprocess.Popen([sys.executable, "-m", "compendium.cli", "run", "glossary",
+                             "--profile", "smoke", "--no-progress", "--set", "n_rows=400000"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    parent = tmp_path / "results" / "glossary"
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(parent.glob(".smoke.partial-*")):
+        time.sleep(0.1)
+    time.sleep(3.0)
+    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole process group
+    out, err = proc.communicate(timeout=120)
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("INFO")]
+    assert proc.returncode == 130, err
+    assert lines == ["compendium run: interrupted; nothing partial was kept"], err
+    assert not list(parent.glob(".smoke.partial-*"))
