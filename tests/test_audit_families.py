@@ -58,7 +58,7 @@ def test_sequential_permutations_let_the_table_family_reach_significance():
     assert "p_floor" not in row.flag
     drawn = table.attrs["permutations"]
     assert drawn["sex"] == 4000          # a test could still be significant: it went on
-    assert drawn["age"] == 1000          # nothing there: every test stopped early
+    assert drawn["age"] < 4000           # nothing there: its tests stopped before the maximum
 
 
 def test_auto_sizes_the_permutations_to_the_family():

@@ -223,3 +223,37 @@ def test_group_auroc_under_permutation_equals_the_weighted_engine():
     obs = gap(sex)
     expected = (1 + sum(gap(c) >= obs - 1e-12 for c in draws)) / 31
     assert table.p_value.iloc[0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("patients", [False, True])
+def test_attributes_share_permutations_and_each_pvalue_equals_a_naive_loop(patients):
+    """Several attributes shuffled alike share each permutation of the rows (or patients):
+    every attribute's p-value is still that of its own shuffled groups."""
+    rng = np.random.default_rng(8)
+    n = 300
+    pid = rng.integers(0, 100, n)
+    df = pd.DataFrame({"y_true": rng.integers(0, 2, n), "y_score": rng.random(n),
+                       "sex": np.where(pid % 2, "F", "M"), "site": np.array(["a", "b", "c"])[pid % 3]})
+    if patients:
+        df["patient_id"] = pid.astype(str)
+    table = audit(df, task="binary", attributes=["sex", "site"], n_bootstrap=0,
+                  n_permutations=50, seed=4, metrics=["tpr_gap"], correction=None)
+    attrs = parse_attributes(df, ["sex", "site"])
+    units = stats.units_of(df.patient_id.astype(str).to_numpy()) if patients else None
+    n_units = len(units[0]) if patients else n
+    perms = np.concatenate(list(stats.iter_unit_permutations(
+        n_units, 50, n_rows=n, seed=np.random.default_rng(4))))
+    y, p = df.y_true.to_numpy(), (df.y_score >= 0.5).astype(int).to_numpy()
+    for a in attrs:
+        codes = stats.permuted_codes(a.codes, perms, units=units)
+        observed = MetricFrame(metrics=true_positive_rate, y_true=y, y_pred=p,
+                               sensitive_features=a.codes).difference()
+        naive = [MetricFrame(metrics=true_positive_rate, y_true=y, y_pred=p,
+                             sensitive_features=c).difference() for c in codes]
+        expected = (1 + np.sum(np.array(naive) >= observed - 1e-12)) / 51
+        got = table.query(f"attribute == '{a.name}'").p_value.iloc[0]
+        assert got == pytest.approx(expected)
+        if patients:  # every image of a patient moved together
+            for u in range(5):
+                rows = codes[:, units[1] == u]
+                assert (rows == rows[:, :1]).all()

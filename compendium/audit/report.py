@@ -466,27 +466,55 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
     patients = (predictions["patient_id"].astype(str).to_numpy()
                 if "patient_id" in predictions.columns else None)
     if n_permutations:
+        by_patient = {}
+        for a in attrs:
+            by_patient[a.name] = patients is not None and stats.constant_within(a.codes, patients)
+            if patients is not None and not by_patient[a.name]:
+                log.warning("%s varies within patients: its permutation test shuffles "
+                            "rows, not patients (p-values may be optimistic)", a.name)
+
+        def keep(result):
+            for k, v in result.items():
+                if k[0] in TESTED:
+                    perm.setdefault(k, []).append(v)
+
+        # first round: attributes shuffled alike (rows, or the same patients) share each
+        # permutation of the units, drawn once (every attribute's null distribution is
+        # still that of a uniform permutation of its own groups)
+        first: dict[str, bool] = {}
+        for mode in (False, True):
+            group = [i for i, a in enumerate(attrs) if by_patient[a.name] == mode]
+            if len(group) < 2:
+                continue
+            units = stats.units_of(patients) if mode else None
+            draws = stats.iter_unit_permutations(d.n if units is None else len(units[0]),
+                                                 n_permutations, n_rows=d.n, seed=rng)
+            with tqdm(total=n_permutations, desc="permutations", disable=not progress) as bar:
+                for result, width in _map_chunks(
+                        functools.partial(_permute_all, engine, group, units), draws,
+                        n_jobs, axis=0):
+                    keep(result)
+                    bar.update(width)
+            for i in group:
+                first[attrs[i].name] = True
         for i, a in enumerate(attrs):
             keys = [k for k in tested if k[1] == a.name]
             largest = max([fam_size.get(fam_of[k], 1) for k in keys] or [1])
             limit = _max_permutations(max_permutations, n_permutations, largest,
                                       correction, alpha)
-            by_patient = patients is not None and stats.constant_within(a.codes, patients)
-            if patients is not None and not by_patient:
-                log.warning("%s varies within patients: its permutation test shuffles "
-                            "rows, not patients (p-values may be optimistic)", a.name)
-            done, target = 0, n_permutations
-            with tqdm(total=n_permutations, desc=f"permutations ({a.name})",
+            clusters = patients if by_patient[a.name] else None
+            done = n_permutations if first.get(a.name) else 0
+            target = n_permutations
+            with tqdm(total=n_permutations, initial=done, desc=f"permutations ({a.name})",
                       disable=not progress) as bar:
                 while True:
-                    chunks = stats.iter_permuted_codes(a.codes, target - done, seed=rng,
-                                                       clusters=patients if by_patient else None)
-                    for result, width in _map_chunks(functools.partial(engine.permuted, i),
-                                                     chunks, n_jobs, axis=0):
-                        for k, v in result.items():
-                            if k[0] in TESTED:
-                                perm.setdefault(k, []).append(v)
-                        bar.update(width)
+                    if target > done:
+                        chunks = stats.iter_permuted_codes(a.codes, target - done, seed=rng,
+                                                           clusters=clusters)
+                        for result, width in _map_chunks(functools.partial(engine.permuted, i),
+                                                         chunks, n_jobs, axis=0):
+                            keep(result)
+                            bar.update(width)
                     done = target
                     if done >= limit or not keys:
                         break
@@ -547,6 +575,15 @@ def check_sample_ids(df: pd.DataFrame) -> None:
         first = df["sample_id"].astype(str)[dup].iloc[0]
         raise InputError(f"column 'sample_id' repeats {int(dup.sum())} value(s) (first: "
                          f"{first!r}): every sample must appear once; drop the duplicates")
+
+
+def _permute_all(engine: "_Engine", group: list[int], units, perm: np.ndarray) -> dict:
+    """Gap rows of every attribute of ``group`` under one chunk of unit permutations."""
+    out: dict[tuple, np.ndarray] = {}
+    for i in group:
+        codes = stats.permuted_codes(engine.attributes[i].codes, perm, units=units)
+        out.update(engine.permuted(i, codes))
+    return out
 
 
 @functools.lru_cache(maxsize=1)

@@ -141,6 +141,43 @@ def iter_permuted_codes(codes: np.ndarray, n_perm: int, *,
         done += b
 
 
+def iter_unit_permutations(n_units: int, n_perm: int, *, n_rows: int | None = None,
+                           seed: int | np.random.Generator | None = 0,
+                           chunk: int | None = None) -> Iterator[np.ndarray]:
+    """Chunks of permutations of ``n_units`` units (rows, or patients), shape (b, n_units),
+    shared by several attributes (:func:`permuted_codes`); chunks hold about
+    :data:`CHUNK_ELEMENTS` row codes (``n_rows`` rows)."""
+    rng = as_generator(seed)
+    base = np.arange(n_units, dtype=np.int32 if n_units < 2**31 else np.int64)
+    step = chunk or chunk_size(n_rows or n_units, n_perm)
+    done = 0
+    while done < n_perm:
+        b = min(step, n_perm - done)
+        yield rng.permuted(np.broadcast_to(base, (b, n_units)), axis=1)
+        done += b
+
+
+def permuted_codes(codes: np.ndarray, perm: np.ndarray, *,
+                   units: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Group codes of every row under unit permutations ``perm`` (b, n_units): unit ``j``
+    receives the code of unit ``perm[:, j]``; with ``units`` = (first row of each cluster,
+    cluster of each row) every row of a cluster gets its cluster's code."""
+    codes = np.asarray(codes)
+    if len(codes) and codes.min() >= 0 and codes.max() < 127:
+        codes = codes.astype(np.int8)
+    if units is None:
+        return codes[perm]
+    first, unit_of_row = units
+    return codes[first][perm][:, unit_of_row]
+
+
+def units_of(clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First row of every cluster (unit) and the unit of every row."""
+    _, first, unit_of_row = np.unique(np.asarray(clusters), return_index=True,
+                                      return_inverse=True)
+    return first, unit_of_row.ravel()
+
+
 def constant_within(codes: np.ndarray, clusters: np.ndarray) -> bool:
     """Whether every cluster (patient) has a single value of ``codes``."""
     frame = np.unique(np.stack([np.unique(np.asarray(clusters), return_inverse=True)[1].ravel(),
