@@ -119,3 +119,19 @@ def test_summary_prints_each_gap_once():
     assert len(gap_lines) == len({tuple(g) for g in gap_lines})
     assert not any(g[0] == "udr_gap" for g in gap_lines)
     assert any(g[0] == "tpr_gap" for g in gap_lines)
+
+
+def test_cli_summary_warns_when_the_floor_is_at_or_above_alpha(tmp_path, capsys):
+    from compendium.cli import main
+
+    path = tmp_path / "pred.csv"
+    _planted(n=600).to_csv(path, index=False)
+    args = ["audit", str(path), "--task", "multiclass", "--attributes", "sex,age,sex+age",
+            "--bootstrap", "0", "--permutations", "200", "--out", str(tmp_path / "a.csv")]
+    assert main(args + ["--family", "table", "--max-permutations", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "warning:" in out and "cannot be significant" in out
+    written = pd.read_csv(tmp_path / "a.csv")
+    assert "p_floor" in written.columns and written.flag.str.contains("p_floor").any()
+    assert main(args) == 0
+    assert "warning:" not in capsys.readouterr().out  # default: family one attribute x metric, auto
