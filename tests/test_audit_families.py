@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from compendium.audit import audit, summary
-from compendium.errors import InputError
+from compendium.errors import ConfigError, InputError
 
 CLASSES = [f"c{k}" for k in range(6)]
 
@@ -96,12 +96,29 @@ def test_single_group_attribute_has_an_undefined_flagged_gap_not_zero():
     assert "tpr_gap" in summary(table) and "undefined" in summary(table)
 
 
-@pytest.mark.parametrize("name", ["all", "Black vs White"])
-def test_group_names_colliding_with_reserved_values_are_refused(name):
+def test_a_group_named_all_keeps_its_own_rows_and_n():
+    """The row kind comes from the metric, not from the group's name: a group called
+    ``all`` is a group (its own n), distinct from the gap and overall rows."""
     df = _binary()
-    df["race"] = np.where(np.arange(len(df)) % 3 == 0, name, "Other")
-    with pytest.raises(InputError, match="reserved"):
-        audit(df, task="binary", attributes=["race"], n_bootstrap=0, n_permutations=0)
+    df["site"] = np.where(np.arange(len(df)) % 4 == 0, "all", "other")
+    table = audit(df, task="binary", attributes=["site"], n_bootstrap=0, n_permutations=0)
+    tpr = table[(table.metric == "tpr") & (table.attribute == "site")].set_index("group")
+    assert tpr.loc["all", "n"] == 50 and tpr.loc["other", "n"] == 150
+    assert tpr.loc["all", "kind"] == "group"
+    gap = table[(table.metric == "tpr_gap") & (table.attribute == "site")].iloc[0]
+    assert gap.kind == "gap" and gap.n == 200
+    assert set(table[table.attribute == "all"].kind) == {"overall"}
+    assert not table.duplicated(["metric", "attribute", "group", "label", "kind"]).any()
+
+
+def test_a_named_pair_whose_group_contains_vs_is_refused():
+    df = _binary()
+    df["race"] = np.where(np.arange(len(df)) % 3 == 0, "Black vs White", "Other")
+    table = audit(df, task="binary", attributes=["race"], n_bootstrap=0, n_permutations=0)
+    assert table.query("metric == 'tpr' and group == 'Black vs White'").kind.tolist() == ["group"]
+    with pytest.raises(ConfigError, match="contains 'vs'"):
+        audit(df, task="binary", attributes=["race"], n_bootstrap=0, n_permutations=0,
+              pairs=["race=Black vs White:Other"])
 
 
 def test_duplicate_sample_ids_are_an_error():

@@ -6,7 +6,7 @@ Example::
         --bootstrap 1000 --permutations 1000 --seed 0 --out audit.csv
 
 Writes one tidy CSV (``metric, attribute, group, label, estimate, ci_low, ci_high, p_value,
-p_adjusted, n, flag, p_floor``) and prints a short summary.  The readings of ambiguous
+p_adjusted, n, flag, p_floor, kind``) and prints a short summary.  The readings of ambiguous
 definitions (``--eqodds``, ``--gap-macro``, ``--var-ddof``, ``--ece-bins``,
 ``--ece-binning``, ``--ece-confidence``) are stated in the book's metric glossary.
 """

@@ -58,8 +58,8 @@ CONVENTIONS = (
      "variance of the class-wise F1, default) or 1."),
     ("Undefined gaps",
      "A gap needs two groups with rows: an attribute with a single group gives an undefined "
-     "(empty) gap flagged single_group, never 0. Group values may not be 'all' nor contain "
-     "' vs ' (reserved in the audit table)."),
+     "(empty) gap flagged single_group, never 0. The column kind (overall, group, gap, pair) "
+     "tells the rows apart, so a group may be called 'all'; a sample_id may not repeat."),
     ("Permutation tests and families",
      "Each gap's p-value shuffles group membership (between patients when a patient_id is "
      "given). Corrections (Holm by default) apply within a family: --family attribute_metric "

@@ -2,7 +2,8 @@
 
 :func:`audit` returns one tidy table, one row per estimate:
 
-``metric, attribute, group, label, estimate, ci_low, ci_high, p_value, p_adjusted, n, flag``
+``metric, attribute, group, label, estimate, ci_low, ci_high, p_value, p_adjusted, n, flag,
+p_floor, kind``
 
 * ``attribute``: the attribute's name (``all`` for overall rows; ``a+b`` for an
   intersection); ``group``: the group's value (``all`` for overall rows and for gap rows,
@@ -13,12 +14,19 @@
 * ``ci_low, ci_high``: percentile bootstrap interval (patients resampled when a
   ``patient_id`` column is present, stratified by the groups of all attributes);
 * ``p_value``: permutation test of a gap (group membership shuffled, between patients when a
-  ``patient_id`` is present and the attribute is constant within patients); ``p_adjusted``: Holm
-  (default) or Benjamini-Hochberg across all gap rows of the table (attributes x classes;
-  ``udr_gap`` equals ``tpr_gap`` and shares its adjusted p-value instead of counting twice);
+  ``patient_id`` is present and the attribute is constant within patients; sequential with
+  ``max_permutations``); ``p_adjusted``: Holm (default), Benjamini-Hochberg or Bonferroni
+  within a family (``family``: one attribute x one metric by default, one attribute, or the
+  table; ``udr_gap`` equals ``tpr_gap`` and shares its adjusted p-value instead of counting
+  twice);
 * ``n``: rows behind the estimate; ``flag``: ``small_group`` when a group (or, for a gap,
   one of its groups) has fewer than ``min_group_size`` rows, ``undefined`` when the
-  estimate is undefined (e.g. AUROC of a group with one class), separated by ``;``.
+  estimate is undefined (e.g. AUROC of a group with one class), ``single_group`` for the
+  gaps of an attribute with one group, ``p_floor`` when the row's family cannot reach an
+  adjusted p-value below alpha, separated by ``;``;
+* ``p_floor``: the smallest adjusted p-value the row's family can reach with the
+  permutations drawn (``m / (N + 1)``); ``kind``: ``overall``, ``group``, ``gap`` or ``pair``
+  (from the metric, so a group may be named ``all``).
 """
 
 from __future__ import annotations
@@ -42,7 +50,11 @@ from .thresholds import choose_threshold, parse_policy
 log = logging.getLogger(__name__)
 
 COLUMNS = ["metric", "attribute", "group", "label", "estimate", "ci_low", "ci_high",
-           "p_value", "p_adjusted", "n", "flag", "p_floor"]
+           "p_value", "p_adjusted", "n", "flag", "p_floor", "kind"]
+#: Row kinds (column ``kind``): the whole table, one group, a gap over an attribute's
+#: groups, a named pair.  The kind comes from the metric, never from a group's name, so a
+#: group may be called ``all``.
+KINDS = ("overall", "group", "gap", "pair")
 #: Multiple-comparison families: every tested row of one attribute and one metric (its
 #: classes, macro average and named pairs), every tested row of one attribute, or the table.
 FAMILIES = ("attribute_metric", "attribute", "table")
@@ -246,6 +258,9 @@ def _parse_pairs(pairs, attributes: list[Attribute]) -> dict[str, list[tuple[str
             raise ConfigError(f"pair {item!r}: attribute {attr!r} is not audited "
                               f"(audited: {', '.join(names)})")
         for g in (ga, gb):
+            if PAIR_SEP in g:
+                raise ConfigError(f"pair {item!r}: group {g!r} contains '{PAIR_SEP.strip()}', "
+                                  "which names pairs in the audit table: rename that group")
             if g not in names[attr].groups:
                 raise ConfigError(f"pair {item!r}: group {g!r} not found in {attr!r} "
                                   f"(groups: {', '.join(names[attr].groups)})")
@@ -428,7 +443,6 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
     check_sample_ids(predictions)
     d = _apply_policy(predictions, task, threshold, validation).with_confidence(opt.confidence)
     attrs = parse_attributes(predictions, attributes)
-    check_group_names(attrs)
     pair_map = _parse_pairs(pairs, attrs)
     if metrics is not None:
         unknown = [m for m in metrics if m not in ALL_METRICS]
@@ -554,18 +568,6 @@ RESERVED_GROUP = "all"
 PAIR_SEP = " vs "
 
 
-def check_group_names(attrs: list[Attribute]) -> None:
-    """A group may not be named ``all`` nor contain `` vs ``: the table uses those values
-    for overall and gap rows and for named pairs (InputError naming attribute and group)."""
-    for a in attrs:
-        for g in a.groups:
-            if g == RESERVED_GROUP or PAIR_SEP in g:
-                raise InputError(
-                    f"attribute {a.name!r} has a group named {g!r}, which collides with the "
-                    f"audit table's reserved values ('{RESERVED_GROUP}' marks overall and gap "
-                    f"rows, '{PAIR_SEP.strip()}' named pairs): rename that group in the table")
-
-
 def check_sample_ids(df: pd.DataFrame) -> None:
     """InputError when a ``sample_id`` column repeats a value (a row counted twice)."""
     if "sample_id" not in df.columns:
@@ -639,19 +641,20 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
             log.warning("%s has a single group (%s): its gaps are undefined (flag single_group)",
                         a.name, ", ".join(g for g, c in zip(a.groups, counts) if c) or "none")
     rows = []
-    undefined: dict[tuple[str, str], list[str]] = {}
+    undefined: dict[tuple[str, str, str], list[str]] = {}
+    pairs_of = {(a, f"{ga}{PAIR_SEP}{gb}"): (ga, gb) for a, ps in pair_map.items()
+                for ga, gb in ps}
     for key, est in estimates.items():
         metric, attribute, group, label = key
-        is_pair = PAIR_SEP in group and attribute != "all" and metric == "fpr_diff"
         if attribute == "all":
-            n, small = d.n, False
-        elif is_pair:
-            n = sizes[(attribute, group)]
-            small = any(g in small_attr[attribute] for g in group.split(PAIR_SEP, 1))
-        elif group == RESERVED_GROUP and metric in GAPS:
-            n, small = d.n, bool(small_attr[attribute])
+            kind, n, small = "overall", d.n, False
+        elif metric == "fpr_diff":
+            kind, n = "pair", sizes[(attribute, group)]
+            small = any(g in small_attr[attribute] for g in pairs_of[(attribute, group)])
+        elif metric in GAPS:
+            kind, n, small = "gap", d.n, bool(small_attr[attribute])
         else:
-            n = sizes[(attribute, group)]
+            kind, n = "group", sizes[(attribute, group)]
             small = n < min_group_size
         lo = hi = np.nan
         if boot.get(key):
@@ -675,14 +678,14 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
             flags.append("single_group")
         if not np.isfinite(est):
             flags.append("undefined")
-            undefined.setdefault((attribute, group), []).append(f"{metric}[{label}]")
+            undefined.setdefault((attribute, group, kind), []).append(f"{metric}[{label}]")
         if np.isfinite(floor) and floor >= alpha:
             flags.append("p_floor")
         rows.append((metric, attribute, group, label, float(est), float(lo), float(hi), p,
-                     np.nan, int(n), ";".join(flags), floor))
-    for (attribute, group), what in undefined.items():
-        where = "overall" if attribute == "all" else (
-            f"{attribute} (gap over groups)" if group == "all" else f"{attribute}={group}")
+                     np.nan, int(n), ";".join(flags), floor, kind))
+    for (attribute, group, kind), what in undefined.items():
+        where = {"overall": "overall", "gap": f"{attribute} (gap over groups)"}.get(
+            kind, f"{attribute}={group}")
         log.warning("%s: undefined (reported empty): %s%s", where, ", ".join(what[:8]),
                     f" and {len(what) - 8} more" if len(what) > 8 else "")
     for a in attrs:
