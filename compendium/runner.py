@@ -18,6 +18,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,6 +193,8 @@ def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] =
     for stale in sweep_partials(final.parent, profile):
         log.info("removed %s, left by a run that was killed", stale)
     work = partial_dir(final.parent, profile)
+    fd, kernel_log = tempfile.mkstemp(prefix=f"compendium-{name}-kernel-", suffix=".log")
+    os.close(fd)
     started = time.time()
     try:
         executed = work / f"{name}.ipynb"
@@ -203,8 +206,7 @@ def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] =
                     parameters={**params, "output_dir": str(work)},
                     cwd=str(root), kernel_name="python3", progress_bar=progress,
                     log_output=False, report_mode=False,
-                    kernel_manager_class=_kernel_manager_class(
-                        final.parent / f".{profile}.kernel.log"),
+                    kernel_manager_class=_kernel_manager_class(kernel_log),
                 )
         except pm.PapermillExecutionError as exc:
             raise _translate(name, exc) from None
@@ -227,6 +229,9 @@ def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] =
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(kernel_log)
     log.info("notebook %s (%s) finished in %.1f s -> %s", name, profile, seconds, final)
     return RunResult(name, profile, final, seconds)
 
@@ -258,8 +263,8 @@ def _kernel_manager_class(log_path: Path):
 
     The kernel's process log is not the notebook's output (cells' output and errors travel
     through the kernel's messages); on Ctrl-C or SIGTERM it is a kernel traceback about
-    closed sockets that would bury the one-line message.  It stays in ``log_path``
-    (overwritten by the next run) for debugging a kernel that died.
+    closed sockets that would bury the one-line message.  The runner removes the file
+    after the run.
     """
     from jupyter_client.manager import KernelManager
 
