@@ -111,7 +111,9 @@ def umap_2d(X: np.ndarray, *, seed: int = 0, n_neighbors: int = 15, min_dist: fl
                         min_dist=float(min_dist), metric=metric, random_state=int(seed),
                         n_jobs=1)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # "n_jobs overridden by random_state", spectral init
+        # only the notice that a seed makes UMAP single-threaded, which is what we ask for;
+        # every other warning (e.g. a disconnected neighbour graph) reaches the user
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
         return np.asarray(reducer.fit_transform(X), dtype=np.float64)
 
 

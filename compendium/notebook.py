@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import logging
 import pkgutil
 from typing import Any, Callable, Literal, Mapping
@@ -71,13 +72,18 @@ def register_notebook(name: str, *, title: str, description: str = "",
 
 
 def load_specs() -> Registry[NotebookEntry]:
-    """Import every module of :mod:`compendium.specs` so their specs register."""
+    """Import the modules that register notebook specs: every module of
+    :mod:`compendium.specs`, and the ``spec`` module of every paper package
+    (``compendium/papers/<paper>/spec.py``)."""
     global _loaded
     if not _loaded:
-        from . import specs
+        from . import papers, specs
 
         for mod in pkgutil.iter_modules(specs.__path__):
             importlib.import_module(f"{specs.__name__}.{mod.name}")
+        for mod in pkgutil.iter_modules(papers.__path__):
+            if mod.ispkg and importlib.util.find_spec(f"{papers.__name__}.{mod.name}.spec"):
+                importlib.import_module(f"{papers.__name__}.{mod.name}.spec")
         _loaded = True
     return NOTEBOOKS
 
@@ -110,7 +116,7 @@ def setup(name: str, namespace: Mapping[str, Any], *, banner: bool = True,
 
 def profile_banner(cfg: NotebookSpec) -> str:
     """Markdown text stating where this run's data come from."""
-    knobs = getattr(cfg, "bias_knobs", None)
+    knobs = getattr(cfg, "knobs", None)
     if cfg.profile == "full":
         return (
             "**Profile `full`**: real data and real pretrained weights from local paths. "
@@ -122,9 +128,23 @@ def profile_banner(cfg: NotebookSpec) -> str:
         "real public metadata); encoders are toy models pretrained on it. These numbers "
         "illustrate the method; they are **not** results on real patients."
     )
-    if knobs:
-        text += f" Bias knobs: `{knobs}`."
+    if knobs is not None:
+        text += f" Bias knobs: {describe_knobs(knobs)}."
     return text
+
+
+def describe_knobs(knobs: Any) -> str:
+    """One line naming every non-zero bias knob, e.g.
+    ``default: sex=F soft_tissue 0.5, anatomy -0.06; ...`` (``zero``: none)."""
+    from .synthetic.knobs import resolve_knobs
+
+    groups = []
+    for group, gk in resolve_knobs(knobs).groups.items():
+        set_ = [f"{n} {v:g}" for n, v in gk.to_dict().items() if v]
+        if set_:
+            groups.append(f"`{group}` " + ", ".join(set_))
+    name = f"`{knobs}` " if isinstance(knobs, str) else ""
+    return name + ("(" + "; ".join(groups) + ")" if groups else "(none: every knob is zero)")
 
 
 def show_banner(cfg: NotebookSpec) -> None:

@@ -13,8 +13,9 @@ import json
 import logging
 import math
 import re
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .atomic import atomic_write, write_json
 from .errors import ConfigError
@@ -98,6 +99,7 @@ class Results:
         self.prefix = prefix
         self.min_cell = min_cell
         self.values: dict[str, Any] = {}
+        self._started = time.perf_counter()
 
     # --------------------------------------------------------------------------- tables
     def table(self, df, name: str, *, index: bool = False, float_format: str = "%.6g",
@@ -173,6 +175,17 @@ class Results:
         shown = format(value, fmt) if fmt else str(value)
         self._glue(name, GluedText(shown), display=display)
         return value
+
+    def elapsed(self, name: str = "run_minutes") -> float:
+        """Record the minutes since this writer was created (the notebook's run time)."""
+        return self.value(name, (time.perf_counter() - self._started) / 60, fmt=".1f")
+
+    def values_from(self, values: Mapping[str, Any]) -> None:
+        """Record several values: ``{name: value}`` or ``{name: (value, fmt)}`` (a pipeline
+        step's key numbers, formatted where the step says how)."""
+        for name, v in values.items():
+            value, fmt = v if isinstance(v, tuple) else (v, None)
+            self.value(name, value, fmt=fmt)
 
     def _glue(self, name: str, obj: Any, *, display: bool) -> None:
         if not self.glue_enabled:

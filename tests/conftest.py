@@ -14,7 +14,8 @@ def _isolated_outputs(tmp_path_factory):
     saved = {k: os.environ.get(k) for k in ("COMPENDIUM_RESULTS", "COMPENDIUM_CACHE",
                                              "HF_HUB_OFFLINE")}
     os.environ["COMPENDIUM_RESULTS"] = str(base / "results")
-    os.environ.setdefault("COMPENDIUM_CACHE", str(base / "cache"))
+    # always the session's own cache: a user's cache must neither feed nor receive test runs
+    os.environ["COMPENDIUM_CACHE"] = str(base / "cache")
     os.environ["HF_HUB_OFFLINE"] = "1"
     yield base
     for k, v in saved.items():

@@ -42,8 +42,17 @@ def test_lengths_do_not_matter_but_directions_do():
     a = silhouette_curve(X, range(2, 6), n_init=10)
     b = silhouette_curve(X * 100.0, range(2, 6), n_init=10)
     assert np.allclose(a["silhouette"], b["silhouette"])
-    # Euclidean k-means on the raw rows would split by length instead: cosine does not
     assert np.allclose(np.linalg.norm(l2_normalise(X), axis=1), 1.0)
+
+
+def test_cosine_kmeans_finds_directions_where_euclidean_kmeans_splits_by_length():
+    from sklearn.cluster import KMeans
+
+    X, y = directional_blobs(3)          # lengths vary 25-fold within every cluster
+    euclid = KMeans(3, n_init=10, random_state=0).fit_predict(X)
+    cosine = cosine_kmeans(X, 3, n_init=10)
+    assert adjusted_rand_score(y, cosine) > 0.95
+    assert adjusted_rand_score(y, euclid) < 0.6
 
 
 def test_bad_k_is_a_config_error():

@@ -1,80 +1,83 @@
-"""Paper A's pipeline: inputs checked up front, reported numbers, selection, audit, noise."""
+"""Paper A's package: inputs checked before a kernel starts, reported numbers, selection,
+audit, the figures' data, noise."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import accuracy_score, f1_score
 
 from compendium import cli
 from compendium.errors import ConfigError, DataNotFoundError
-from compendium.papers import paper_a
+from compendium.papers.paper_a import PAPER_MODELS, figures, pipeline, tables
+from compendium.papers.paper_a.spec import METHODS, PaperASpec
+from compendium.papers.reported import compare_reported, load_reported
 from compendium.runner import resolve_params, results_dir
 
 CLASSES = ["Atelectasis", "Cardiomegaly", "Edema"]
 
 
-# ----------------------------------------------------------------------------- preflight
+# ----------------------------------------------------------------------------- inputs
 
 
-def test_preflight_names_everything_missing_at_once(tmp_path, monkeypatch):
+def test_full_profile_check_names_everything_missing_at_once(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    spec = resolve_params("paper_a", "full", overrides=[
+        "models=[gloria, biomedclip]", "finetune_backbone={gloria: vit-b-16-imagenet}",
+        f"weights={{gloria: {tmp_path / 'absent.ckpt'}}}"])
     with pytest.raises(DataNotFoundError) as err:
-        paper_a.preflight(cohort="nih-6x200", data_root="", models=["gloria", "biomedclip"],
-                          finetune_backbone={"gloria": "vit-b-16-imagenet"},
-                          weights={"gloria": str(tmp_path / "absent.ckpt")})
+        spec.check()
     msg = str(err.value)
     assert "4 input(s) missing" in msg
-    for needle in ("data_root", "gloria", "biomedclip", "vit-b-16-imagenet", "absent.ckpt"):
+    for needle in ("data_roots.nih", "gloria", "biomedclip", "vit-b-16-imagenet", "absent.ckpt"):
         assert needle in msg
 
 
-def test_preflight_accepts_toys_and_present_inputs(tmp_path):
+def test_full_profile_check_accepts_present_inputs(tmp_path):
     (tmp_path / "w.safetensors").write_bytes(b"x")
-    checked = paper_a.preflight(cohort="nih-6x200", data_root=str(tmp_path),
-                                models=["toy-clip-resnet", "gloria"], finetune_backbone={},
-                                weights={"gloria": str(tmp_path / "w.safetensors")})
-    assert any("toy encoder" in c for c in checked)
-    assert any(c.startswith("gloria:") for c in checked)
+    resolve_params("paper_a", "full", overrides=[
+        "models=[gloria]", "finetune_backbone={}", f"data_roots={{nih: {tmp_path}}}",
+        f"weights={{gloria: {tmp_path / 'w.safetensors'}}}"]).check()
 
 
-def test_full_profile_without_data_stops_at_once_and_writes_nothing(tmp_path, monkeypatch,
-                                                                      capsys):
+def test_full_profile_without_data_stops_before_a_kernel_and_writes_nothing(
+        tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     code = cli.main(["run", "paper_a", "--profile", "full", "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and "Traceback" not in err
-    assert "data_root" in err and "clip-vit-b-16" in err and "biomedclip" in err
+    assert "data_roots.nih" in err and "clip-vit-b-16" in err and "biomedclip" in err
     assert not results_dir("paper_a", "full").exists()
 
 
 def test_spec_rejects_bad_values():
-    with pytest.raises(ConfigError, match="unknown method"):
+    with pytest.raises(ConfigError, match="unknown method 'prompting'"):
         resolve_params("paper_a", "smoke", overrides=["methods=[zero-shot, prompting]"]).check()
-    with pytest.raises(ConfigError, match="not one of models"):
-        resolve_params("paper_a", "smoke", overrides=["stand_in_for={toy-clip-vit: gloria}"]).check()
-    with pytest.raises(ConfigError, match="learning_rates"):
+    with pytest.raises(ConfigError, match="finetune_backbone: 'biomedclip' is not one of models"):
+        resolve_params("paper_a", "smoke",
+                       overrides=["finetune_backbone={biomedclip: vit-b-16-imagenet}"]).check()
+    with pytest.raises(ConfigError, match="learning_rates needs a list for 'linear'"):
         resolve_params("paper_a", "smoke", overrides=["learning_rates={lora: [0.001]}"]).check()
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="no-such-model"):
         resolve_params("paper_a", "smoke", overrides=["models=[no-such-model]"]).check()
+    with pytest.raises(ConfigError, match="must lie in"):
+        resolve_params("paper_a", "smoke", overrides=["learning_rates={linear: [0], mlp: [1],"
+                                                       " lora: [1], finetune: [1]}"]).check()
 
 
 # ----------------------------------------------------------------------------- reported
 
 
-def test_reported_numbers_are_quoted_fractions_with_known_models():
-    rep = paper_a.reported()
-    assert len(rep) >= 20
-    assert rep["value"].between(0, 1).all()
-    assert rep["quote"].str.len().gt(20).all()
-    assert set(rep["model"]) <= set(paper_a.PAPER_MODELS)
-    assert set(rep["method"]) <= set(paper_a.METHODS)
-    # the headline numbers the chapter cites
+def test_reported_numbers_are_fractions_of_the_papers_models():
+    rep = load_reported("paper_a")
+    assert len(rep) == 22 and rep["value"].between(0, 1).all()
+    assert set(rep["model"]) <= set(PAPER_MODELS) and set(rep["method"]) <= set(METHODS)
     acc = rep[rep["metric"] == "accuracy"].set_index("method")["value"]
-    assert acc["zero-shot"] == pytest.approx(0.494) and acc["finetune"] == pytest.approx(0.596)
+    assert acc["zero-shot"] == 0.494 and acc["finetune"] == 0.596      # typed from Sec. 3.2
 
 
 def _fake_predictions(rng, n=240, skill=0.6):
@@ -93,94 +96,112 @@ def _fake_predictions(rng, n=240, skill=0.6):
     return t
 
 
-def _fake_runs():
+def _fake_runs(cfg):
     rng = np.random.default_rng(0)
     runs = []
-    for name, target in (("toy-clip-resnet", "gloria"), ("toy-clip-vit", "medclip-vit")):
+    for plan in cfg.model_plans():
         preds = {m: _fake_predictions(rng, skill=0.3 + 0.1 * k)
                  for k, m in enumerate(("zero-shot", "linear", "finetune"))}
-        runs.append(paper_a.ModelRun(name, paper_a.model_label(name, {name: target}), preds,
-                                     pd.DataFrame(), None))
+        runs.append(pipeline.ModelRun(plan, preds, pd.DataFrame(), None))
     return runs
 
 
 def test_audit_runs_corrects_over_the_headline_gaps_only():
-    runs = _fake_runs()
-    table = paper_a.audit_runs(runs, n_bootstrap=20, n_permutations=20, progress=False)
-    head = paper_a.headline_mask(table)
-    # 2 models x 3 methods x 2 attributes x 3 metrics
-    assert head.sum() == 2 * 3 * 2 * 3
+    cfg = PaperASpec(models=["gloria", "medclip-vit"], n_bootstrap=20, n_permutations=20)
+    runs = _fake_runs(cfg)
+    table = pipeline.audit_runs(runs, cfg, progress=False)
+    head = pipeline.headline_mask(table)
+    assert head.sum() == 2 * 3 * 2 * 3     # 2 models x 3 methods x 2 attributes x 3 metrics
     assert table.loc[head, "p_adjusted"].notna().all()
     assert table.loc[~head, "p_adjusted"].isna().all()
     assert (table.loc[head, "p_adjusted"] >= table.loc[head, "p_value"] - 1e-12).all()
-    acc = paper_a.accuracy_table(table)
-    assert len(acc) == 6 and acc["estimate"].between(0, 1).all()
-    # more skill -> higher accuracy (the fake runs' methods are ordered by skill)
-    ft = acc[acc["method"] == "finetune"]["estimate"].to_numpy()
-    zs = acc[acc["method"] == "zero-shot"]["estimate"].to_numpy()
-    assert (ft > zs).all()
-    groups = paper_a.group_f1_table(table, "finetune")
-    assert set(groups["group"].astype(str)) == set(paper_a.GROUPS)
+    acc = tables.accuracy_table(table)
+    for run in runs:                       # the audit's accuracy is scikit-learn's
+        for method, pred in run.predictions.items():
+            got = acc[(acc["model_label"] == run.plan.label) & (acc["method"] == method)]["estimate"]
+            assert float(got.iloc[0]) == pytest.approx(accuracy_score(pred["y_true"],
+                                                                      pred["y_pred"]))
+    groups = tables.group_f1_table(table, "finetune")
+    assert set(groups["group"].astype(str)) <= set(pipeline.GROUPS)
 
 
-def test_compare_reported_uses_the_stand_in_and_reads_the_audit():
-    runs = _fake_runs()
-    table = paper_a.audit_runs(runs, n_bootstrap=0, n_permutations=0, progress=False)
-    cmp = paper_a.compare_reported(table, runs, {"toy-clip-resnet": "gloria",
-                                                 "toy-clip-vit": "medclip-vit"})
-    assert len(cmp) == len(paper_a.reported())
-    ft_acc = cmp[(cmp["metric"] == "accuracy") & (cmp["method"] == "FT")].iloc[0]
-    expect = table[(table["model"] == "toy-clip-vit") & (table["method"] == "finetune")
-                   & (table["metric"] == "accuracy") & (table["attribute"] == "all")]
-    assert ft_acc["reproduced"] == pytest.approx(float(expect["estimate"].iloc[0]))
-    assert "stand-in for MedCLIP-ViT" in ft_acc["reproduced_with"]
-    # BiomedCLIP has no stand-in here: its rows say so and carry no number
-    bio = cmp[cmp["paper_model"] == "BiomedCLIP"]
+def test_reported_beside_reproduced_reads_the_stand_ins_runs():
+    cfg = PaperASpec(models=["gloria", "medclip-vit"], n_bootstrap=0, n_permutations=0)
+    runs = _fake_runs(cfg)
+    audits = pipeline.audit_runs(runs, cfg, progress=False)
+    cmp = compare_reported(load_reported("paper_a"), pipeline.reproduced_values(audits))
+    assert len(cmp) == 22
+    ft = cmp[(cmp["metric"] == "accuracy") & (cmp["method"] == "finetune")].iloc[0]
+    pred = runs[1].predictions["finetune"]                 # medclip-vit's stand-in
+    assert ft["reproduced"] == pytest.approx(accuracy_score(pred["y_true"], pred["y_pred"]))
+    assert ft["reproduced_with"] == "toy-clip-vit (stand-in for MedCLIP-ViT)"
+    f1_hi = cmp[(cmp["metric"] == "f1_max") & (cmp["model"] == "gloria")].iloc[0]
+    gl = runs[0].predictions["finetune"]
+    assert f1_hi["reproduced"] == pytest.approx(
+        f1_score(gl["y_true"], gl["y_pred"], labels=CLASSES, average=None).max())
+    bio = cmp[cmp["model"] == "biomedclip"]            # not in this run: said so, no number
     assert (bio["reproduced_with"] == "not run").all() and bio["reproduced"].isna().all()
+
+
+def test_figures_plot_the_tables_they_are_given():
+    cfg = PaperASpec(models=["gloria", "medclip-vit"], n_bootstrap=0, n_permutations=0)
+    audits = pipeline.audit_runs(_fake_runs(cfg), cfg, progress=False)
+    acc = tables.accuracy_table(audits)
+    fig = figures.fig_accuracy(acc, n_classes=3)
+    bars = sorted(round(p.get_height(), 9) for p in fig.axes[0].patches)
+    assert bars == sorted(round(v, 9) for v in acc["estimate"])
+    chance = [ln for ln in fig.axes[0].lines if ln.get_label().startswith("chance")][0]
+    assert chance.get_ydata()[0] == pytest.approx(1 / 3)
+    grp = tables.group_f1_table(audits, "finetune")
+    heights = sorted(round(p.get_height(), 9) for p in figures.fig_group_f1(grp).axes[0].patches)
+    assert heights == sorted(round(v, 9) for v in grp["estimate"])
 
 
 # ----------------------------------------------------------------------------- noise
 
 
 def test_null_gap_thresholds_shrink_with_sample_size():
-    small = paper_a.null_gap_thresholds([0.6], n_per_class=40, n_sims=300, progress=False)
-    large = paper_a.null_gap_thresholds([0.6], n_per_class=400, n_sims=300, progress=False)
+    small = pipeline.null_gap_thresholds([0.6], n_per_class=40, n_classes=6, n_sims=300,
+                                         progress=False)
+    large = pipeline.null_gap_thresholds([0.6], n_per_class=400, n_classes=6, n_sims=300,
+                                         progress=False)
     for t in (small, large):
         assert (t["critical_value"] > t["null_mean"]).all() and (t["null_mean"] > 0).all()
     s = small.set_index("metric")["critical_value"]
     big = large.set_index("metric")["critical_value"]
     assert (big < s / 2).all()      # ~1/sqrt(10) of the small-sample threshold
     assert small["n_test"].iloc[0] == 240
+    with pytest.raises(ConfigError, match="outside"):
+        pipeline.null_gap_thresholds([0.1], n_per_class=40, n_classes=6, n_sims=10,
+                                     progress=False)
 
 
 def test_reported_vs_noise_judges_every_reported_gap():
-    thr = paper_a.null_gap_thresholds([0.494, 0.596], n_sims=200, progress=False)
-    v = paper_a.reported_vs_noise(thr)
-    rep = paper_a.reported()
-    assert len(v) == rep["metric"].isin(["f1_gap", "eqodds"]).sum()
+    thr = pipeline.null_gap_thresholds([0.494, 0.596], n_per_class=40, n_classes=6, n_sims=200,
+                                       progress=False)
+    rep = load_reported("paper_a")
+    v = tables.reported_vs_noise(rep, thr)
+    assert len(v) == 10                     # 4 F1 gaps and 6 EqOdds values in the text
     assert (v["distinguishable"] == (v["reported"] > v["noise_threshold"])).all()
-    with pytest.raises(ConfigError):
-        paper_a.null_gap_thresholds([0.1], n_sims=10, progress=False)
+    vals = tables.noise_values(thr, v, rep)
+    assert vals["paper_ft_accuracy"][0] == 0.596
 
 
 # ----------------------------------------------------------------------------- pipeline
 
 
 def test_run_model_keeps_the_learning_rate_with_the_lowest_validation_loss():
-    cohort = paper_a.load_cohort("nih-6x200-synthetic", seed=0)
-    run = paper_a.run_model("toy-clip-resnet", cohort, methods=["linear", "mlp"],
-                            learning_rates={"linear": [1e-3, 3e-2], "mlp": [1e-3, 3e-2]},
-                            epochs=3, pretrained=False, threads=1, progress=False)
+    cfg = resolve_params("paper_a", "smoke", overrides=[
+        "methods=[linear, mlp]", "learning_rates={linear: [0.001, 0.03], mlp: [0.001, 0.03]}"])
+    cohort = pipeline.load_cohort(cfg)
+    run = pipeline.run_model(cfg.model_plans()[0], cohort, cfg, progress=False)
     sel = run.selection
     assert len(sel) == 4 and set(run.predictions) == {"linear", "mlp"}
+    assert run.plan.label == "toy-clip-resnet (stand-in for GLoRIA)"
     for method, rows in sel.groupby("method"):
         assert rows["chosen"].sum() == 1
         assert rows.loc[rows["chosen"], "val_score"].iloc[0] == rows["val_score"].min()
-    test = run.predictions["linear"]
-    assert len(test) == (cohort.table["split"] == "test").sum()
-    with pytest.raises(ConfigError, match="learning_rates"):
-        paper_a.run_model("toy-clip-resnet", cohort, methods=["linear"], learning_rates={},
-                          pretrained=False, progress=False)
+    assert len(run.predictions["linear"]) == (cohort.table["split"] == "test").sum()
 
 
 @pytest.mark.slow
@@ -193,3 +214,32 @@ def test_smoke_outputs_hold_no_per_image_rows(smoke_runs):
     for fig in ("fig2a_accuracy", "fig2b_classwise_f1", "fig3a_var_f1", "fig3b_group_f1",
                 "fig3c_gaps_finetune", "fig3d_gaps_zero_shot", "trajectory", "noise"):
         assert (out / "figures" / f"{fig}.png").is_file()
+
+
+def test_the_papers_own_gaps_rule_out_the_per_class_reading():
+    """At 240 test images a fair classifier's per-class-mean F1 gap is rarely below 0.04, so
+    GLoRIA's reported 0.004 rules that reading out; the gap-of-macro reading allows it."""
+    cfg = resolve_params("paper_a", "smoke", overrides=["null_sims=400"])
+    cohort = pipeline.load_cohort(cfg)
+    ev = pipeline.gap_reading_evidence(load_reported("paper_a"), cohort, cfg, progress=False)
+    by = ev.set_index(["reading", "id"])
+    assert by.loc[("mean_of_gaps", "f1-gap-gloria-ft-age"), "ruled_out"]
+    assert by.loc[("mean_of_gaps", "f1-gap-gloria-ft-age"), "fair_low"] > 0.03
+    assert not by.loc["gap_of_macro", "ruled_out"].any()
+    verdicts = tables.reading_verdicts(ev).set_index("reading")
+    assert verdicts.loc["mean_of_gaps", "ruled out"] >= 5
+    assert verdicts.loc["gap_of_macro", "ruled out"] == 0
+    with pytest.raises(ConfigError, match="gap_reading: 'mean' is not a reading"):
+        resolve_params("paper_a", "smoke", overrides=["gap_reading=mean"]).check()
+
+
+def test_gap_of_macro_eqodds_is_the_gap_of_the_groups_macro_rates():
+    from compendium.audit import eqodds
+
+    y = np.array([0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2])
+    p = np.array([0, 1, 1, 1, 2, 0, 0, 0, 1, 2, 2, 2])
+    g = np.array(["A"] * 6 + ["B"] * 6)
+    # A: TPR per class 1/2, 1, 1/2 -> 2/3; FPR per class 1/4, 1/4, 0 -> 1/6
+    # B: TPR per class 1, 1/2, 1 -> 5/6; FPR per class 0, 0, 1/4 -> 1/12
+    got = eqodds(y, p, sensitive_features=g, labels=[0, 1, 2], gap_macro="gap_of_macro")
+    assert got == pytest.approx(0.5 * (abs(2 / 3 - 5 / 6) + abs(1 / 6 - 1 / 12)))

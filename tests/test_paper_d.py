@@ -1,59 +1,79 @@
-"""Paper D's pipeline: the NIH Opacity mapping on the real rows, sampling and splits,
-cross-validation with augmented views, file-based encoders, the full-profile error, and a
+"""Paper D's package: the NIH Opacity mapping (hand-checked fixture and the real tables),
+sampling and splits, file-based encoders, the full-profile error, the reported Table 1 and a
 tiny end-to-end run on synthetic pixels."""
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from compendium import cli
-from compendium.cohorts.nih import nih_table, read_nih_metadata
 from compendium.errors import ConfigError, DataNotFoundError
 from compendium.imaging.augment import view_ids
-from compendium.papers import paper_d as D
-from compendium.runner import project_root, resolve_params
+from compendium.papers.paper_d import LABELS, NIH_OPACITY, figures, pipeline, tables
+from compendium.papers.reported import load_reported
+from compendium.runner import resolve_params
 
 
-@pytest.fixture(scope="module")
-def nih():
-    return nih_table(read_nih_metadata())
+def _cfg(profile="smoke", *overrides):
+    return resolve_params("paper_d", profile, overrides=list(overrides))
 
 
 # ------------------------------------------------------------------ NIH "Opacity"
 
 
-def test_opacity_evidence_on_the_real_tables(nih):
-    ev = D.opacity_evidence(nih)
-    google = D.google_airspace_opacity()
-    assert ev.attrs["n_google_images"] == len(google) == 4376
-    assert ev.attrs["google_positive"] == int(google["airspace_opacity"].sum())
-    chosen = ev[ev["chosen"]]
-    assert len(chosen) == 1 and chosen["nih_labels"].iloc[0] == " | ".join(D.NIH_OPACITY)
-    frontal = nih[nih["view"].isin(["PA", "AP"])]
-    pos = frontal[list(D.NIH_OPACITY)].max(axis=1) > 0
-    assert chosen["positive_images"].iloc[0] == int(pos.sum())
-    assert chosen["positive_patients"].iloc[0] == frontal.loc[pos, "patient_id"].nunique()
-    # the decision rule: best agreement among the sets that do not overlap another task
+def test_opacity_evidence_on_a_hand_checked_fixture():
+    # 8 frontal images of 6 patients; Google relabelled the first six (3 positive)
+    nih = pd.DataFrame({
+        "sample_id": [f"i{k}" for k in range(8)],
+        "patient_id": ["a", "a", "b", "c", "d", "e", "f", "f"],
+        "view": ["PA"] * 7 + ["LL"],
+        "Infiltration": [1, 0, 1, 0, 0, 0, 1, 1], "Consolidation": [0, 1, 0, 0, 0, 0, 0, 0],
+        "Pneumonia": [0, 0, 0, 0, 0, 0, 0, 0], "Edema": [0, 0, 0, 1, 0, 0, 0, 0],
+        "Atelectasis": [0, 0, 0, 0, 0, 0, 0, 0]})
+    google = pd.DataFrame({"sample_id": [f"i{k}" for k in range(6)],
+                           "patient_id": ["a", "a", "b", "c", "d", "e"],
+                           "airspace_opacity": [1, 1, 0, 1, 0, 0]})
+    cfg = _cfg("smoke", "nih_opacity=[Infiltration, Consolidation]")
+    ev = pipeline.opacity_evidence(cfg, nih, google,
+                                   candidates=[("Infiltration",), ("Infiltration", "Consolidation")])
+    inf, both = ev.iloc[0], ev.iloc[1]
+    # Infiltration alone: predicted 1,0,1,0,0,0 vs Google 1,1,0,1,0,0 -> TP 1, FP 1, FN 2, TN 2
+    # p_o = 3/6, p_e = (2/6)(3/6) + (4/6)(3/6) = 1/2 -> kappa 0
+    assert inf["kappa_vs_google"] == pytest.approx(0.0)
+    assert inf["sensitivity"] == pytest.approx(1 / 3) and inf["ppv"] == pytest.approx(1 / 2)
+    # with Consolidation: 1,1,1,0,0,0 -> TP 2, FP 1, FN 1, TN 2; p_o 4/6, p_e 1/2 -> kappa 1/3
+    assert both["kappa_vs_google"] == pytest.approx(1 / 3)
+    # counts over frontal images only (the lateral i7 is out): i0, i2, i6 / i0, i1, i2, i6
+    assert (inf["positive_images"], inf["positive_patients"]) == (3, 3)
+    assert (both["positive_images"], both["positive_patients"]) == (4, 3)
+    assert ev["chosen"].tolist() == [False, True]
+    assert ev.attrs == {"n_google_images": 6, "google_positive": 3,
+                        "google_positive_patients": 2}
+
+
+def test_opacity_decision_on_the_real_tables():
+    """The numbers the chapter states, from the NIH table and Google's 2019 labels shipped
+    with torchxrayvision (hand-checked when the decision was made)."""
+    ev = pipeline.opacity_evidence(_cfg("demo"))
+    chosen = ev[ev["chosen"]].iloc[0]
+    assert chosen["nih_labels"] == " | ".join(NIH_OPACITY)
+    assert (chosen["positive_images"], chosen["positive_patients"]) == (24084, 8768)
+    assert round(chosen["kappa_vs_google"], 3) == 0.291
+    assert ev.attrs["n_google_images"] == 4376 and ev.attrs["google_positive_patients"] == 820
     eligible = ev[~ev["overlaps_paper_d_label"]]
-    assert eligible["kappa_vs_google"].idxmax() == chosen.index[0]
-    # and enough patients for 1,000 positives one per patient
-    assert chosen["positive_patients"].iloc[0] >= 1000
-    # Google's own label is too small for that: why it is evidence, not the label
-    assert ev.attrs["google_positive_patients"] < 1000
+    assert eligible["kappa_vs_google"].idxmax() == chosen.name
 
 
-def test_nih_pool_has_the_union_as_opacity_and_only_frontal_views():
-    pool = D.pool_cohort("nih", pixels="synthetic", presample=50)
+def test_synthetic_nih_pool_is_presampled_frontal_with_the_union_as_opacity():
+    pool = pipeline.pool_cohort("nih", _cfg("smoke", "n_per_class=34"))   # 1.5 x 34 = 51
     t = pool.table
-    assert len(t) <= 4 * 2 * 50 and t["patient_id"].nunique() > 100
-    for label in D.PAPER_LABELS:          # the pre-sample keeps enough of every label
-        assert (t[label] == 1).sum() >= 45 and (t[label] == 0).sum() >= 50
-    assert set(t["view"]) <= {"PA", "AP"}
-    assert np.array_equal(t["Opacity"], t[list(D.NIH_OPACITY)].max(axis=1))
+    assert len(t) <= 4 * 2 * 51 and set(t["view"]) <= {"PA", "AP"}
+    for label in LABELS:
+        assert (t[label] == 0).sum() >= 51
+    o = t[list(NIH_OPACITY)].to_numpy()
+    assert ((t["Opacity"] == 1) == (o == 1).any(axis=1)).all()
     assert pool.pixel_column == "synthetic_key"
 
 
@@ -61,74 +81,50 @@ def test_nih_pool_has_the_union_as_opacity_and_only_frontal_views():
 
 
 def test_sample_tasks_balanced_one_per_patient_and_patient_wise_split():
-    pool = D.pool_cohort("mimic-cxr", pixels="synthetic", synthetic_rows=1500)
-    tasks, images = D.sample_tasks(pool.table, n_per_class=40, seed=0)
+    cfg = _cfg("smoke", "n_per_class=40", "synthetic_rows=1500")
+    pool = pipeline.pool_cohort("mimic-cxr", cfg)
+    tasks, images = pipeline.sample_tasks(pool.table, cfg)
     for label, t in tasks.groupby("label"):
         assert (t["y"] == 1).sum() == 40 and (t["y"] == 0).sum() == 40
         assert t["patient_id"].is_unique
-        # negatives never come from a patient with a positive image of that label
         pos_patients = set(pool.table.loc[pool.table[label] == 1, "patient_id"])
         assert not set(t.loc[t["y"] == 0, "patient_id"]) & pos_patients
     assert images["sample_id"].is_unique and set(images["sample_id"]) == set(tasks["sample_id"])
     assert images.groupby("patient_id")["split"].nunique().max() == 1
-    share = (images["split"] == "test").mean()
-    assert 0.1 < share < 0.3 and set(images["split"]) == {"train", "test"}
-    again, _ = D.sample_tasks(pool.table, n_per_class=40, seed=0)
+    assert 0.1 < (images["split"] == "test").mean() < 0.3
+    again, _ = pipeline.sample_tasks(pool.table, cfg)
     assert again.equals(tasks)
 
 
-# ------------------------------------------------------------------ classifier
-
-
-def test_cross_validation_learns_signal_not_noise_and_views_only_train():
-    rng = np.random.default_rng(0)
-    n = 200
-    y = np.repeat([0, 1], n // 2)
-    groups = np.array([f"p{i}" for i in range(n)])
-    X = rng.normal(size=(n, 8))
-    X[:, 0] += 2.5 * y
-    folds, oof = D.cross_validate(X, y, groups, n_folds=5, seed=0)
-    assert folds["auroc"].mean() > 0.9 and not np.isnan(oof).any()
-    noise, _ = D.cross_validate(rng.normal(size=(n, 8)), y, groups, n_folds=5, seed=0)
-    assert abs(noise["auroc"].mean() - 0.5) < 0.15
-    owner = np.repeat(np.arange(n), 5)
-    views = X[owner] + rng.normal(scale=0.05, size=(5 * n, 8))
-    with_views, _ = D.cross_validate(X, y, groups, n_folds=5, seed=0, X_views=views,
-                                     view_owner=owner)
-    assert (with_views["n_train"] == 6 * folds["n_train"]).all()
-    assert (with_views["n_val"] == folds["n_val"]).all()
-
-
 def test_mean_ci_is_the_t_interval():
-    from scipy import stats
-
-    v = [0.80, 0.82, 0.85, 0.79, 0.84]
-    m, h = D.mean_ci(v)
-    lo, hi = stats.t.interval(0.95, len(v) - 1, loc=np.mean(v), scale=stats.sem(v))
-    assert m == pytest.approx(np.mean(v)) and h == pytest.approx((hi - lo) / 2)
+    # mean 0.82, sd sqrt(0.0026 / 4) = 0.0254951, t(0.975, 4) = 2.776445 -> half 0.0316563
+    m, h = tables.mean_ci([0.80, 0.82, 0.85, 0.79, 0.84])
+    assert m == pytest.approx(0.82) and h == pytest.approx(0.0316563, abs=1e-6)
+    assert np.isnan(tables.mean_ci([0.7])[1]) and tables.mean_ci([0.7, np.nan])[0] == 0.7
 
 
 # ------------------------------------------------------------------ file-based encoders
 
 
 def test_embeddings_file_needs_the_augmented_views(tmp_path):
-    from compendium.encoders import create_model
+    from compendium.encoders import load_encoder
 
     images = pd.DataFrame({"sample_id": [f"s{i}" for i in range(6)],
                            "split": ["train"] * 4 + ["test"] * 2})
+    pool = pipeline.Pool("nih", "NIH", None, pd.DataFrame(), images)
     rng = np.random.default_rng(0)
     ids = images["sample_id"].tolist()
     path = tmp_path / "cxr.npz"
     np.savez(path, sample_id=np.array(ids), embeddings=rng.normal(size=(6, 32, 768)))
-    enc = create_model("cxr-foundation", weights_path=path)
-    X, Xv, train = D.embed_images(enc, None, images, augment=False)
+    enc = load_encoder("cxr-foundation", weights=path)
+    X, Xv, train = pipeline.embed_images(enc, pool, _cfg("full", "augment=false"))
     assert X.shape == (6, 768) and Xv is None
     with pytest.raises(DataNotFoundError, match=r"lacks 20 of the 20 augmented views.*#aug1"):
-        D.embed_images(enc, None, images, augment=True)
+        pipeline.embed_images(enc, pool, _cfg("full"))
     all_ids = ids + view_ids(ids[:4])
     np.savez(path, sample_id=np.array(all_ids), embeddings=rng.normal(size=(len(all_ids), 32, 768)))
-    enc = create_model("cxr-foundation", weights_path=path)
-    X, Xv, train = D.embed_images(enc, None, images, augment=True)
+    enc = load_encoder("cxr-foundation", weights=path)
+    X, Xv, train = pipeline.embed_images(enc, pool, _cfg("full"))
     assert Xv.shape == (20, 768) and train == ids[:4]
 
 
@@ -141,15 +137,15 @@ def test_full_profile_without_data_is_one_line_exit_2_and_writes_nothing(tmp_pat
     code = cli.main(["run", "paper_d", "--profile", "full"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
-    for what in ("roots.mimic-cxr", "roots.nih", "weights.medimageinsight",
+    for what in ("data_roots.mimic-cxr", "data_roots.nih", "weights.medimageinsight",
                  "weights.cxr-foundation"):
         assert what in err
     assert not (tmp_path / "results").exists()
 
 
-def test_synthetic_pixels_refuse_file_based_models():
-    spec = resolve_params("paper_d", "demo", overrides=["models=[cxr-foundation]"])
-    with pytest.raises(ConfigError, match="stand-in 'toy-clip-resnet'"):
+def test_synthetic_pixels_refuse_file_based_models_without_stand_ins():
+    spec = _cfg("demo", "models=[cxr-foundation]", "use_stand_ins=false")
+    with pytest.raises(ConfigError, match="its stand-in: toy-clip-resnet"):
         spec.check()
 
 
@@ -158,24 +154,25 @@ def test_full_profile_passes_its_check_with_roots_and_files(tmp_path):
         (tmp_path / d).mkdir()
     for m in ("mii", "cxrf"):
         (tmp_path / f"{m}.npz").write_bytes(b"")
-    spec = resolve_params("paper_d", "full", overrides=[
-        f"roots={{mimic-cxr: {tmp_path / 'mimic'}, nih: {tmp_path / 'nih'}}}",
-        f"weights={{medimageinsight: {tmp_path / 'mii.npz'}, cxr-foundation: {tmp_path / 'cxrf.npz'}}}"])
-    spec.check()
+    _cfg("full", f"data_roots={{mimic-cxr: {tmp_path / 'mimic'}, nih: {tmp_path / 'nih'}}}",
+         f"weights={{medimageinsight: {tmp_path / 'mii.npz'}, "
+         f"cxr-foundation: {tmp_path / 'cxrf.npz'}}}").check()
+    with pytest.raises(DataNotFoundError, match="data_roots.mimic-iv: /nowhere is not a folder"):
+        _cfg("full", f"data_roots={{mimic-cxr: {tmp_path / 'mimic'}, nih: {tmp_path / 'nih'}, "
+             "mimic-iv: /nowhere}", f"weights={{medimageinsight: {tmp_path / 'mii.npz'}, "
+             f"cxr-foundation: {tmp_path / 'cxrf.npz'}}}").check()
 
 
-def test_reported_values_in_the_chapter_equal_the_package_copy():
-    text = (project_root() / "book" / "papers" / "paper_d.md").read_text()
-    section = text.split("## Table 1, reported")[1].split("\n## ")[0]
-    rows = [r for r in section.splitlines() if re.match(r"\| (Atelectasis|Edema|Effusion|Opacity) ", r)]
-    parsed = []
-    for r in rows:
-        cells = [c.strip() for c in r.strip("|").split("|")]
-        nums = [tuple(float(x) for x in c.split("±")) for c in cells[2:]]
-        for model, auc, f1 in (("MedImageInsight", nums[0], nums[2]),
-                               ("CXR-Foundation", nums[1], nums[3])):
-            parsed.append((cells[0], cells[1], model, *auc, *f1))
-    assert sorted(parsed) == sorted(D.REPORTED_TABLE1)
+def test_reported_table1_as_printed():
+    rep = load_reported("paper_d")
+    assert len(rep) == 4 * 2 * 2 * 2            # labels x datasets x models x (AUROC, F1)
+    wide = tables.table1_wide(tables.reported_long(rep))
+    first = wide.iloc[0].to_dict()              # the paper's first row, as printed
+    assert first == {"Disease": "Atelectasis", "Dataset": "MIMIC",
+                     "AUROC MedImageInsight": "0.833 ± 0.007",
+                     "AUROC CXR-Foundation": "0.823 ± 0.013",
+                     "F1 MedImageInsight": "0.755 ± 0.007", "F1 CXR-Foundation": "0.751 ± 0.008"}
+    assert wide.iloc[-1]["AUROC CXR-Foundation"] == "0.955 ± 0.006"
 
 
 # ------------------------------------------------------------------ end to end
@@ -183,25 +180,46 @@ def test_reported_values_in_the_chapter_equal_the_package_copy():
 
 @pytest.mark.slow
 def test_tiny_run_end_to_end():
-    r = D.run_paper_d(datasets=["nih"], models=["toy-clip-resnet"], labels=["Edema", "Effusion"],
-                      tiny_encoders=True, n_per_class=20, n_bootstrap=20, k_range=[2, 3],
-                      kmeans_n_init=2, umap_neighbors=5)
-    assert r.table1.columns.tolist() == [
-        "Disease", "Dataset", "AUROC toy-clip-resnet (for CXR-Foundation)",
-        "F1 toy-clip-resnet (for CXR-Foundation)"]
-    assert r.table1["Disease"].tolist() == ["Edema", "Effusion"]
-    assert r.table1["Dataset"].tolist() == ["NIH (synthetic pixels)"] * 2
-    assert re.fullmatch(r"0\.\d{3} ± \d\.\d{3}", r.table1.iloc[0, 2])
-    assert len(r.folds) == 2 * 2 * 5                  # labels x (with, without) x folds
-    assert set(r.augmentation["metric"]) == {"auroc", "f1"}
-    assert set(r.heldout["attribute"]) == {"all"} and set(r.heldout["metric"]) == {"auroc", "f1"}
-    assert {"sex", "age_group"} <= set(r.groups["attribute"])
-    assert set(r.silhouette["k"]) == {2, 3} and r.silhouette["best"].sum() == 1
-    assert set(r.umap["label"]) == {r.umap_info["best"], r.umap_info["worst"]}
-    rep = r.stability[r.stability["source"] == "reported"]
-    assert len(rep) == 8 and (r.stability["source"] == "reproduced").sum() == 0  # no MIMIC here
-    for fig in (D.umap_figure(r), D.silhouette_figure(r), D.groups_figure(r)):
-        assert fig.axes
+    cfg = _cfg("smoke", "datasets=[nih]", "models=[cxr-foundation]", "labels=[Edema, Effusion]",
+               "n_per_class=20", "n_bootstrap=20", "k_range=[2, 3]", "kmeans_n_init=2",
+               "umap_neighbors=5")
+    cfg.check()
+    pools = pipeline.build_pools(cfg)
+    embedded = pipeline.embed_pools(pools, cfg, progress=False)
+    cv = pipeline.cross_validate_all(pools, embedded, cfg, progress=False)
+    long = tables.table1_long(cv, cfg)
+    wide = tables.table1_wide(long, cfg.labels)
+    shown = "toy-clip-resnet (stand-in for CXR-Foundation)"
+    assert wide.columns.tolist() == ["Disease", "Dataset", f"AUROC {shown}", f"F1 {shown}"]
+    assert wide["Disease"].tolist() == ["Edema", "Effusion"]
+    assert wide["Dataset"].tolist() == ["NIH (synthetic pixels)"] * 2
+    assert len(cv.folds) == 2 * 2 * 5                  # labels x (with, without) x folds
+    assert (cv.folds["n_views"][cv.folds["augmented"]] == 5 * cv.folds["n_train"]
+            [cv.folds["augmented"]]).all()
+    # Table 1's mean is the mean of the fold rows it summarises
+    ed = cv.folds[(cv.folds["label"] == "Edema") & cv.folds["augmented"]]["auroc"].mean()
+    assert long[(long["label"] == "Edema") & (long["metric"] == "auroc")]["mean"].iloc[0] == \
+        pytest.approx(ed)
+    aug = tables.augmentation_table(cv)
+    assert set(aug["metric"]) == {"auroc", "f1"}
+    held = pipeline.held_out(pools, embedded, cfg)
+    assert set(held["attribute"]) == {"all"} and set(held["metric"]) == {"auroc", "f1"}
+    assert {"sex", "age_group"} <= set(cv.groups["attribute"])
+    space = pipeline.embedding_space(pools, embedded, long, cfg, progress=False)
+    assert set(space.silhouette["k"]) == {2, 3} and space.silhouette["best"].sum() == 1
+    assert set(space.umap["label"]) == {space.info["best"], space.info["worst"]}
+    stab = tables.stability_table(long, load_reported("paper_d"))
+    assert (stab["source"] == "reported").sum() == 8 and (stab["source"] == "reproduced").sum() == 0
+    # the figures draw the tables they get
+    fig = figures.silhouette_figure(space.silhouette)
+    line = fig.axes[0].lines[0]
+    assert np.allclose(line.get_ydata(), space.silhouette["silhouette"])
+    g = figures.groups_figure(cv.groups)
+    pts = np.concatenate([np.asarray(c.lines[0].get_ydata(), dtype=float)
+                          for c in g.axes[0].containers])
+    sub = cv.groups[(cv.groups["metric"] == "auroc") & (cv.groups["attribute"] != "all")]
+    assert sorted(np.round(pts[np.isfinite(pts)], 9)) == sorted(
+        np.round(sub["estimate"].dropna(), 9))
 
 
 @pytest.mark.parametrize("profile", ["smoke", "demo", "full"])
@@ -212,4 +230,4 @@ def test_models_and_datasets_of_every_profile_are_registered(profile):
     spec = resolve_params("paper_d", profile)
     assert set(spec.models) <= set(list_models())
     assert set(spec.datasets) <= set(load_builders().names())
-    assert spec.datasets == list(D.DATASETS) and spec.labels == list(D.PAPER_LABELS)
+    assert spec.models == ["medimageinsight", "cxr-foundation"] and spec.labels == list(LABELS)

@@ -17,6 +17,7 @@ estimator is fitted.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any, Literal, Sequence
 
@@ -430,38 +431,114 @@ def _full_proba(proba: np.ndarray, est, classes: Sequence[str], task: Task) -> n
     return out
 
 
+@dataclasses.dataclass
+class CrossValidation:
+    """Out-of-fold predictions of a probe (:func:`cross_validate`).
+
+    Attributes
+    ----------
+    scores : ndarray (n, n_classes)
+        Out-of-fold class probabilities of every row (binary: columns 0 and 1).
+    fold : ndarray (n,)
+        The fold in which each row was predicted.
+    folds : DataFrame
+        One row per fold: ``fold``, ``n_train`` (original rows), ``n_views`` (augmented
+        views added to its training data), ``n_val`` and ``val_classes`` (classes present
+        in the validation fold: a rank metric is undefined on a fold holding one class).
+    """
+
+    scores: np.ndarray
+    fold: np.ndarray
+    folds: pd.DataFrame
+
+    def per_fold(self, y: np.ndarray, metrics: dict[str, Any]) -> pd.DataFrame:
+        """``metrics`` (name -> ``f(y_true, scores_of_the_fold)``) on every validation fold,
+        beside :attr:`folds`.  A metric that is undefined on a fold is NaN there, and the
+        fold's ``flag`` says why (``single_class``: a fold holding one class)."""
+        y = np.asarray(y)
+        rows = []
+        for f in self.folds["fold"]:
+            m = self.fold == f
+            row = {name: float(fn(y[m], self.scores[m])) for name, fn in metrics.items()}
+            row["flag"] = "single_class" if len(np.unique(y[m])) < 2 else ""
+            rows.append(row)
+        return pd.concat([self.folds.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
+
+
+def fit_predict_proba(probe: str, X: np.ndarray, y: np.ndarray, X_new: np.ndarray, *,
+                      n_classes: int, seed: int = 0, params: dict[str, Any] | None = None,
+                      where: str = "training data") -> np.ndarray:
+    """Fit probe ``probe`` on ``(X, y)`` (integer classes ``0..n_classes-1``) and return the
+    probabilities ``(len(X_new), n_classes)`` of ``X_new``.
+
+    Every class must occur in ``y``: a probe never shown a class would give it probability 0
+    everywhere, a number that looks like a result.  A missing class is an
+    :class:`~compendium.errors.InputError` naming ``where``.
+    """
+    y = np.asarray(y).astype(int)
+    absent = sorted(set(range(n_classes)) - set(np.unique(y).tolist()))
+    if absent:
+        raise InputError(f"{where} has no example of class {absent[0]} ({len(y)} rows): a "
+                         "probe fitted there cannot predict it; use fewer folds or more rows")
+    est = create_probe(probe, random_state=int(seed), **dict(params or {}))
+    fit_estimator(est, X, y)
+    task: Task = "binary" if n_classes == 2 else "multiclass"
+    return _full_proba(est.predict_proba(X_new), est, [str(i) for i in range(n_classes)], task)
+
+
+def cross_validate(probe: str, X: np.ndarray, y: np.ndarray, groups: Sequence[Any], *,
+                   n_splits: int = 5, seed: int = 0, params: dict[str, Any] | None = None,
+                   views: np.ndarray | None = None, view_owner: np.ndarray | None = None,
+                   n_classes: int | None = None) -> CrossValidation:
+    """Patient-wise k-fold cross-validation of a probe (Paper D: LightGBM, 5 folds).
+
+    Folds come from :func:`compendium.cohorts.splits.patient_folds` (stratified by ``y``,
+    grouped by ``groups``), so no patient is in a training and a validation fold.
+    ``views`` (augmented views, e.g. :func:`compendium.imaging.augment.augment_views`) with
+    ``view_owner`` (the row of ``X`` each view was made from) join a fold's *training* data
+    when their image is in it; validation folds hold original images only.
+    """
+    from ..cohorts.splits import patient_folds
+
+    y = np.asarray(y).astype(int)
+    if len(X) != len(y) or len(y) != len(groups):
+        raise InputError(f"X, y and groups differ in length ({len(X)}, {len(y)}, {len(groups)})")
+    if (views is None) != (view_owner is None):
+        raise ConfigError("views and view_owner go together")
+    if views is not None and len(views) != len(view_owner):
+        raise InputError(f"{len(views)} views but {len(view_owner)} owners")
+    k = int(n_classes or (y.max() + 1 if len(y) else 0))
+    folds = patient_folds(np.asarray(groups), n_splits, y=y, seed=seed)
+    scores = np.full((len(y), k), np.nan)
+    fold_of = np.full(len(y), -1)
+    info = []
+    for f, (tr, va) in enumerate(folds):
+        Xtr, ytr, n_views = X[tr], y[tr], 0
+        if views is not None:
+            keep = np.isin(view_owner, tr)
+            n_views = int(keep.sum())
+            Xtr = np.vstack([Xtr, views[keep]])
+            ytr = np.concatenate([ytr, y[view_owner[keep]]])
+        scores[va] = fit_predict_proba(probe, Xtr, ytr, X[va], n_classes=k, seed=seed,
+                                       params=params, where=f"the training data of fold {f}")
+        fold_of[va] = f
+        info.append({"fold": f, "n_train": len(tr), "n_views": n_views, "n_val": len(va),
+                     "val_classes": int(len(np.unique(y[va])))})
+    return CrossValidation(scores, fold_of, pd.DataFrame(info))
+
+
 def cross_validated_predictions(probe: str, X: np.ndarray, rows: pd.DataFrame,
                                 classes: Sequence[str], task: Task, *, n_splits: int = 5,
                                 seed: int = 0, params: dict[str, Any] | None = None
                                 ) -> pd.DataFrame:
-    """Out-of-fold predictions with patient-wise folds (Paper D: LightGBM, 5-fold CV).
-
-    Folds come from ``StratifiedGroupKFold`` grouped by ``patient_id`` (stratified by the
-    label for binary and multiclass tasks), so no patient is in a training and a test fold.
-    Returns the predictions table of every row, in the order of ``rows``, with a ``fold``
-    column.
-    """
-    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
-
+    """The predictions table of :func:`cross_validate` (patients from ``rows.patient_id``),
+    every row in the order of ``rows``, with a ``fold`` column."""
     if task == "multilabel":
         raise ConfigError("cross_validated_predictions supports binary and multiclass tasks")
     y = labels_from_rows(rows, classes, task)
-    groups = rows["patient_id"].astype(str).to_numpy()
-    if len(np.unique(groups)) < n_splits:
-        raise InputError(f"{len(np.unique(groups))} patients cannot fill {n_splits} folds")
-    try:
-        folds = list(StratifiedGroupKFold(n_splits=n_splits, shuffle=True,
-                                          random_state=seed).split(X, y, groups))
-    except ValueError:
-        folds = list(GroupKFold(n_splits=n_splits).split(X, y, groups))
     k = 2 if task == "binary" else len(classes)
-    scores = np.zeros((len(rows), k))
-    fold_of = np.zeros(len(rows), dtype=int)
-    for f, (tr, te) in enumerate(folds):
-        est = create_probe(probe, random_state=seed, **dict(params or {}))
-        fit_estimator(est, X[tr], y[tr])
-        scores[te] = _full_proba(est.predict_proba(X[te]), est, classes, task)
-        fold_of[te] = f
-    table = predictions_table(rows, scores, classes, task)
-    table.insert(2, "fold", fold_of)
+    cv = cross_validate(probe, X, y, rows["patient_id"].astype(str).to_numpy(),
+                        n_splits=n_splits, seed=seed, params=params, n_classes=k)
+    table = predictions_table(rows, cv.scores, classes, task)
+    table.insert(2, "fold", cv.fold)
     return table

@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..atomic import atomic_write
 from ..config import Spec
 from ..errors import ConfigError
+from ..runtime import resolve_device, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -239,15 +240,6 @@ def batch_loss(model: torch.nn.Module, batch: Mapping[str, torch.Tensor], task: 
 
 # ----------------------------------------------------------------------------- fit
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available")
-    return dev
-
-
 def _to(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
@@ -270,19 +262,6 @@ def _deterministic(device: torch.device):
         yield
     finally:
         torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
-
-
-@contextlib.contextmanager
-def _threads(n: int | None):
-    if n is None:
-        yield
-        return
-    prev = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -398,7 +377,7 @@ def fit(model: torch.nn.Module, loaders: Mapping[str, Iterable], spec: TrainSpec
     last = run_dir / "last.pt" if run_dir else None
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-            _deterministic(device), _threads(spec.threads):
+            _deterministic(device), torch_threads(spec.threads):
         torch.manual_seed(spec.seed)
         if last is not None and spec.resume and last.exists():
             ck = load_checkpoint(last)

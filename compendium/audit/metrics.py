@@ -442,7 +442,8 @@ METRICS: tuple[MetricSpec, ...] = (
                "(Paper A eq. 3).", base="tpr,fpr", over_groups="range", higher_is_better=False,
                papers="A",
                alternative=r"eqodds='max': $\max(\Delta\mathrm{TPR}_c, \Delta\mathrm{FPR}_c)$ "
-                           "per class, fairlearn's equalized_odds_difference"),
+                           "per class, fairlearn's equalized_odds_difference; "
+                           "macro='gap_of_macro': the gaps of the groups' macro TPR and FPR"),
     MetricSpec("ece_gap", "fairness", "ECE gap",
                r"\mathrm{ECE}_\Delta = \max_g \mathrm{ECE}^g - \min_g \mathrm{ECE}^g",
                "Difference in calibration error between groups (Paper A eq. 4).", base="ece",
@@ -536,13 +537,18 @@ def fairness_from_groups(name: str, per_group: dict[str, np.ndarray], *,
     if name == "eqodds":
         t = reduce_groups(per_group["tpr"], "range")
         f = reduce_groups(per_group["fpr"], "range")
-        if eqodds == "mean":
-            per_label = 0.5 * (t + f)
-        elif eqodds == "max":
-            per_label = np.maximum(t, f)
-        else:
+        combine = {"mean": lambda a, b: 0.5 * (a + b), "max": np.maximum}.get(eqodds)
+        if combine is None:
             raise ConfigError(f"unknown eqodds reading {eqodds!r} (choose mean or max)")
-        return per_label, (macro(per_label) if per_label.shape[0] > 1 else None)
+        per_label = combine(t, f)
+        if per_label.shape[0] == 1:
+            return per_label, None
+        if gap_macro == "gap_of_macro":   # the groups' macro TPR and FPR, then their gaps
+            return per_label, combine(reduce_groups(macro(per_group["tpr"]), "range"),
+                                      reduce_groups(macro(per_group["fpr"]), "range"))
+        if gap_macro != "mean_of_gaps":
+            raise ConfigError(f"unknown gap_macro {gap_macro!r} (choose mean_of_gaps or gap_of_macro)")
+        return per_label, macro(per_label)
     values = per_group[sp.base]
     per_label = reduce_groups(values, sp.over_groups)
     if per_label.shape[0] == 1:

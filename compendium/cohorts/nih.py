@@ -55,6 +55,22 @@ def _read_cached(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
     return read_table(path, "nih")
 
 
+GOOGLE_2019 = "google2019_nih-chest-xray-labels.csv.gz"
+
+
+def google2019_airspace_opacity(path: str | Path | None = None) -> pd.DataFrame:
+    """Google's 2019 NIH relabelling (Majkowska et al., Radiology 2020): ``sample_id``,
+    ``patient_id`` and the radiologist-adjudicated ``airspace_opacity`` (0/1) of its 4,376
+    images (default: the table shipped with torchxrayvision)."""
+    p = shipped_file(GOOGLE_2019) if path is None else path
+    raw = read_table(p, "nih-google2019")
+    require_columns(raw, ("Image Index", "Patient ID", "Airspace opacity"), "nih-google2019",
+                    GOOGLE_2019)
+    return pd.DataFrame({"sample_id": raw["Image Index"].astype(str),
+                         "patient_id": raw["Patient ID"].astype(str),
+                         "airspace_opacity": (raw["Airspace opacity"] == "YES").astype(float)})
+
+
 def nih_table(raw: pd.DataFrame) -> pd.DataFrame:
     """Cohort columns from the raw NIH metadata: ids, age, sex, one 0/1 column per finding.
 

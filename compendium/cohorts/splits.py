@@ -25,7 +25,7 @@ import dataclasses
 import math
 import warnings
 from fractions import Fraction
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -116,36 +116,51 @@ def _seed(seed: int | np.random.Generator) -> int:
     return int(seed)
 
 
-def kfold_indices(table: pd.DataFrame, n_splits: int = 5, *,
-                  stratify: Sequence[str] | str | None = None, group: str = "patient_id",
+def patient_folds(groups: Sequence[Any], n_splits: int = 5, *, y: Sequence[Any] | None = None,
                   seed: int | np.random.Generator = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Patient-wise k-fold: ``[(train_idx, test_idx), ...]`` positional indices.
+    """Patient-wise k-fold: ``[(train_idx, test_idx), ...]`` positional indices, sorted.
 
-    Uses :class:`~sklearn.model_selection.StratifiedGroupKFold` (shuffled, seeded) when
-    ``stratify`` names columns, else :class:`~sklearn.model_selection.GroupKFold`.
+    No patient (``groups`` value) is in two folds.  With ``y`` (class labels or strata),
+    :class:`~sklearn.model_selection.StratifiedGroupKFold` (shuffled, seeded) keeps each
+    fold's class proportions as close as whole patients allow; without, the patients' order is
+    shuffled (seeded) before :class:`~sklearn.model_selection.GroupKFold`.
+
+    Raises :class:`~compendium.errors.InputError` when there are fewer patients than folds.
     """
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
     if n_splits < 2:
         raise ConfigError(f"n_splits must be at least 2, got {n_splits}")
-    groups = table[group].astype(str).to_numpy()
-    if len(np.unique(groups)) < n_splits:
-        raise InputError(f"{len(np.unique(groups))} patients cannot fill {n_splits} folds")
-    y = _strata(table, stratify)
-    x = np.zeros((len(table), 1))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-        if y is None:
-            rng = np.random.default_rng(_seed(seed))
-            # GroupKFold is deterministic; shuffle the group labels' order for a seeded fold.
-            uniq = np.unique(groups)
-            perm = dict(zip(uniq, rng.permutation(len(uniq))))
-            shuffled = np.array([perm[g] for g in groups])
-            folds = list(GroupKFold(n_splits=n_splits).split(x, groups=shuffled))
-        else:
+    groups = np.asarray(groups).astype(str)
+    n_patients = len(np.unique(groups))
+    if n_patients < n_splits:
+        raise InputError(f"{n_patients} patients cannot fill {n_splits} folds")
+    x = np.zeros((len(groups), 1))
+    if y is None:
+        rng = np.random.default_rng(_seed(seed))
+        uniq = np.unique(groups)
+        perm = dict(zip(uniq, rng.permutation(len(uniq))))
+        shuffled = np.array([perm[g] for g in groups])
+        folds = list(GroupKFold(n_splits=n_splits).split(x, groups=shuffled))
+    else:
+        y = np.asarray(y)
+        if len(y) != len(groups):
+            raise InputError(f"y has {len(y)} rows, groups {len(groups)}")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class",
+                                    category=UserWarning)
             cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=_seed(seed))
             folds = list(cv.split(x, y, groups=groups))
     return [(np.sort(tr), np.sort(te)) for tr, te in folds]
+
+
+def kfold_indices(table: pd.DataFrame, n_splits: int = 5, *,
+                  stratify: Sequence[str] | str | None = None, group: str = "patient_id",
+                  seed: int | np.random.Generator = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`patient_folds` of a cohort table: patients from ``group``, strata from the
+    ``stratify`` columns (their combined values)."""
+    return patient_folds(table[group].astype(str).to_numpy(), n_splits,
+                         y=_strata(table, stratify), seed=seed)
 
 
 def patient_split(table: pd.DataFrame, fractions: Sequence[float] = (0.7, 0.1, 0.2), *,

@@ -5,7 +5,8 @@ The torch side lives in :mod:`.encoder`, :mod:`.weights`, :mod:`.toy` and :mod:`
 """
 
 from .base import (MODELS, ModelEntry, Preprocess, create_model, describe_models, get_entry,
-                   list_models, load_entries, register_model)
+                   list_models, load_encoder, load_entries, register_model, stand_in)
 
 __all__ = ["MODELS", "ModelEntry", "Preprocess", "create_model", "describe_models", "get_entry",
-           "list_models", "load_entries", "register_model"]
+           "list_models", "load_encoder", "load_entries", "register_model",
+           "stand_in"]

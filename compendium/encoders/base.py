@@ -17,7 +17,7 @@ Nothing here downloads anything.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 from ..errors import ConfigError
 from ..registry import Registry
@@ -106,6 +106,54 @@ def create_model(name: str, /, **kwargs: Any) -> Any:
     if entry.builder is None:  # pragma: no cover - every registered entry has one
         raise ConfigError(f"model {name!r} has no builder")
     return entry.builder(entry, **kwargs)
+
+
+def load_encoder(name: str, *, pretrained: bool = True, weights: Any = None,
+                 device: str = "cpu", seed: int = 0, progress: bool = True) -> Any:
+    """Build encoder ``name`` the same way for every registry entry.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (real model, vendor-embeddings adapter or toy).
+    pretrained : bool
+        False: random initialisation (a toy skips its synthetic pretraining; a real model is
+        built at full size from its architecture config, no weights read).
+    weights : path, optional
+        Local weights file or folder (for a vendor adapter: its embeddings ``.npz``); else the
+        Hugging Face cache is searched (a toy pretrains once and caches itself).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``... (:func:`compendium.runtime.resolve_device`).
+    seed : int
+        Seeds any random initialisation, without touching torch's global generator.
+    progress : bool
+        Progress bars for work done while building (a toy's first pretraining).
+    """
+    import torch
+
+    from ..runtime import resolve_device
+
+    dev = str(resolve_device(device))
+    kwargs: dict[str, Any] = {"pretrained": bool(pretrained), "device": dev, "progress": progress}
+    if weights:
+        kwargs["weights_path"] = weights
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return create_model(name, **kwargs)
+
+
+def stand_in(name: str, overrides: Mapping[str, str] | None = None) -> str:
+    """The toy encoder that stands in for model ``name`` in the synthetic world.
+
+    The registry's ``demo_standin`` unless ``overrides`` (a notebook's ``stand_ins``
+    parameter: model -> toy) names another; a toy stands in for itself.
+    """
+    entry = get_entry(name)
+    chosen = dict(overrides or {}).get(name, entry.demo_standin or name)
+    if get_entry(chosen).kind != "toy":
+        raise ConfigError(f"stand-in of {name!r} must be a toy encoder, got {chosen!r} "
+                          f"(toys: {', '.join(n for n, e in MODELS.items() if e.kind == 'toy')})")
+    return chosen
 
 
 def describe_models() -> list[str]:

@@ -133,7 +133,7 @@ def _finish(enc: Any, device: str, weights_id: str) -> Any:
 
 def build_open_clip(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = False,
                     pretrained: bool = True, device: str = "cpu", trust_remote_code: bool = False,
-                    tokenizer: Any = None, tokenizer_path: Any = None) -> Any:
+                    tokenizer: Any = None, tokenizer_path: Any = None, progress: bool = True) -> Any:
     """CLIP ViT-B/16 (OpenAI weights, QuickGELU) and BiomedCLIP, as open_clip models."""
     import open_clip
     from open_clip.hf_model import HFTextEncoder
@@ -190,7 +190,7 @@ def build_open_clip(entry: ModelEntry, *, weights_path: Any = None, tiny: bool =
 
 def build_siglip(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = False,
                  pretrained: bool = True, device: str = "cpu", trust_remote_code: bool = False,
-                 tokenizer: Any = None, tokenizer_path: Any = None) -> Any:
+                 tokenizer: Any = None, tokenizer_path: Any = None, progress: bool = True) -> Any:
     """MedSigLIP-448 as a transformers ``SiglipModel``."""
     from transformers import SiglipConfig, SiglipModel
 
@@ -227,7 +227,7 @@ def build_siglip(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = Fa
 
 def build_dinov2(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = False,
                  pretrained: bool = True, device: str = "cpu", trust_remote_code: bool = False,
-                 tokenizer: Any = None, tokenizer_path: Any = None) -> Any:
+                 tokenizer: Any = None, tokenizer_path: Any = None, progress: bool = True) -> Any:
     """RAD-DINO and DINOv2-base as transformers ``Dinov2Model`` (CLS token by default)."""
     from transformers import Dinov2Config, Dinov2Model
 
@@ -250,7 +250,7 @@ def build_dinov2(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = Fa
 
 def build_timm_vit(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = False,
                    pretrained: bool = True, device: str = "cpu", trust_remote_code: bool = False,
-                   tokenizer: Any = None, tokenizer_path: Any = None) -> Any:
+                   tokenizer: Any = None, tokenizer_path: Any = None, progress: bool = True) -> Any:
     """The ImageNet ViT-B/16 (Paper A) and a random-init ViT-B/16 (benchmarks), via timm."""
     import timm
 
@@ -273,7 +273,7 @@ def build_timm_vit(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = 
 
 def build_resnet50(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = False,
                    pretrained: bool = True, device: str = "cpu", trust_remote_code: bool = False,
-                   tokenizer: Any = None, tokenizer_path: Any = None) -> Any:
+                   tokenizer: Any = None, tokenizer_path: Any = None, progress: bool = True) -> Any:
     """ResNet-50 BarlowTwins-CXR (Paper E): torchvision ResNet-50, ``fc`` removed."""
     import torch.nn as nn
     import torchvision
@@ -297,7 +297,7 @@ def build_resnet50(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = 
 
 def build_dual(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = False,
                pretrained: bool = True, device: str = "cpu", trust_remote_code: bool = False,
-               tokenizer: Any = None, tokenizer_path: Any = None) -> Any:
+               tokenizer: Any = None, tokenizer_path: Any = None, progress: bool = True) -> Any:
     """MedCLIP (Swin-T or ResNet-50 + BioClinicalBERT) and GLoRIA (ResNet-50 + BioClinicalBERT).
 
     Module names follow the released checkpoints (``vision_model.model``,
@@ -362,7 +362,8 @@ def build_dual(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = Fals
 def build_embeddings_file(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = False,
                           pretrained: bool = True, device: str = "cpu",
                           trust_remote_code: bool = False, tokenizer: Any = None,
-                          tokenizer_path: Any = None, pooling: str = "mean") -> Any:
+                          tokenizer_path: Any = None, pooling: str = "mean",
+                          progress: bool = True) -> Any:
     """MedImageInsight / CXR Foundation: read the vendor tool's embeddings file (``.npz``)."""
     from .encoder import EmbeddingsFileEncoder
 
@@ -399,7 +400,7 @@ register_model(ModelEntry(
     tokenizer="BiomedBERT WordPiece (HF), 256 tokens",
     lora_targets=VIT_TARGETS, paper="A, B", licence="MIT",
     access="public on the Hugging Face hub; architecture config carried in the package",
-    demo_standin="toy-clip-vit", builder=build_open_clip))
+    demo_standin="toy-clip-vit-skewed", builder=build_open_clip))
 
 register_model(ModelEntry(
     name="medclip-vit", family="medclip",

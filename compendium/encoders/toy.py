@@ -233,12 +233,12 @@ def pretrain_toy(name: str, *, seed: int = 0, progress: bool = True,
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the global state
         torch.manual_seed(int(seed))
         model = open_clip.CLIP(**spec.model_cfg())
-    from ..adapt.training import _threads
+    from ..runtime import torch_threads
 
     t0 = time.perf_counter()
     # One thread: the same weights on every machine (float reductions depend on the thread
     # count), and many times faster than oversubscribed threads on a busy CPU.
-    with _threads(1):
+    with torch_threads(1):
         history = pretrain_clip(model, toy_tokenizer(name, spec), images, texts,
                                 epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
                                 weight_decay=spec.weight_decay, seed=seed, progress=progress)

@@ -133,3 +133,39 @@ def cached_pixels(cohort, size: int = 224, *, n_slices: int | None = None,
         raise
     log.info("pixel cache written: %s (%d rows)", final, n)
     return np.load(final, mmap_mode="r")
+
+
+def pixels(cohort, size: int, *, sample_ids: Sequence[str] | None = None,
+           progress: bool = True) -> np.ndarray:
+    """uint8 pixels ``(n, size, size)`` of a cohort's rows, however the cohort gets them.
+
+    The one accessor the pipelines use: synthetic rows are rendered, real rows decoded, both
+    through the memory-mapped cache (:func:`cached_pixels`).  ``sample_ids`` picks rows
+    (in that order); default every row of the table.
+    """
+    import dataclasses
+
+    from ..errors import InputError
+
+    if sample_ids is not None:
+        ids = _id_index(cohort.table["sample_id"])
+        want = [str(s) for s in sample_ids]
+        pos = ids.get_indexer(want)
+        if (pos < 0).any():
+            missing = [s for s, p in zip(want, pos) if p < 0]
+            raise InputError(f"cohort {cohort.name} has no row {missing[0]!r} "
+                             f"({len(missing)} requested ids missing)")
+        cohort = dataclasses.replace(cohort, table=cohort.table.iloc[pos].reset_index(drop=True))
+    return np.asarray(cached_pixels(cohort, size, progress=progress))
+
+
+def _id_index(values):
+    """A unique string index of sample ids (duplicate ids are an error)."""
+    import pandas as pd
+
+    from ..errors import InputError
+
+    ids = pd.Index(pd.Series(values).astype(str))
+    if not ids.is_unique:
+        raise InputError(f"duplicate sample_id {ids[ids.duplicated()][0]!r}")
+    return ids

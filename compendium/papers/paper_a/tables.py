@@ -1,0 +1,229 @@
+"""Paper A's tables (tidy DataFrames from the audit table) and the key numbers the chapter
+quotes."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .pipeline import GAP_METRICS, GROUPS, ModelRun, headline_mask, pick
+from .spec import METHODS, PaperASpec
+
+METHOD_LABELS = {"zero-shot": "ZS", "linear": "LP", "mlp": "MLP", "lora": "LoRA",
+                 "finetune": "FT"}
+GROUP_LABELS = {"young/M": "young male", "young/F": "young female", "old/M": "old male",
+                "old/F": "old female"}
+ATTRIBUTE_LABELS = {"sex": "sex", "age_group": "age"}
+GAP_LABELS = {"f1_gap": "F1 gap", "eqodds": "EqOdds", "ece_gap": "ECE gap"}
+
+
+def models_table(cfg: PaperASpec) -> pd.DataFrame:
+    """Which encoder runs for each of the paper's models, and where its weights come from."""
+    from ...encoders import get_entry
+
+    backbones = cfg.backbone_plans()
+    rows = []
+    for p in cfg.model_plans():
+        entry = get_entry(p.encoder)
+        if not cfg.pretrained:
+            weights = "random init"
+        elif entry.kind == "toy":
+            weights = "synthetic-world pretraining (cached)"
+        else:
+            weights = cfg.weights.get(p.encoder) or "Hugging Face cache"
+        rows.append({"paper model": p.paper_name, "runs as": p.label,
+                     "fine-tuned backbone": backbones[p.model].encoder if p.model in backbones
+                     else p.encoder, "weights": weights})
+    return pd.DataFrame(rows)
+
+
+def selection_table(runs: Sequence[ModelRun]) -> pd.DataFrame:
+    """Every candidate tried (prompt family, learning rate) by every model, with its score."""
+    return pd.concat([r.selection for r in runs], ignore_index=True).round(4)
+
+
+def accuracy_table(audits: pd.DataFrame) -> pd.DataFrame:
+    """Fig. 2(a) as a table: accuracy [95% CI] of every model x method."""
+    a = pick(audits, metric="accuracy", attribute="all")
+    a = a.assign(method=pd.Categorical(a["method"], METHODS, ordered=True))
+    return (a[["model_label", "method", "estimate", "ci_low", "ci_high", "n"]]
+            .sort_values(["model_label", "method"]).reset_index(drop=True))
+
+
+def accuracy_wide(acc: pd.DataFrame) -> pd.DataFrame:
+    """:func:`accuracy_table` with one row per model, one column per method, as
+    ``estimate [low, high]``."""
+    t = acc.assign(value=[f"{e:.3f} [{lo:.3f}, {hi:.3f}]" for e, lo, hi in
+                          zip(acc["estimate"], acc["ci_low"], acc["ci_high"])])
+    wide = t.pivot(index="model_label", columns="method", values="value")
+    wide.columns = [METHOD_LABELS[str(m)] for m in wide.columns]
+    return wide.reset_index().rename(columns={"model_label": "model"})
+
+
+def gap_table(audits: pd.DataFrame) -> pd.DataFrame:
+    """The headline gaps (Fig. 3c/d and the trajectory), with intervals and p-values."""
+    g = audits[headline_mask(audits)]
+    g = g.assign(method=pd.Categorical(g["method"], METHODS, ordered=True),
+                 metric_label=g["metric"].map(GAP_LABELS),
+                 attribute_label=g["attribute"].map(ATTRIBUTE_LABELS))
+    return (g[["model_label", "method", "metric", "metric_label", "attribute",
+               "attribute_label", "estimate", "ci_low", "ci_high", "p_value", "p_adjusted"]]
+            .sort_values(["model_label", "method", "metric", "attribute"])
+            .reset_index(drop=True))
+
+
+def group_f1_table(audits: pd.DataFrame, method: str = "finetune") -> pd.DataFrame:
+    """Fig. 3(b): macro F1 of each age x sex group."""
+    g = pick(audits, metric="f1", attribute="age_group+sex", label="macro", method=method)
+    g = g.assign(group=pd.Categorical(g["group"], GROUPS, ordered=True))
+    return (g[["model_label", "group", "estimate", "ci_low", "ci_high", "n"]]
+            .sort_values(["model_label", "group"]).reset_index(drop=True))
+
+
+def classwise_f1_table(audits: pd.DataFrame, method: str = "finetune") -> pd.DataFrame:
+    """Fig. 2(b): F1 of each class."""
+    f = pick(audits, metric="f1", attribute="all", method=method)
+    f = f[f["label"] != "macro"]
+    return f[["model_label", "label", "estimate", "ci_low", "ci_high"]].reset_index(drop=True)
+
+
+def var_f1_table(audits: pd.DataFrame) -> pd.DataFrame:
+    """Fig. 3(a): Var_F1 (population variance of the class-wise F1) per model and method."""
+    v = pick(audits, metric="f1_var", attribute="all")
+    v = v.assign(method=pd.Categorical(v["method"], METHODS, ordered=True))
+    return (v[["model_label", "method", "estimate", "ci_low", "ci_high"]]
+            .sort_values(["model_label", "method"]).reset_index(drop=True))
+
+
+def significant_gaps(gaps: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Headline gaps whose adjusted p-value is below ``alpha``."""
+    return gaps[gaps["p_adjusted"] < alpha].round(4)
+
+
+def comparison_table(compared: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~compendium.papers.reported.compare_reported` in the chapter's layout."""
+    where = compared["attribute"].where(compared["attribute"] != "", compared["group"])
+    return pd.DataFrame({
+        "paper model": compared["model"], "method": compared["method"].map(METHOD_LABELS),
+        "metric": compared["metric"], "attribute/group": where,
+        "reported": compared["value"], "reproduced": compared["reproduced"],
+        "ci_low": compared["reproduced_low"], "ci_high": compared["reproduced_high"],
+        "reproduced_with": compared["reproduced_with"]}).round(3)
+
+
+def reported_vs_noise(reported: pd.DataFrame, thresholds: pd.DataFrame) -> pd.DataFrame:
+    """Each F1 gap and EqOdds the paper reports against the noise threshold at the accuracy the
+    paper reports for that stage (ZS, FT: the best model's; other models are less accurate,
+    which changes the thresholds little - see the thresholds table)."""
+    from .spec import PAPER_MODELS
+
+    acc = reported[reported["metric"] == "accuracy"].set_index("method")["value"]
+    gaps = reported[reported["metric"].isin(["f1_gap", "eqodds"])]
+    rows = []
+    for _, r in gaps.iterrows():
+        a = float(acc[r["method"]])
+        t = thresholds[thresholds["metric"] == r["metric"]]
+        if t.empty:
+            continue
+        near = t.iloc[(t["accuracy"] - a).abs().argsort()].iloc[0]
+        rows.append({"paper_model": PAPER_MODELS.get(r["model"], r["model"]),
+                     "method": METHOD_LABELS[r["method"]],
+                     "gap": f"{GAP_LABELS[r['metric']]} ({ATTRIBUTE_LABELS[r['attribute']]})",
+                     "reported": r["value"], "noise_threshold": near["critical_value"],
+                     "at_accuracy": near["accuracy"],
+                     "distinguishable": bool(r["value"] > near["critical_value"])})
+    return pd.DataFrame(rows)
+
+
+def reading_verdicts(evidence: pd.DataFrame) -> pd.DataFrame:
+    """Per candidate reading of the gap metrics: how many of the paper's reported gaps it can
+    produce and how many it rules out (:func:`~.pipeline.gap_reading_evidence`)."""
+    g = evidence.groupby("reading", sort=False)
+    return pd.DataFrame({"reported gaps": g.size(), "ruled out": g["ruled_out"].sum(),
+                         "smallest share of fair classifiers at or below": g["share_at_most"]
+                         .min().round(4)}).reset_index()
+
+
+# ----------------------------------------------------------------------------- values
+
+
+def reading_values(evidence: pd.DataFrame) -> dict[str, Any]:
+    """How many reported gaps each reading rules out (``ruled_out_<reading>``)."""
+    return {f"ruled_out_{r}": int(g["ruled_out"].sum())
+            for r, g in evidence.groupby("reading", sort=False)}
+
+
+def accuracy_values(acc: pd.DataFrame, runs: Sequence[ModelRun]) -> dict[str, Any]:
+    """Numbers the chapter quotes about Fig. 2(a): per model its ZS and FT accuracy, how many
+    models gain over zero-shot and the smallest gain."""
+    est = acc.pivot(index="model_label", columns="method", values="estimate")
+    out: dict[str, Any] = {"n_models": len(runs)}
+    for i, r in enumerate(runs):
+        for key, method in (("zs", "zero-shot"), ("ft", "finetune")):
+            v = float(est.loc[r.plan.label, method]) if method in r.predictions else float("nan")
+            out[f"acc_{key}_{i}"] = (v, ".3f")
+        out[f"model_{i}"] = r.plan.label
+    trained = [m for m in ("linear", "mlp", "lora", "finetune") if m in est.columns]
+    if "zero-shot" in est.columns and trained:
+        gain = est[trained].max(axis=1) - est["zero-shot"]
+        out["min_gain_over_zs"] = (float(gain.min()), ".3f")
+        out["n_models_gain"] = int((gain > 0).sum())
+    return out
+
+
+def gap_values(gaps: pd.DataFrame, alpha: float = 0.05) -> dict[str, Any]:
+    """How many headline gaps were tested and are significant, and the largest spread of a
+    gap between models after fine-tuning."""
+    ft = gaps[gaps["method"].astype(str) == "finetune"]
+    span = ft.groupby(["metric", "attribute"])["estimate"].agg(["max", "min"])
+    spread = span["max"] - span["min"]
+    return {"n_gap_tests": int(gaps["p_adjusted"].notna().sum()),
+            "n_gap_significant": int((gaps["p_adjusted"] < alpha).sum()),
+            "n_gap_raw_significant": int((gaps["p_value"] < alpha).sum()),
+            "max_between_model_spread": (float(spread.max()) if len(spread) else float("nan"),
+                                         ".3f"),
+            "alpha": alpha}
+
+
+def noise_values(thresholds: pd.DataFrame, versus: pd.DataFrame,
+                 reported: pd.DataFrame) -> dict[str, Any]:
+    """The noise thresholds at the paper's fine-tuned accuracy (from ``reported.yaml``) and
+    how many reported gaps exceed them."""
+    ft_acc = float(reported.query("metric == 'accuracy' and method == 'finetune'")["value"].max())
+    near = thresholds.iloc[(thresholds["accuracy"] - ft_acc).abs().argsort()]
+    pick_ = {m: float(near[near["metric"] == m]["critical_value"].iloc[0])
+             for m in ("f1_gap", "eqodds")}
+    return {"paper_ft_accuracy": (ft_acc, ".3f"),
+            "noise_f1_gap_ft": (pick_["f1_gap"], ".3f"),
+            "noise_eqodds_ft": (pick_["eqodds"], ".3f"),
+            "noise_n_test": int(thresholds["n_test"].iloc[0]),
+            "n_reported_gaps": len(versus),
+            "n_reported_distinguishable": int(versus["distinguishable"].sum())}
+
+
+def settings_values(cfg: PaperASpec) -> dict[str, Any]:
+    """The run's training and statistics settings the chapter quotes."""
+    return {"epochs": cfg.epochs, "adapt_epochs": cfg.adapt_epochs,
+            "patience": cfg.patience if cfg.patience is not None else "never",
+            "batch_size": cfg.batch_size, "lora_rank": cfg.lora_rank, "n_draws": cfg.n_draws,
+            "n_bootstrap": cfg.n_bootstrap, "n_permutations": (cfg.n_permutations, ",d")}
+
+
+def cohort_values(cohort) -> dict[str, Any]:
+    """Size of the cohort, of its test split, and its diseases."""
+    return {"n_images": len(cohort.table),
+            "n_test": int((cohort.table["split"] == "test").sum()),
+            "n_classes": len(cohort.labels),
+            "chance_accuracy": (1 / len(cohort.labels), ".3f"),
+            "diseases": ", ".join(cohort.labels)}
+
+
+__all__ = ["ATTRIBUTE_LABELS", "GAP_LABELS", "GROUP_LABELS", "METHOD_LABELS", "accuracy_table",
+           "accuracy_values", "accuracy_wide", "classwise_f1_table", "cohort_values",
+           "comparison_table", "gap_table", "gap_values", "group_f1_table", "models_table",
+           "noise_values", "reading_values", "reading_verdicts", "reported_vs_noise",
+           "selection_table", "settings_values",
+           "significant_gaps",
+           "var_f1_table"]

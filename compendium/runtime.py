@@ -1,0 +1,59 @@
+"""Where and how torch runs: the device and the number of CPU threads.
+
+Every layer that runs torch (training, toy pretraining, embedding extraction, the papers'
+pipelines) takes these two settings through this module, so that ``device`` and ``threads``
+mean the same thing in every notebook.
+
+>>> resolve_device("cpu")
+device(type='cpu')
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from .errors import ConfigError
+
+
+def resolve_device(name: str = "auto"):
+    """``"auto"`` -> CUDA when available, else CPU; any other torch device name as given.
+
+    Raises :class:`~compendium.errors.ConfigError` when CUDA is asked for but absent.
+    """
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {name!r} is not a torch device (e.g. auto, cpu, cuda, "
+                          "cuda:1)") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available")
+    return dev
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (``None`` or 0: leave torch's setting);
+    the previous number is restored on exit.
+
+    One thread is fastest for small models and on a shared machine, where more threads than
+    free cores slow training many-fold, and it makes float reductions independent of the
+    machine's core count.
+    """
+    if not n:
+        yield
+        return
+    if n < 0:
+        raise ConfigError(f"threads must be >= 0, got {n}")
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)

@@ -1,0 +1,112 @@
+"""Reported numbers: one schema for every paper, every quote found in the paper's text, and
+the comparison with reproduced values."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from compendium.errors import ConfigError, InputError
+from compendium.papers import reported as R
+from compendium.runner import project_root
+
+PAPERS = sorted(p.parent.name for p in (project_root() / "compendium" / "papers").glob(
+    "*/reported.yaml"))
+TEXTS = project_root().parent / "shared" / "papers"
+
+
+def _squash(text: str) -> str:
+    """The paper texts break lines (and hyphenate words) anywhere: compare without either."""
+    return re.sub(r"[\s\-]+", "", text)
+
+
+def test_every_paper_package_has_reported_numbers():
+    assert PAPERS == ["paper_a", "paper_d"]
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_schema_and_ids(paper):
+    t = R.load_reported(paper)
+    assert t["id"].is_unique and t["quote"].str.len().gt(5).all()
+    assert t["where"].str.match(r"^(Table|Fig\.|Section) ").all()
+    assert t.attrs["text"].endswith(".txt") and t.attrs["paper"]
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_every_quote_is_in_the_papers_text(paper):
+    t = R.load_reported(paper)
+    path = TEXTS / t.attrs["text"]
+    if not path.is_file():
+        pytest.skip(f"the paper texts are not beside this checkout ({TEXTS})")
+    text = _squash(path.read_text(encoding="utf-8"))
+    for _, row in t.iterrows():
+        for fragment in row["quote"].split(" ... "):
+            assert _squash(fragment) in text, f"{row['id']}: {fragment!r}"
+        # and the number itself is printed in the quote (as a percentage or a fraction)
+        v = row["value"]
+        assert any(s in row["quote"] for s in (f"{100 * v:.1f}%", f"{v:.3f}")), row["id"]
+
+
+def test_schema_errors_name_the_problem(tmp_path, monkeypatch):
+    pkg = tmp_path / "paper_z"
+    pkg.mkdir()
+    monkeypatch.setattr(R, "__file__", str(tmp_path / "reported.py"))
+    (pkg / "reported.yaml").write_text(
+        "paper: Z\ntext: z.txt\nnumbers:\n"
+        "  - {id: a, where: Table 1, metric: auroc, value: 0.9, quote: q, half_width: 0.1,"
+        " interval: [0.8, 1.0]}\n")
+    with pytest.raises(ConfigError, match="a: give interval or half_width, not both"):
+        R.load_reported("paper_z")
+    (pkg / "reported.yaml").write_text(
+        "paper: Z\ntext: z.txt\nnumbers:\n"
+        "  - {id: a, where: Table 1, metric: auroc, value: 0.9, quote: q}\n"
+        "  - {id: a, where: Table 1, metric: f1, value: 0.8, quote: q}\n")
+    with pytest.raises(ConfigError, match="duplicate id 'a'"):
+        R.load_reported("paper_z")
+    (pkg / "reported.yaml").write_text("paper: Z\ntext: z.txt\nnumbers:\n  - {id: a, value: 1}\n")
+    with pytest.raises(ConfigError, match="missing required key 'where'"):
+        R.load_reported("paper_z")
+    with pytest.raises(ConfigError, match="no reported numbers for paper 'paper_q'"):
+        R.load_reported("paper_q")
+
+
+def test_compare_reported_matches_on_every_key():
+    rep = pd.DataFrame({"id": ["x", "y", "z"], "where": "Table 1",
+                        "metric": ["auroc", "auroc", "f1"], "model": "m",
+                        "method": "", "dataset": ["nih", "mimic-cxr", "nih"], "attribute": "",
+                        "group": "", "label": "Edema", "value": [0.9, 0.8, 0.7],
+                        "ci_low": np.nan, "ci_high": np.nan, "quote": "q"})
+    got = pd.DataFrame({"metric": ["auroc", "auroc"], "model": "m",
+                        "dataset": ["nih", "mimic-cxr"], "label": "Edema",
+                        "estimate": [0.85, 0.95], "ci_low": [0.8, 0.9], "ci_high": [0.95, 0.99],
+                        "reproduced_with": "toy"})
+    out = R.compare_reported(rep, got).set_index("id")
+    assert out.loc["x", "reproduced"] == 0.85 and out.loc["x", "inside"] == True  # noqa: E712
+    assert out.loc["y", "inside"] == False                                          # noqa: E712
+    assert out.loc["y", "difference"] == pytest.approx(0.15)
+    assert out.loc["z", "reproduced_with"] == "not run" and np.isnan(out.loc["z", "reproduced"])
+    with pytest.raises(InputError, match="two rows"):
+        R.compare_reported(rep, pd.concat([got, got]))
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_every_reading_quotes_the_paper_and_is_a_parameter(paper):
+    from compendium.papers.readings import load_readings
+    from compendium.runner import resolve_params
+
+    readings = load_readings(paper)
+    cfg = resolve_params(paper, "demo")
+    for r in readings:
+        assert getattr(cfg, r.parameter) == r.default        # the default is the spec's
+        assert len(r.candidates) >= 2
+    path = TEXTS / R.load_reported(paper).attrs["text"]
+    if not path.is_file():
+        pytest.skip(f"the paper texts are not beside this checkout ({TEXTS})")
+    text = _squash(path.read_text(encoding="utf-8"))
+    for r in readings:
+        for fragment in r.quote.split(" ... "):
+            assert _squash(fragment) in text, f"{r.parameter}: {fragment!r}"
