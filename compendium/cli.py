@@ -19,7 +19,7 @@ import sys
 from typing import Callable, Sequence
 
 from . import __version__
-from .errors import CompendiumError
+from .errors import CompendiumError, Terminated
 
 log = logging.getLogger("compendium")
 
@@ -35,8 +35,16 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with exit status 2 and a one-line message, which argparse already does,
-    plus the program name in front so the user sees which command complained."""
+    """argparse with exit status 2 and a one-line message naming the command and the
+    option (argparse's own error prints the whole usage first)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _raise_terminated(signum, frame):  # pragma: no cover - exercised in a subprocess
+    raise Terminated()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,23 +84,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
     func: Callable[[argparse.Namespace], int] = args.func
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return int(func(args) or 0)
     except CompendiumError as exc:
-        print(f"compendium {args.command}: error: {exc}", file=sys.stderr)
+        print(f"compendium {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"compendium {args.command}: terminated (SIGTERM); nothing partial was kept",
+              file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"compendium {args.command}: interrupted; nothing partial was kept", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. `compendium list cohorts | head`
-        import os
+    except MemoryError:
+        print(f"compendium {args.command}: error: out of memory; use a smaller input or "
+              "fewer resamples", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            import os
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"compendium {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message on one line (a notebook's error may carry several)."""
+    return " ".join(str(exc).split())
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -144,6 +178,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_book(args: argparse.Namespace) -> int:
     from .book import build_book
     from .runner import NotebookFailed
+
+    if args.out:
+        from .atomic import check_output
+
+        check_output(args.out, directory=True)
 
     try:
         index = build_book(args.profile, rerun=args.rerun, out=args.out)

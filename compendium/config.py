@@ -37,6 +37,121 @@ from .errors import ConfigError, DataNotFoundError
 
 S = TypeVar("S", bound="Spec")
 
+#: Seeds are non-negative integers below 2**32 (numpy's SeedSequence accepts more, but a
+#: negative seed is an error there and a typo here).
+SEED_MAX = 2**32 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The allowed range of a number (or of every number in a list or mapping), and the
+    least number of items of a list or mapping.
+
+    >>> Range(0, 1).describe()
+    '[0, 1]'
+    >>> Range(0, 1, lo_open=True).check(0.0, "p")
+    Traceback (most recent call last):
+    ...
+    compendium.errors.ConfigError: p must lie in (0, 1] (got 0.0)
+    """
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    min_items: int | None = None
+
+    def describe(self) -> str:
+        lo, hi = _fmt(self.lo), _fmt(self.hi)
+        if self.lo is not None and self.hi is not None:
+            return f"{'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}"
+        if self.lo is not None:
+            return f"{'>' if self.lo_open else '>='} {lo}"
+        if self.hi is not None:
+            return f"{'<' if self.hi_open else '<='} {hi}"
+        return "any value"
+
+    def contains(self, v: float) -> bool:
+        if v != v:  # nan
+            return False
+        if self.lo is not None and (v < self.lo or (self.lo_open and v == self.lo)):
+            return False
+        if self.hi is not None and (v > self.hi or (self.hi_open and v == self.hi)):
+            return False
+        return True
+
+    def check(self, value: Any, where: str) -> None:
+        """ConfigError naming ``where`` and the range when ``value`` is outside it."""
+        if isinstance(value, Mapping):
+            items = list(value.values())
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            items = None
+        if items is not None:
+            if self.min_items is not None and len(items) < self.min_items:
+                raise ConfigError(f"{where} needs at least {self.min_items} item(s) (got "
+                                  f"{value!r})")
+            for i, v in enumerate(items):
+                self.check(v, f"{where}[{i}]")
+            return
+        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and not self.contains(value):
+            raise ConfigError(f"{where} must lie in {self.describe()} (got {value!r})")
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return ""
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e16 else f"{v:g}"
+
+
+def ranged(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING,
+           **limits: Any) -> Any:
+    """A dataclass field with a :class:`Range`, checked by :meth:`Spec.from_dict`.
+
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Boot(Spec):
+    ...     n_bootstrap: int = ranged(1000, lo=0, hi=100_000)
+    >>> Boot.from_dict({"n_bootstrap": -1})
+    Traceback (most recent call last):
+    ...
+    compendium.errors.ConfigError: n_bootstrap must lie in [0, 100000] (got -1)
+    """
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={"range": Range(**limits)})
+
+
+def field_range(cls: type, name: str) -> Range | None:
+    """The :class:`Range` of field ``name`` of a spec class: from its metadata, else from
+    the class's ``RANGES`` mapping (a way to give ranges without redefining fields)."""
+    for f in dataclasses.fields(cls):
+        if f.name == name and "range" in f.metadata:
+            return f.metadata["range"]
+    return getattr(cls, "RANGES", {}).get(name)
+
+
+def cli_number(kind: type = int, **limits: Any):
+    """An argparse ``type=`` that parses a number and checks its :class:`Range`; the
+    parser then prints one line naming the option and the range."""
+    import argparse
+
+    rng = Range(**limits)
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'} in {rng.describe()}, "
+                f"got {text!r}") from None
+        if not rng.contains(value):
+            raise argparse.ArgumentTypeError(f"must lie in {rng.describe()} (got {text})")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
 _MISSING = dataclasses.MISSING
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
@@ -78,7 +193,12 @@ class Spec:
                 raise ConfigError(
                     f"{prefix}missing required key {name!r} ({_describe(hints[name])})"
                 )
-        return cls(**values)
+        spec = cls(**values)
+        for name in fields:
+            rng = field_range(cls, name)
+            if rng is not None:
+                rng.check(getattr(spec, name), f"{prefix}{name}")
+        return spec
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML/JSON-serialisable dict of the spec (nested specs become dicts)."""
@@ -100,7 +220,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = str(getattr(exc, "problem", "") or "")
+        tag = re.search(r"tag '([^']+)'", problem)
+        if isinstance(exc, yaml.constructor.ConstructorError) and tag:
+            raise ConfigError(f"{path}{line}: the YAML tag {tag.group(1)!r} is refused "
+                              "(parameter files hold plain values: numbers, strings, lists, "
+                              "mappings; no Python objects)") from None
         raise ConfigError(f"{path}: invalid YAML{line}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

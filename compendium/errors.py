@@ -22,3 +22,8 @@ class InputError(CompendiumError, ValueError):
 
 class DataNotFoundError(CompendiumError, FileNotFoundError):
     """A dataset root, file or model weight that the run needs is not on disk."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cancelled CI job, ``timeout``, a scheduler), raised by the command line and
+    the runner so that it unwinds like Ctrl-C: temporary files and folders are removed."""

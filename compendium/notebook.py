@@ -21,9 +21,9 @@ import logging
 import pkgutil
 from typing import Any, Callable, Literal, Mapping
 
-from .config import Spec
+from .config import SEED_MAX, Spec, ranged
 from .registry import Registry
-from .results import Results
+from .results import MIN_CELL_COUNT, Results
 
 PROFILES = ("smoke", "demo", "full")
 Profile = Literal["smoke", "demo", "full"]
@@ -34,7 +34,7 @@ class NotebookSpec(Spec):
     """Fields every notebook has.  Subclasses add their own (with defaults)."""
 
     profile: Profile = "demo"
-    seed: int = 0
+    seed: int = ranged(0, lo=0, hi=SEED_MAX)
     output_dir: str = ""
 
     def check(self) -> None:
@@ -110,7 +110,8 @@ def setup(name: str, namespace: Mapping[str, Any], *, banner: bool = True,
     _configure_logging(log_level)
     if banner:
         show_banner(cfg)
-    return cfg, Results(cfg.output_dir or None)
+    min_cell = getattr(cfg, "min_cell_count", MIN_CELL_COUNT) if cfg.profile == "full" else None
+    return cfg, Results(cfg.output_dir or None, min_cell=min_cell)
 
 
 def profile_banner(cfg: NotebookSpec) -> str:

@@ -23,6 +23,55 @@ from .errors import ConfigError
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+#: Columns read as counts of people or images by small-cell suppression (integer columns).
+COUNT_COLUMNS = re.compile(r"^(n|samples|patients|images|studies|rows|count|counts|positives|"
+                           r"negatives|cases|controls)$|^n_|_n$|count", re.IGNORECASE)
+#: Columns derived from counts (shares), blanked in a row whose count is suppressed.
+SHARE_COLUMNS = re.compile(r"share|percent|pct|fraction|proportion|prevalence", re.IGNORECASE)
+#: PhysioNet-style data-use agreements forbid publishing counts below 10.
+MIN_CELL_COUNT = 10
+
+
+def suppress_small_cells(df, min_cell: int = MIN_CELL_COUNT, *, counts=None):
+    """A copy of ``df`` whose counts below ``min_cell`` (but above 0) read ``<min_cell``.
+
+    Parameters
+    ----------
+    df : DataFrame
+    min_cell : int
+        Smallest count that may be shown (10 under PhysioNet-style agreements).
+    counts : list of str, optional
+        The count columns; default the integer columns named like counts
+        (:data:`COUNT_COLUMNS`: ``n``, ``samples``, ``patients``, ``n_*``, ``*count*``...).
+        In a row where a count is suppressed, share-like columns (:data:`SHARE_COLUMNS`)
+        are suppressed too, so that a small count cannot be recovered from its share.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> suppress_small_cells(pd.DataFrame({"group": ["F", "M"], "samples": [14, 3]})).samples.tolist()
+    [14, '<10']
+    """
+    import pandas as pd
+
+    if counts is None:
+        counts = [c for c in df.columns if COUNT_COLUMNS.search(str(c))
+                  and pd.api.types.is_integer_dtype(df[c])]
+    out = df.copy()
+    small = pd.Series(False, index=df.index)
+    for c in counts:
+        values = pd.to_numeric(df[c], errors="coerce")
+        hit = (values > 0) & (values < min_cell)
+        if hit.any():
+            out[c] = out[c].astype(object).where(~hit, f"<{min_cell}")
+            small |= hit
+    if small.any():
+        for c in df.columns:
+            if c not in counts and SHARE_COLUMNS.search(str(c)):
+                out[c] = out[c].astype(object).where(~small, "suppressed")
+        log.info("small-cell suppression: %d row(s) with counts below %d", int(small.sum()),
+                 min_cell)
+    return out
 
 
 class Results:
@@ -37,20 +86,36 @@ class Results:
         Glue each output with ``myst_nb.glue`` for the book.
     prefix : str
         Prefix added to glue keys (to keep keys unique across notebooks of one book).
+    min_cell : int, optional
+        Small-cell suppression: counts below this are written and shown as ``<min_cell``
+        in every table (:func:`suppress_small_cells`).  ``setup`` sets it under the
+        ``full`` profile (real data) to the spec's ``min_cell_count`` (default 10).
     """
 
-    def __init__(self, output_dir: str | Path | None, *, glue: bool = True, prefix: str = "") -> None:
+    def __init__(self, output_dir: str | Path | None, *, glue: bool = True, prefix: str = "",
+                 min_cell: int | None = None) -> None:
         self.output_dir = Path(output_dir) if output_dir else None
         self.glue_enabled = glue
         self.prefix = prefix
+        self.min_cell = min_cell
         self.values: dict[str, Any] = {}
         self._started = time.perf_counter()
 
     # --------------------------------------------------------------------------- tables
     def table(self, df, name: str, *, index: bool = False, float_format: str = "%.6g",
-              display: bool = True):
-        """Save ``df`` as ``tables/<name>.csv``, glue it, and display it."""
+              display: bool = True, counts: list[str] | None = None):
+        """Save ``df`` as ``tables/<name>.csv``, glue it, and display it.
+
+        With ``min_cell`` set, small counts are suppressed first (``counts`` names the
+        count columns when the default rule does not find them) and the suppressed table
+        is what is written, shown and returned.
+        """
         _check_name(name)
+        if self.min_cell:
+            df = suppress_small_cells(df.reset_index() if index else df, self.min_cell,
+                                      counts=counts)
+            if index:
+                df = df.set_index(df.columns[0])
         if self.output_dir is not None:
             path = self.output_dir / "tables" / f"{name}.csv"
             with atomic_write(path) as fh:

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import __version__
-from .atomic import replace_dir, write_json
+from .atomic import partial_dir, replace_dir, sweep_partials, write_json
 from .config import load_yaml, parse_assignment
-from .errors import CompendiumError, ConfigError, DataNotFoundError
+from .errors import CompendiumError, ConfigError, DataNotFoundError, Terminated
 from .notebook import PROFILES, NotebookSpec, get_spec, load_specs
 
 log = logging.getLogger(__name__)
@@ -190,17 +190,23 @@ def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] =
     params = {k: v for k, v in spec.to_dict().items() if k != "output_dir"}
     final = results_dir(name, profile, root)
     final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{profile}.partial-", dir=final.parent))
+    for stale in sweep_partials(final.parent, profile):
+        log.info("removed %s, left by a run that was killed", stale)
+    work = partial_dir(final.parent, profile)
+    fd, kernel_log = tempfile.mkstemp(prefix=f"compendium-{name}-kernel-", suffix=".log")
+    os.close(fd)
     started = time.time()
     try:
         executed = work / f"{name}.ipynb"
         try:
-            with _quiet_kernel_env():
+            with _quiet_kernel_env(), _sigterm_as_interrupt(), \
+                    _papermill_param_warnings_off(set(params)):
                 pm.execute_notebook(
                     str(root / "notebooks" / f"{name}.ipynb"), str(executed),
                     parameters={**params, "output_dir": str(work)},
                     cwd=str(root), kernel_name="python3", progress_bar=progress,
                     log_output=False, report_mode=False,
+                    kernel_manager_class=_kernel_manager_class(kernel_log),
                 )
         except pm.PapermillExecutionError as exc:
             raise _translate(name, exc) from None
@@ -223,6 +229,9 @@ def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] =
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(kernel_log)
     log.info("notebook %s (%s) finished in %.1f s -> %s", name, profile, seconds, final)
     return RunResult(name, profile, final, seconds)
 
@@ -247,6 +256,87 @@ def _finalise_notebook(path: Path, work: str, final: str) -> None:
         if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
             cell.source = cell.source.replace(work, final)
     nbformat.write(nb, str(path))
+
+
+def _kernel_manager_class(log_path: Path):
+    """A jupyter KernelManager whose kernel writes its own log (stderr) to ``log_path``.
+
+    The kernel's process log is not the notebook's output (cells' output and errors travel
+    through the kernel's messages); on Ctrl-C or SIGTERM it is a kernel traceback about
+    closed sockets that would bury the one-line message.  The runner removes the file
+    after the run.
+    """
+    from jupyter_client.manager import KernelManager
+
+    class _QuietKernelManager(KernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            fh = open(log_path, "wb")  # noqa: SIM115 - the kernel process owns it
+            try:
+                kw["stderr"] = fh
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            finally:
+                fh.close()  # the child has its own descriptor
+
+    return _QuietKernelManager
+
+
+class _KnownParameters(logging.Filter):
+    """Drops papermill's warnings about parameters that the runner validated itself.
+
+    papermill re-reads the notebook's ``parameters`` cell line by line and cannot parse a
+    line with two ``=`` (a knob dict keyed ``"sex=F"``): it then warns "Unable to parse
+    line" and "Passed unknown parameter" although the value is injected correctly.  The
+    spec has already checked every name and value, so these warnings are noise that reads
+    like an error; any other papermill warning passes.
+    """
+
+    def __init__(self, names: set[str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if msg.startswith("Passed unknown parameter:"):
+            return msg.split(":", 1)[1].strip() not in self.names
+        if msg.startswith("Unable to parse line"):
+            line = msg.split("'", 1)[1] if "'" in msg else ""
+            return line.split("=", 1)[0].strip() not in self.names
+        return True
+
+
+@contextlib.contextmanager
+def _papermill_param_warnings_off(names: set[str]):
+    """Install :class:`_KnownParameters` on papermill's loggers for one run."""
+    flt = _KnownParameters(names)
+    loggers = [logging.getLogger("papermill"), logging.getLogger("papermill.translators")]
+    for lg in loggers:
+        lg.addFilter(flt)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(flt)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Turn SIGTERM into :class:`Terminated` while a notebook runs (main thread only), so
+    that a cancelled CI job, ``timeout`` or a scheduler leaves no ``.partial-*`` folder."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

@@ -152,13 +152,31 @@ def test_holm_family_is_the_gap_rows_and_udr_shares_tpr():
     from statsmodels.stats.multitest import multipletests
 
     table = audit(_multiclass(), task="multiclass", attributes=["sex", "age_group"],
-                  n_bootstrap=0, n_permutations=40, seed=2)
+                  n_bootstrap=0, n_permutations=40, seed=2, family="table")
     family = table[table.p_value.notna() & (table.metric != "udr_gap")]
     np.testing.assert_allclose(family.p_adjusted, multipletests(family.p_value, method="holm")[1])
     udr = table[table.metric == "udr_gap"].set_index(["attribute", "label"]).p_adjusted
     tpr = table[table.metric == "tpr_gap"].set_index(["attribute", "label"]).p_adjusted
     pd.testing.assert_series_equal(udr, tpr)
     assert table.loc[table.p_value.isna(), "p_adjusted"].isna().all()
+    # the floor of the whole-table family: m / (N + 1), flagged when >= alpha
+    m = len(family)
+    assert family.p_floor.unique().tolist() == [pytest.approx(min(1, m / 41))]
+    assert family.flag.str.contains("p_floor").all()
+
+
+def test_default_family_is_one_attribute_and_one_metric():
+    from statsmodels.stats.multitest import multipletests
+
+    table = audit(_multiclass(), task="multiclass", attributes=["sex", "age_group"],
+                  n_bootstrap=0, n_permutations=40, seed=2)
+    assert table.attrs["family"] == "attribute_metric"
+    tested = table[table.p_value.notna() & (table.metric != "udr_gap")]
+    for (attr, metric), fam in tested.groupby(["attribute", "metric"]):
+        np.testing.assert_allclose(fam.p_adjusted, multipletests(fam.p_value, method="holm")[1])
+        np.testing.assert_allclose(fam.p_floor, min(1, len(fam) / 41))
+    with pytest.raises(ConfigError, match="family"):
+        audit(_multiclass(), task="multiclass", attributes=["sex"], family="everything")
 
 
 def test_results_do_not_depend_on_threads(monkeypatch):

@@ -74,3 +74,12 @@ def test_simulator_injects_the_requested_rates():
     gap = M.tpr_gap(df.y_true, pred, sensitive_features=df.group)
     assert gap == pytest.approx(0.3, abs=0.01)
     assert M.fpr(df.y_true, pred) == pytest.approx(0.1, abs=0.01)
+
+
+def test_glossary_states_threshold_rule_bin_edges_and_ece_confidence():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "book/reference/glossary.md").read_text()
+    assert "score >= t" in text
+    assert "[(b-1)/M, b/M)" in text and "[(M-1)/M, 1]" in text
+    assert "--ece-confidence positive (default" in text and "max(p, 1 - p)" in text

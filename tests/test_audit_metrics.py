@@ -78,14 +78,41 @@ def _ece_reference(correct, conf, n_bins=10):
 
 def test_ece_matches_a_binned_loop_and_options():
     conf = np.where(P == 1, S, 1 - S)
-    assert M.ece(Y, S) == pytest.approx(_ece_reference(P == Y, conf))
+    # default reading: positive-class probability against the truth (FairMedFM, MEDFAIR)
+    assert M.ece(Y, S) == pytest.approx(_ece_reference(Y.astype(float), S))
+    assert M.ece(Y, S, confidence="predicted") == pytest.approx(_ece_reference(P == Y, conf))
     top = SC.max(1)
     assert M.ece(YC, SC) == pytest.approx(_ece_reference(PC == YC, top))
-    assert M.ece(Y, S, n_bins=5) == pytest.approx(_ece_reference(P == Y, conf, 5))
-    # one bin per sample: mean |o - p| of the predicted-class confidence
-    assert M.ece(Y, S, binning="sample") == pytest.approx(np.abs((P == Y) - conf).mean())
-    with pytest.raises(ConfigError, match="binning"):
-        M.ece(Y, S, binning="nope")
+    assert M.ece(YC, SC, confidence="predicted") == pytest.approx(_ece_reference(PC == YC, top))
+    assert M.ece(Y, S, n_bins=5, confidence="predicted") == pytest.approx(
+        _ece_reference(P == Y, conf, 5))
+    # one bin per sample: mean |o - p|
+    assert M.ece(Y, S, binning="sample") == pytest.approx(np.abs(Y - S).mean())
+    assert M.ece(Y, S, binning="sample", confidence="predicted") == pytest.approx(
+        np.abs((P == Y) - conf).mean())
+    with pytest.raises(ConfigError, match="confidence"):
+        M.ece(Y, S, confidence="max")
+
+
+def test_ece_confidence_readings_on_the_glossary_example():
+    """The glossary's example: two positives scored 0.3 and 0.7 give 0.5 with the
+    positive-class reading and 0.2 with max(p, 1 - p)."""
+    y, s = np.array([1, 1]), np.array([0.3, 0.7])
+    assert M.ece(y, s) == pytest.approx(0.5)
+    assert M.ece(y, s, confidence="predicted") == pytest.approx(0.2)
+
+
+def test_ece_confidence_reading_can_reverse_a_group_gap():
+    """Group a over-predicts one negative (0.7): the positive-class ECE ranks a above b,
+    max(p, 1 - p) puts a's two predictions (0 and 1, both at confidence 0.7) in one bin
+    and ranks a below b."""
+    y = np.array([0, 0, 0, 0])
+    s = np.array([0.3, 0.7, 0.4, 0.4])
+    g = np.array(["a", "a", "b", "b"])
+    pos = M.by_group("ece", y, s, sensitive_features=g).iloc[:, 0]
+    pred = M.by_group("ece", y, s, sensitive_features=g, confidence="predicted").iloc[:, 0]
+    assert (pos["a"], pos["b"]) == (pytest.approx(0.5), pytest.approx(0.4))
+    assert (pred["a"], pred["b"]) == (pytest.approx(0.2), pytest.approx(0.4))
 
 
 def test_per_group_rates_and_gaps_match_metricframe():

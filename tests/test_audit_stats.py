@@ -61,6 +61,7 @@ def test_vectorised_engine_equals_naive_loop_on_the_same_resamples():
     d = parse_predictions(df, task="binary")
     counts = next(stats.iter_resample_counts(40, len(df), clusters=df.patient_id, seed=5))
     ev = RowSet(d).evaluate(counts)
+    ev_pred = RowSet(d.with_confidence("predicted")).evaluate(counts)
     for j, idx in enumerate(stats.counts_to_indices(counts)):
         y, s = df.y_true.to_numpy()[idx], df.y_score.to_numpy()[idx]
         p = (s >= 0.5).astype(int)
@@ -69,8 +70,10 @@ def test_vectorised_engine_equals_naive_loop_on_the_same_resamples():
         assert ev["f1"][0, j] == pytest.approx(skm.f1_score(y, p))
         assert ev["tpr"][0, j] == pytest.approx(skm.recall_score(y, p))
         assert ev["accuracy"][0, j] == pytest.approx(skm.accuracy_score(y, p))
+        # positive-class reading (default): the score against the truth
+        assert ev["ece"][0, j] == pytest.approx(_ece(y, s))
         conf = np.where(p == 1, s, 1 - s)
-        assert ev["ece"][0, j] == pytest.approx(_ece(p == y, conf))
+        assert ev_pred["ece"][0, j] == pytest.approx(_ece(p == y, conf))
 
 
 def test_audit_intervals_equal_naive_metricframe_loop():
@@ -182,3 +185,75 @@ def test_permutations_shuffle_patients_when_the_attribute_is_constant_within_the
     # the patients' labels are a permutation of the original patients' labels
     first = np.array([np.flatnonzero(patients == p)[0] for p in np.unique(patients)])
     assert (np.sort(perm[:, first], axis=1) == np.sort(codes[first])).all()
+
+
+def test_group_auroc_under_permutation_equals_the_weighted_engine():
+    """The radix-sort AUROC of every shuffled group equals the weighted engine's AUROC on
+    the group's 0/1 mask (an empty group is nan); tied positive/negative scores are
+    detected so that the engine falls back to the weighted path (ties count one half)."""
+    from compendium.audit.metrics import GroupAUROC
+
+    rng = np.random.default_rng(3)
+    n = 400
+    df = pd.DataFrame({"y_true": rng.integers(0, 2, n), "y_score": rng.random(n)})
+    d = parse_predictions(df, task="binary")
+    codes = rng.integers(0, 3, n)
+    codes[codes == 1] = 3  # group 1 declared but empty
+    perm = np.concatenate(list(stats.iter_permuted_codes(codes, 12, seed=0)))
+    fast = GroupAUROC(d)
+    assert fast.exact
+    got = fast.evaluate(perm, np.bincount(codes, minlength=4))
+    for g in (0, 2, 3):
+        ref = RowSet(d).evaluate((perm == g).T.astype(float))["auroc"]
+        np.testing.assert_allclose(got[g], ref, rtol=1e-12)
+    assert np.isnan(got[1]).all()
+    tied = parse_predictions(df.assign(y_score=np.round(df.y_score, 1)), task="binary")
+    assert not GroupAUROC(tied).exact
+    # and the audit's p-values with ties (weighted path) equal a naive scikit-learn loop
+    t = df.assign(y_score=np.round(df.y_score, 1), sex=np.where(codes == 0, "F", "M"))
+    table = audit(t, task="binary", attributes=["sex"], n_bootstrap=0, n_permutations=30,
+                  seed=5, metrics=["auroc_gap"])
+    sex = parse_attributes(t, ["sex"])[0].codes
+    draws = np.concatenate(list(stats.iter_permuted_codes(sex, 30, seed=np.random.default_rng(5))))
+
+    def gap(c):
+        a = [skm.roc_auc_score(t.y_true[c == g], t.y_score[c == g]) for g in (0, 1)]
+        return abs(a[0] - a[1])
+
+    obs = gap(sex)
+    expected = (1 + sum(gap(c) >= obs - 1e-12 for c in draws)) / 31
+    assert table.p_value.iloc[0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("patients", [False, True])
+def test_attributes_share_permutations_and_each_pvalue_equals_a_naive_loop(patients):
+    """Several attributes shuffled alike share each permutation of the rows (or patients):
+    every attribute's p-value is still that of its own shuffled groups."""
+    rng = np.random.default_rng(8)
+    n = 300
+    pid = rng.integers(0, 100, n)
+    df = pd.DataFrame({"y_true": rng.integers(0, 2, n), "y_score": rng.random(n),
+                       "sex": np.where(pid % 2, "F", "M"), "site": np.array(["a", "b", "c"])[pid % 3]})
+    if patients:
+        df["patient_id"] = pid.astype(str)
+    table = audit(df, task="binary", attributes=["sex", "site"], n_bootstrap=0,
+                  n_permutations=50, seed=4, metrics=["tpr_gap"], correction=None)
+    attrs = parse_attributes(df, ["sex", "site"])
+    units = stats.units_of(df.patient_id.astype(str).to_numpy()) if patients else None
+    n_units = len(units[0]) if patients else n
+    perms = np.concatenate(list(stats.iter_unit_permutations(
+        n_units, 50, n_rows=n, seed=np.random.default_rng(4))))
+    y, p = df.y_true.to_numpy(), (df.y_score >= 0.5).astype(int).to_numpy()
+    for a in attrs:
+        codes = stats.permuted_codes(a.codes, perms, units=units)
+        observed = MetricFrame(metrics=true_positive_rate, y_true=y, y_pred=p,
+                               sensitive_features=a.codes).difference()
+        naive = [MetricFrame(metrics=true_positive_rate, y_true=y, y_pred=p,
+                             sensitive_features=c).difference() for c in codes]
+        expected = (1 + np.sum(np.array(naive) >= observed - 1e-12)) / 51
+        got = table.query(f"attribute == '{a.name}'").p_value.iloc[0]
+        assert got == pytest.approx(expected)
+        if patients:  # every image of a patient moved together
+            for u in range(5):
+                rows = codes[:, units[1] == u]
+                assert (rows == rows[:, :1]).all()

@@ -12,12 +12,16 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..config import SEED_MAX, cli_number
+
     sub = parser.add_subparsers(dest="adapt_command", required=True)
     demo = sub.add_parser("demo", help="mitigations on synthetic embeddings with a known gap")
     demo.add_argument("--probe", default="linear", help="probe name (see 'adapt list')")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--n", type=int, default=3000, help="number of synthetic samples")
-    demo.add_argument("--epochs", type=int, default=60, help="epochs of torch probes")
+    demo.add_argument("--seed", type=cli_number(int, lo=0, hi=SEED_MAX), default=0)
+    demo.add_argument("--n", type=cli_number(int, lo=300, hi=10_000_000), default=3000,
+                      help="number of synthetic samples (>= 300: two groups, a minority)")
+    demo.add_argument("--epochs", type=cli_number(int, lo=1, hi=100_000), default=60,
+                      help="epochs of torch probes")
     demo.add_argument("--csv", default="", help="also write the table to this CSV file")
     sub.add_parser("list", help="probes, prompt families and mitigations")
 
@@ -42,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
     if args.probe in ("logreg", "lightgbm"):
         raise ConfigError("the demo compares all mitigations, adversarial debiasing included; "
                           "use a torch probe (linear, mlp, mlp-...)")
+    if args.csv:
+        from ..atomic import check_output
+
+        check_output(args.csv, option="--csv")
     table = mitigation_demo(probe=args.probe, seed=args.seed, n=args.n, params=params)
     print("Synthetic data with an injected disparity (not real patients).")  # noqa: T201
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))  # noqa: T201

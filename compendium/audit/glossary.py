@@ -32,9 +32,54 @@ def glossary_table() -> pd.DataFrame:
     } for m in METRICS])
 
 
+#: Conventions shared by every metric, stated once in the glossary (and options of
+#: ``compendium audit``).
+CONVENTIONS = (
+    ("Decision threshold",
+     "A binary or multi-label score is predicted positive when score >= t (t = 0.5 unless "
+     "--threshold says otherwise); a score exactly at the threshold is positive. Multi-class "
+     "tasks predict the arg-max class."),
+    ("ECE bins",
+     "M equal-width bins (--ece-bins, default 10): bin b (b = 1..M) holds the confidences in "
+     "[(b-1)/M, b/M); the last bin [(M-1)/M, 1] also holds 1. --ece-binning quantile uses "
+     "equal-mass bins whose edges come from all audited rows (every group shares them); "
+     "sample uses one bin per row."),
+    ("ECE confidence",
+     "--ece-confidence positive (default, as FairMedFM and MEDFAIR): binary and multi-label "
+     "ECE bins the positive-class probability p and compares it with the share of positives. "
+     "--ece-confidence predicted: the confidence max(p, 1 - p) of the predicted value against "
+     "whether it is right. Example: two positives scored 0.3 and 0.7 give ECE = "
+     "(|1 - 0.3| + |1 - 0.7|) / 2 = 0.5 (positive) but |0.5 - 0.7| = 0.2 (predicted: both "
+     "confidences are 0.7, one prediction right). Multi-class ECE is top-label in both."),
+    ("Gap readings",
+     "--eqodds mean (default, Paper A eq. 3) or max (fairlearn's equalized_odds_difference); "
+     "--gap-macro mean_of_gaps (default, the mean over classes of per-class gaps) or "
+     "gap_of_macro (the gap between the groups' macro averages); --var-ddof 0 (population "
+     "variance of the class-wise F1, default) or 1."),
+    ("Undefined gaps",
+     "A gap needs two groups with rows: an attribute with a single group gives an undefined "
+     "(empty) gap flagged single_group, never 0. The column kind (overall, group, gap, pair) "
+     "tells the rows apart, so a group may be called 'all'; a sample_id may not repeat."),
+    ("Permutation tests and families",
+     "Each gap's p-value shuffles group membership (between patients when a patient_id is "
+     "given). Corrections (Holm by default) apply within a family: --family attribute_metric "
+     "(default: one attribute and one metric, over its classes and macro average), attribute, "
+     "or table. A family of m tests with N permutations cannot reach an adjusted p-value "
+     "below m / (N + 1) (column p_floor, flagged p_floor when >= alpha); --max-permutations "
+     "auto continues sequentially (Besag-Clifford: a test stops after 20 permutations reached "
+     "its observed gap) until that floor is at most alpha / 10."),
+)
+
+
+def conventions_markdown() -> str:
+    """The shared conventions as a MyST definition list."""
+    return "\n".join(f"**{title}.** {text}\n" for title, text in CONVENTIONS)
+
+
 def glossary_markdown() -> str:
-    """The glossary as MyST markdown: one section per metric with its formula."""
-    out = []
+    """The glossary as MyST markdown: the shared conventions, then one section per metric
+    with its formula."""
+    out = ["### Conventions\n", conventions_markdown()]
     for m in METRICS:
         out.append(f"### `{m.name}`: {m.title}\n")
         out.append(f"$$\n{m.formula}\n$$\n")

@@ -68,11 +68,12 @@ def _design(d: TaskData, n_bins: int, binning: str) -> tuple[np.ndarray, dict[st
         "fn": (y & ~p).astype(float),
         "tn": (~y & ~p).astype(float),
     }
+    conf, hit = d.ece_conf, d.ece_hit
     if binning == "sample":
-        blocks["ece_abs"] = np.abs(d.correct - d.conf)
+        blocks["ece_abs"] = np.abs(hit - conf)
     else:
-        bins, nb = _bin_index(d.conf, n_bins, binning)
-        diff = d.correct - d.conf
+        bins, nb = _bin_index(conf, n_bins, binning)
+        diff = hit - conf
         ece = np.zeros((d.n, e * nb))
         cols = bins + nb * np.arange(e)[None, :]
         np.put_along_axis(ece, cols, diff, axis=1)
@@ -127,8 +128,10 @@ def _rank_plan(y: np.ndarray, s: np.ndarray) -> _RankPlan:
                      pos_ties=bool((pos_left != np.arange(len(pos))).any()))
 
 
-def _rank_metrics(plan: _RankPlan, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted AUROC (Mann-Whitney, ties count 1/2) and average precision, per column of w.
+def _rank_metrics(plan: _RankPlan, w: np.ndarray, auprc: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Weighted AUROC (Mann-Whitney, ties count 1/2) and average precision, per column of w
+    (``auprc=False``: the AUROC only, the average precision is None).
 
     ``w`` (float32) holds integer counts or 0/1 memberships: partial sums stay in float32,
     which is exact for integers below 2**24, and the final sums accumulate in float64.
@@ -154,6 +157,8 @@ def _rank_metrics(plan: _RankPlan, w: np.ndarray) -> tuple[np.ndarray, np.ndarra
         twice_below = below_l * 2.0
     twice_below *= wp
     auroc = _safe_div(0.5 * twice_below.sum(axis=0, dtype=np.float64), p_tot * n_tot)
+    if not auprc:
+        return auroc, None
     # precision at the threshold s_i: positives and negatives scoring >= s_i
     if plan.pos_ties:
         tp_ge = cp[plan.pos_left]
@@ -201,7 +206,8 @@ class RowSet:
         self.plans = ([_rank_plan(data.y[:, k], data.score[:, k]) for k in range(data.y.shape[1])]
                       if ranks else None)
 
-    def evaluate(self, w: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def evaluate(self, w: np.ndarray | None = None, *, ranks: bool = True,
+                 auprc: bool = True) -> dict[str, np.ndarray]:
         """Base metrics for each weight column.
 
         Parameters
@@ -215,13 +221,26 @@ class RowSet:
         dict
             ``n`` (B,), and for each base metric an array of shape (L, B) over its labels:
             ``accuracy``, ``f1``, ``tpr``, ``fpr``, ``udr``, ``auroc``, ``auprc``, ``ece``
-            (ranks only when prepared), plus the confusion counts ``tp, fp, fn, tn``.
+            (ranks only when prepared and ``ranks``; ``auprc=False`` skips the average
+            precision), plus the confusion counts ``tp, fp, fn, tn``.
         """
         d = self.data
         if w is None:
             w = np.ones((d.n, 1))
         w = np.asarray(w, dtype=float)
-        sums = self.x.T @ w  # (m, B)
+        out = self.from_sums(self.x.T @ w)  # (m, B)
+        if self.plans is not None and ranks:
+            w32 = w.astype(np.float32)
+            values = [_rank_metrics(plan, w32, auprc) for plan in self.plans]
+            out["auroc"] = np.stack([r[0] for r in values])
+            if auprc:
+                out["auprc"] = np.stack([r[1] for r in values])
+        return out
+
+    def from_sums(self, sums: np.ndarray) -> dict[str, np.ndarray]:
+        """The linear metrics from the weighted column sums ``x.T @ w`` (shape (m, B)):
+        sums are additive over disjoint row sets, so a complement is a subtraction."""
+        d = self.data
         s = self.slices
         n = sums[s["ones"]][0]
         tp, fp, fn, tn = (sums[s[k]] for k in ("tp", "fp", "fn", "tn"))
@@ -238,14 +257,74 @@ class RowSet:
         if "ece_abs" in s:
             ece = sums[s["ece_abs"]]
         else:
-            per_bin = sums[s["ece_bins"]].reshape(e, -1, w.shape[1])
+            per_bin = sums[s["ece_bins"]].reshape(e, -1, sums.shape[1])
             ece = np.abs(per_bin).sum(axis=1)
         out["ece"] = _safe_div(ece, n[None, :])
-        if self.plans is not None:
-            w32 = w.astype(np.float32)
-            ranks = [_rank_metrics(plan, w32) for plan in self.plans]
-            out["auroc"] = np.stack([r[0] for r in ranks])
-            out["auprc"] = np.stack([r[1] for r in ranks])
+        return out
+
+
+class GroupAUROC:
+    """AUROC of every group for many shuffled group assignments, without a mask per group.
+
+    For one label, the rows sorted by score are stably re-sorted by their (shuffled) group
+    code (a radix sort of small integers); within each group's block the negatives seen so
+    far are a running count, so the Mann-Whitney statistic of every group is one cumulative
+    sum and one segment sum per permutation: the cost does not grow with the number of
+    groups.  Exact when no positive shares its score with a negative (:attr:`exact`);
+    otherwise the caller uses the weighted engine (ties count one half there).
+
+    Parameters
+    ----------
+    data : TaskData
+        All audited rows.
+    """
+
+    def __init__(self, data: TaskData) -> None:
+        self.orders, self.y_sorted = [], []
+        self.exact = True
+        for k in range(data.y.shape[1]):
+            order = np.argsort(data.score[:, k], kind="stable")
+            s, y = data.score[order, k], data.y[order, k]
+            if len(s):
+                starts = np.r_[0, np.flatnonzero(np.diff(s) != 0) + 1]
+                mixed = np.maximum.reduceat(y, starts) != np.minimum.reduceat(y, starts)
+                self.exact &= not bool(mixed.any())
+            self.orders.append(order)
+            self.y_sorted.append(y)
+
+    def evaluate(self, codes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """AUROC per group, label and permutation.
+
+        Parameters
+        ----------
+        codes : array of small int, shape (b, n)
+            Group code of every row in each of ``b`` permutations (row order of ``data``).
+        sizes : array of int, shape (G,)
+            Rows per group (the same in every permutation).
+
+        Returns
+        -------
+        ndarray, shape (G, K, b)
+            nan for a group without positives or without negatives.
+        """
+        b, n = codes.shape
+        sizes = np.asarray(sizes, dtype=np.int64)
+        present = np.flatnonzero(sizes > 0)
+        starts = np.r_[0, np.cumsum(sizes)[:-1]][present]
+        # segment sums are at most (n/2)**2: unsigned 32-bit when that fits (no casting)
+        acc = np.uint32 if n * n // 4 < 2**32 else np.int64
+        out = np.full((len(sizes), len(self.orders), b), np.nan)
+        for k, (order, y) in enumerate(zip(self.orders, self.y_sorted)):
+            by_group = np.argsort(codes[:, order], axis=1, kind="stable")
+            ys = y[by_group]                                   # (b, n) truth, grouped
+            neg = np.cumsum(~ys, axis=1, dtype=acc)            # negatives up to here
+            neg *= ys                                          # ... at each positive
+            above = np.add.reduceat(neg, starts, axis=1).astype(float)  # (b, G')
+            pos = np.add.reduceat(ys, starts, axis=1, dtype=acc).astype(float)
+            negs = sizes[present][None, :] - pos
+            before = np.cumsum(negs, axis=1) - negs            # negatives of earlier groups
+            u = above - pos * before
+            out[present, k, :] = _safe_div(u, pos * negs).T
         return out
 
 
@@ -330,11 +409,19 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("ece", "utility", "Expected calibration error",
                r"\mathrm{ECE} = \sum_{b=1}^{M}\frac{|B_b|}{N}\,"
                r"\left|\mathrm{acc}(B_b) - \mathrm{conf}(B_b)\right|",
-               "Calibration gap of the predicted-class confidence, with M = 10 equal-width bins "
-               "by default (binary and multi-label: per label, confidence p or 1 - p of the "
-               "predicted value; multi-class: top-label confidence).",
+               "Calibration gap with M = 10 equal-width bins by default: bin b holds the "
+               "confidences in [(b-1)/M, b/M), the last bin also holds 1. Binary and "
+               "multi-label (per label): by default the confidence is the positive-class "
+               "probability p and acc(B) the share of positives in the bin (FairMedFM, MEDFAIR); "
+               "multi-class: the top-label confidence against whether the arg-max class is right. "
+               "Example: two positives scored 0.3 and 0.7. Positive reading: bins [0.3, 0.4) "
+               "and [0.7, 0.8), ECE = (|1 - 0.3| + |1 - 0.7|) / 2 = 0.5. Predicted-value reading: "
+               "the predictions are 0 (confidence 0.7, wrong) and 1 (confidence 0.7, right), one "
+               "bin [0.7, 0.8), ECE = |0.5 - 0.7| = 0.2.",
                base="ece", needs="score", higher_is_better=False, papers="A",
-               alternative="binning='quantile' (equal-mass bins; in an audit the edges come "
+               alternative="confidence='predicted' (binary, multi-label: max(p, 1 - p) at a 0.5 "
+                           "threshold, the confidence of the predicted value against whether it is "
+                           "right); binning='quantile' (equal-mass bins; in an audit the edges come "
                            "from all audited rows, so groups share bins) or binning='sample' (one bin "
                            r"per sample: $\frac1N\sum_i |o_i - p_i|$, a reading of Paper A eq. 4)"),
     MetricSpec("f1_var", "fairness", "Variance of class-wise F1 (Var_F1)",
@@ -551,8 +638,9 @@ def _make_utility(sp: MetricSpec) -> Callable:
     other = "y_pred" if sp.needs == "pred" else "y_score"
 
     def metric(y_true, y_other, *, labels=None, average="macro", threshold=0.5,
-               n_bins=ECE_BINS, binning="uniform"):
-        d = as_task_data(y_true, y_other, needs=sp.needs, labels=labels, threshold=threshold)
+               n_bins=ECE_BINS, binning="uniform", confidence="positive"):
+        d = as_task_data(y_true, y_other, needs=sp.needs, labels=labels,
+                         threshold=threshold).with_confidence(confidence)
         values = _point(d, sp.base, n_bins=n_bins, binning=binning)
         names = d.ece_labels if sp.base == "ece" else (
             d.accuracy_labels if sp.base == "accuracy" else d.labels)
@@ -568,8 +656,9 @@ def _make_fairness(sp: MetricSpec) -> Callable:
 
     def metric(y_true, y_other, *, sensitive_features, labels=None, average="macro",
                threshold=0.5, n_bins=ECE_BINS, binning="uniform", eqodds="mean",
-               gap_macro="mean_of_gaps"):
-        d = as_task_data(y_true, y_other, needs=sp.needs, labels=labels, threshold=threshold)
+               gap_macro="mean_of_gaps", confidence="positive"):
+        d = as_task_data(y_true, y_other, needs=sp.needs, labels=labels,
+                         threshold=threshold).with_confidence(confidence)
         codes, groups = _group_codes(sensitive_features, d.n)
         bases = sp.base.split(",")
         per_group = {b: _by_group(d, b, codes, len(groups), n_bins=n_bins, binning=binning)[..., None]
@@ -691,8 +780,8 @@ def fpr_difference(y_true, y_pred, *, sensitive_features, pair: tuple, labels=No
 
 
 def by_group(metric: str, y_true, y_other, *, sensitive_features, labels=None,
-             threshold: float = 0.5, n_bins: int = ECE_BINS, binning: str = "uniform"
-             ) -> pd.DataFrame:
+             threshold: float = 0.5, n_bins: int = ECE_BINS, binning: str = "uniform",
+             confidence: str = "positive") -> pd.DataFrame:
     """Per-group values of a utility metric, like ``MetricFrame(...).by_group``.
 
     Returns
@@ -703,7 +792,8 @@ def by_group(metric: str, y_true, y_other, *, sensitive_features, labels=None,
     sp = spec(metric)
     if sp.kind != "utility":
         raise ConfigError(f"by_group takes a utility metric, not {metric!r}")
-    d = as_task_data(y_true, y_other, needs=sp.needs, labels=labels, threshold=threshold)
+    d = as_task_data(y_true, y_other, needs=sp.needs, labels=labels,
+                     threshold=threshold).with_confidence(confidence)
     codes, groups = _group_codes(sensitive_features, d.n)
     values = _by_group(d, sp.base, codes, len(groups), n_bins=n_bins, binning=binning)
     names = d.ece_labels if sp.base == "ece" else (

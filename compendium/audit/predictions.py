@@ -17,10 +17,11 @@ plus an optional ``patient_id`` and the attribute columns named on the command l
 Every task is turned into the same one-vs-rest arrays (:class:`TaskData`): an ``(n, K)``
 truth indicator, an ``(n, K)`` score matrix and an ``(n, K)`` predicted indicator, where ``K``
 is 1 for a binary task (the positive class, label ``"1"``), the number of classes for a
-multi-class task and the number of labels for a multi-label task.  Calibration uses the
-*predicted-class confidence*: for binary and multi-label tasks, per label, ``p`` when the
-label is predicted and ``1 - p`` otherwise; for multi-class tasks the score of the
-predicted class (top-label calibration).
+multi-class task and the number of labels for a multi-label task.  Calibration (ECE) of
+binary and multi-label tasks uses, per label, the positive-class probability ``p`` against
+the truth by default (reading ``positive``); reading ``predicted`` uses the confidence of
+the predicted value (``p`` when predicted positive, ``1 - p`` otherwise) against whether the
+prediction is right.  Multi-class tasks use the score of the predicted class (top-label).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ from ..errors import ConfigError, DataNotFoundError, InputError
 log = logging.getLogger(__name__)
 
 TASKS = ("binary", "multiclass", "multilabel")
+#: Readings of the confidence of binary and multi-label ECE: the positive-class probability
+#: (FairMedFM, MEDFAIR and most fairness work; the default) or the confidence of the
+#: predicted value, ``max(p, 1 - p)`` at a 0.5 threshold.  Multi-class ECE is top-label.
+CONFIDENCES = ("positive", "predicted")
 #: Tolerance on the row sums of multi-class scores.
 SUM_TOLERANCE = 1e-3
 #: Separator of attribute names in an intersection ("sex+age_group") ...
@@ -75,10 +80,34 @@ class TaskData:
     pred: np.ndarray
     conf: np.ndarray
     correct: np.ndarray
+    confidence: str = "positive"
 
     @property
     def n(self) -> int:
         return self.y.shape[0]
+
+    @property
+    def ece_conf(self) -> np.ndarray:
+        """Confidence binned by ECE: the positive-class score (reading ``positive``) or the
+        predicted-value confidence (``predicted``; always for multi-class, top-label)."""
+        if self.task == "multiclass" or self.confidence == "predicted":
+            return self.conf
+        return self.score
+
+    @property
+    def ece_hit(self) -> np.ndarray:
+        """What ECE compares the confidence with: the truth of the positive class (reading
+        ``positive``) or whether the prediction is right (``predicted``, multi-class)."""
+        if self.task == "multiclass" or self.confidence == "predicted":
+            return self.correct
+        return self.y
+
+    def with_confidence(self, reading: str) -> "TaskData":
+        """The same arrays with ECE confidence ``reading`` (see :data:`CONFIDENCES`)."""
+        if reading not in CONFIDENCES:
+            raise ConfigError(f"unknown ECE confidence {reading!r} "
+                              f"(choose from {', '.join(CONFIDENCES)})")
+        return dataclasses.replace(self, confidence=reading)
 
     @property
     def ece_labels(self) -> tuple[str, ...]:
@@ -158,6 +187,15 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=dtypes, keep_default_na=True)
     except ValueError as exc:
+        # name the column (pandas' message does not): read as text and find it
+        text = pd.read_csv(path, dtype=str, keep_default_na=True)
+        for c in numeric:
+            values = pd.to_numeric(text[c], errors="coerce")
+            bad = values.isna() & text[c].notna()
+            if bad.any():
+                row = int(np.argmax(bad.to_numpy()))
+                raise InputError(f"{path}: column {c!r} must be numeric: row {row + 1} holds "
+                                 f"{text[c].iloc[row]!r}") from None
         raise InputError(f"{path}: {str(exc).splitlines()[0]}") from None
 
 
@@ -180,7 +218,11 @@ def _numeric(df: pd.DataFrame, c: str) -> np.ndarray:
     try:
         return pd.to_numeric(df[c], errors="raise").to_numpy(dtype=float)
     except (ValueError, TypeError):
-        raise InputError(f"column {c!r} must be numeric") from None
+        values = pd.to_numeric(df[c], errors="coerce")
+        bad = (values.isna() & df[c].notna()).to_numpy()
+        where = f": row {int(np.argmax(bad)) + 1} holds {df[c].iloc[int(np.argmax(bad))]!r}" \
+            if bad.any() else ""
+        raise InputError(f"column {c!r} must be numeric{where}") from None
 
 
 def _binary01(df: pd.DataFrame, c: str) -> np.ndarray:

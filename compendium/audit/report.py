@@ -2,7 +2,8 @@
 
 :func:`audit` returns one tidy table, one row per estimate:
 
-``metric, attribute, group, label, estimate, ci_low, ci_high, p_value, p_adjusted, n, flag``
+``metric, attribute, group, label, estimate, ci_low, ci_high, p_value, p_adjusted, n, flag,
+p_floor, kind``
 
 * ``attribute``: the attribute's name (``all`` for overall rows; ``a+b`` for an
   intersection); ``group``: the group's value (``all`` for overall rows and for gap rows,
@@ -13,12 +14,19 @@
 * ``ci_low, ci_high``: percentile bootstrap interval (patients resampled when a
   ``patient_id`` column is present, stratified by the groups of all attributes);
 * ``p_value``: permutation test of a gap (group membership shuffled, between patients when a
-  ``patient_id`` is present and the attribute is constant within patients); ``p_adjusted``: Holm
-  (default) or Benjamini-Hochberg across all gap rows of the table (attributes x classes;
-  ``udr_gap`` equals ``tpr_gap`` and shares its adjusted p-value instead of counting twice);
+  ``patient_id`` is present and the attribute is constant within patients; sequential with
+  ``max_permutations``); ``p_adjusted``: Holm (default), Benjamini-Hochberg or Bonferroni
+  within a family (``family``: one attribute x one metric by default, one attribute, or the
+  table; ``udr_gap`` equals ``tpr_gap`` and shares its adjusted p-value instead of counting
+  twice);
 * ``n``: rows behind the estimate; ``flag``: ``small_group`` when a group (or, for a gap,
   one of its groups) has fewer than ``min_group_size`` rows, ``undefined`` when the
-  estimate is undefined (e.g. AUROC of a group with one class), separated by ``;``.
+  estimate is undefined (e.g. AUROC of a group with one class), ``single_group`` for the
+  gaps of an attribute with one group, ``p_floor`` when the row's family cannot reach an
+  adjusted p-value below alpha, separated by ``;``;
+* ``p_floor``: the smallest adjusted p-value the row's family can reach with the
+  permutations drawn (``m / (N + 1)``); ``kind``: ``overall``, ``group``, ``gap`` or ``pair``
+  (from the metric, so a group may be named ``all``).
 """
 
 from __future__ import annotations
@@ -33,15 +41,28 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 from . import stats
-from .metrics import (ECE_BINS, GAPS, RowSet, fairness_from_groups, population_variance,
-                      spec)
-from .predictions import Attribute, TaskData, parse_attributes, parse_predictions, task_data
+from .metrics import (BINNINGS, ECE_BINS, GAPS, GroupAUROC, RowSet, fairness_from_groups,
+                      population_variance, spec)
+from .predictions import (CONFIDENCES, Attribute, TaskData, parse_attributes, parse_predictions,
+                          task_data)
 from .thresholds import choose_threshold, parse_policy
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["metric", "attribute", "group", "label", "estimate", "ci_low", "ci_high",
-           "p_value", "p_adjusted", "n", "flag"]
+           "p_value", "p_adjusted", "n", "flag", "p_floor", "kind"]
+#: Row kinds (column ``kind``): the whole table, one group, a gap over an attribute's
+#: groups, a named pair.  The kind comes from the metric, never from a group's name, so a
+#: group may be called ``all``.
+KINDS = ("overall", "group", "gap", "pair")
+#: Multiple-comparison families: every tested row of one attribute and one metric (its
+#: classes, macro average and named pairs), every tested row of one attribute, or the table.
+FAMILIES = ("attribute_metric", "attribute", "table")
+#: ``max_permutations="auto"`` draws up to this many permutations so that the floor of every
+#: family is at most alpha / AUTO_MARGIN ...
+AUTO_MARGIN = 10
+#: ... but never more than this.
+AUTO_CAP = 200_000
 #: Base (per-set) metrics reported for the overall population and every group.
 BASE_METRICS = ("accuracy", "f1", "auroc", "auprc", "tpr", "fpr", "udr", "ece")
 #: Fairness metrics tested by permutation (the gaps; the worst group is not a gap).
@@ -59,6 +80,20 @@ class Options:
     eqodds: str = "mean"
     gap_macro: str = "mean_of_gaps"
     var_ddof: int = 0
+    confidence: str = "positive"
+
+    def check(self) -> None:
+        """ConfigError naming the option and what is allowed."""
+        if not isinstance(self.n_bins, (int, np.integer)) or not 1 <= self.n_bins <= 10_000:
+            raise ConfigError(f"n_bins must be an integer in [1, 10000] (got {self.n_bins!r})")
+        for name, value, allowed in (("binning", self.binning, BINNINGS),
+                                     ("eqodds", self.eqodds, ("mean", "max")),
+                                     ("gap_macro", self.gap_macro, ("mean_of_gaps", "gap_of_macro")),
+                                     ("var_ddof", self.var_ddof, (0, 1)),
+                                     ("confidence", self.confidence, CONFIDENCES)):
+            if value not in allowed:
+                raise ConfigError(f"unknown {name} reading {value!r} "
+                                  f"(choose from {', '.join(map(str, allowed))})")
 
 
 def _labels(d: TaskData, base: str) -> tuple[str, ...]:
@@ -79,6 +114,9 @@ class _Engine:
         self.metrics = set(ALL_METRICS if metrics is None else metrics)
         self.ranks = bool(self.metrics & {"auroc", "auprc", "auroc_gap", "worst_group_auroc"})
         self.overall = RowSet(d, n_bins=opt.n_bins, binning=opt.binning, ranks=self.ranks)
+        self.present = [int((np.bincount(a.codes, minlength=len(a.groups)) > 0).sum())
+                        for a in attributes]
+        self._group_auroc: GroupAUROC | None = None
         self.groups: list[list[tuple[np.ndarray, RowSet | None]]] = []
         for a in attributes:
             sets = []
@@ -115,17 +153,22 @@ class _Engine:
             if base == "auroc" and not self.ranks:
                 continue
             shape = (len(_labels(self.d, base)), b)
-            per_group[base] = np.stack([ev[base] if ev is not None else np.full(shape, np.nan)
-                                        for ev in evals])
+            per_group[base] = np.stack([ev[base] if ev is not None and base in ev
+                                        else np.full(shape, np.nan) for ev in evals])
         return per_group
 
     def _gap_rows(self, a: Attribute, evals: list[dict | None], b: int, out: dict) -> None:
         per_group = self._per_group(evals, b)
+        # a comparison needs two groups with rows: one group has no gap (nan, never 0)
+        single = self.present[self.attributes.index(a)] < 2
         for name in GAPS:
             if name not in self.metrics:
                 continue
             per_label, mac = fairness_from_groups(name, per_group, eqodds=self.opt.eqodds,
                                                   gap_macro=self.opt.gap_macro)
+            if single and spec(name).over_groups == "range":
+                per_label = np.full_like(per_label, np.nan)
+                mac = None if mac is None else np.full_like(mac, np.nan)
             names = _labels(self.d, spec(name).base.split(",")[0])
             for i, lab in enumerate(names):
                 out[(name, a.name, "all", lab)] = per_label[i]
@@ -154,15 +197,47 @@ class _Engine:
         return out
 
     def permuted(self, a_index: int, codes: np.ndarray) -> dict[tuple, np.ndarray]:
-        """Gap rows of one attribute with group membership ``codes`` (n, P): one column
-        of shuffled group codes per permutation."""
+        """Gap rows of one attribute with group membership ``codes`` (P, n): one row of
+        shuffled group codes per permutation.
+
+        Only what the tested gaps need is computed: no average precision, and the AUROC of
+        every group comes from :class:`~compendium.audit.metrics.GroupAUROC` (one radix
+        sort per label and permutation instead of one weighted pass per group) when the
+        scores allow it exactly.
+        """
         a = self.attributes[a_index]
+        b = codes.shape[0]
+        ranks = self.ranks and "auroc_gap" in self.metrics
+        fast = None
+        if ranks:
+            if self._group_auroc is None:
+                self._group_auroc = GroupAUROC(self.d)
+            if self._group_auroc.exact:
+                sizes = np.bincount(codes[0], minlength=len(a.groups))
+                fast = self._group_auroc.evaluate(codes, sizes)
+        # group sums are additive: the last non-empty group is the total minus the others
+        rows = np.ascontiguousarray(codes.T)
+        present = np.flatnonzero(np.bincount(codes[0], minlength=len(a.groups)))
+        x = self.overall.x
+        sums: dict[int, np.ndarray] = {}
+        for g in present[:-1]:
+            sums[g] = x.T @ (rows == g).astype(float)
+        if len(present):
+            total = x.sum(axis=0)[:, None] - sum(sums.values(), np.zeros((x.shape[1], b)))
+            sums[present[-1]] = total
         evals = []
         for g in range(len(a.groups)):
-            mask = (codes == g).astype(float)
-            evals.append(self.overall.evaluate(mask) if mask.any() else None)
+            if g not in sums:
+                evals.append(None)
+                continue
+            ev = self.overall.from_sums(sums[g])
+            if ranks and fast is None:
+                ev.update(self.overall.evaluate((rows == g).astype(float), auprc=False))
+            elif fast is not None:
+                ev["auroc"] = fast[g]
+            evals.append(ev)
         out: dict[tuple, np.ndarray] = {}
-        self._gap_rows(a, evals, codes.shape[1], out)
+        self._gap_rows(a, evals, b, out)
         return out
 
 
@@ -183,6 +258,9 @@ def _parse_pairs(pairs, attributes: list[Attribute]) -> dict[str, list[tuple[str
             raise ConfigError(f"pair {item!r}: attribute {attr!r} is not audited "
                               f"(audited: {', '.join(names)})")
         for g in (ga, gb):
+            if PAIR_SEP in g:
+                raise ConfigError(f"pair {item!r}: group {g!r} contains '{PAIR_SEP.strip()}', "
+                                  "which names pairs in the audit table: rename that group")
             if g not in names[attr].groups:
                 raise ConfigError(f"pair {item!r}: group {g!r} not found in {attr!r} "
                                   f"(groups: {', '.join(names[attr].groups)})")
@@ -224,26 +302,31 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
           validation: pd.DataFrame | None = None, pairs: Iterable | None = None,
           min_group_size: int = 30, level: float = 0.95, correction: str | None = "holm",
           n_bins: int = ECE_BINS, binning: str = "uniform", eqodds: str = "mean",
-          gap_macro: str = "mean_of_gaps", var_ddof: int = 0,
-          metrics: Sequence[str] | None = None, progress: bool = False,
+          gap_macro: str = "mean_of_gaps", var_ddof: int = 0, confidence: str = "positive",
+          family: str = "attribute_metric", max_permutations: int | str | None = None,
+          alpha: float = 0.05, metrics: Sequence[str] | None = None, progress: bool = False,
           n_jobs: int = 1, blas_threads: int | None = 1) -> pd.DataFrame:
     """Audit a predictions table: every metric overall, per group and as gaps, with statistics.
 
     Parameters
     ----------
     predictions : DataFrame
-        The predictions table (see :mod:`compendium.audit.predictions`).
+        The predictions table (see :mod:`compendium.audit.predictions`).  A ``sample_id``
+        column, when present, must not repeat.
     task : {"binary", "multiclass", "multilabel"}
     attributes : sequence
-        Attribute columns; ``"a+b"`` (or ``("a", "b")``) audits the intersection.
+        Attribute columns; ``"a+b"`` (or ``("a", "b")``) audits the intersection.  A group
+        may not be named ``all`` nor contain `` vs `` (the table's reserved values).
     n_bootstrap : int
         Bootstrap resamples for the intervals (0: no intervals).
     n_permutations : int
-        Permutations for the gap p-values (0: no p-values).
+        Permutations for the gap p-values (0: no p-values); with ``max_permutations``
+        above it, the first round of a sequential test.
     seed : int or Generator
         Seeds the bootstrap and then the permutations.
     threshold : str or float
-        Threshold policy (:mod:`compendium.audit.thresholds`).
+        Threshold policy (:mod:`compendium.audit.thresholds`); a row is predicted positive
+        when its score is ``>= threshold``.
     validation : DataFrame, optional
         Validation predictions for the ``youden``/``f1``/``spec=`` policies.
     pairs : iterable, optional
@@ -253,10 +336,24 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
         Groups smaller than this are flagged ``small_group``.
     level : float
         Confidence level of the intervals.
-    correction : {"holm", "bh", None}
-        Multiple-comparison correction of the gap p-values across the table.
-    n_bins, binning, eqodds, gap_macro, var_ddof :
-        Readings of ambiguous definitions (see the metric glossary).
+    correction : {"holm", "bh", "bonferroni", None}
+        Multiple-comparison correction of the gap p-values within each family.
+    n_bins, binning, eqodds, gap_macro, var_ddof, confidence :
+        Readings of ambiguous definitions (see the metric glossary); ``confidence`` is the
+        ECE confidence of binary and multi-label tasks (``positive`` or ``predicted``).
+    family : {"attribute_metric", "attribute", "table"}
+        The multiple-comparison family: the tested rows of one attribute and one metric
+        (default), of one attribute, or the whole table.  ``udr_gap`` shares ``tpr_gap``'s
+        test and is not counted twice.
+    max_permutations : int, "auto" or None
+        Sequential permutations (Besag-Clifford): after ``n_permutations``, an attribute
+        whose tests could still be significant gets more permutations (doubling each
+        round) up to this many; a test stops once :data:`~compendium.audit.stats.SEQUENTIAL_H`
+        permutations reached its observed gap.  ``"auto"``: enough that every family's
+        floor (column ``p_floor``) is at most ``alpha / 10``; ``None``: exactly
+        ``n_permutations``.
+    alpha : float
+        Significance level of the floor warning (flag ``p_floor`` and the summary).
     metrics : sequence of str, optional
         Restrict the table to these metrics (default: all of :data:`ALL_METRICS`); rank
         metrics (AUROC, AUPRC) are skipped entirely when none of them is asked for.
@@ -272,7 +369,9 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
     Returns
     -------
     DataFrame
-        The tidy audit table (columns :data:`COLUMNS`).
+        The tidy audit table (columns :data:`COLUMNS`).  ``p_floor`` is the smallest
+        adjusted p-value the row's family could reach with the permutations drawn; its
+        ``attrs`` hold ``family``, ``alpha``, ``correction`` and ``p_floor_max``.
 
     Examples
     --------
@@ -287,30 +386,64 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
         return _audit(predictions, task=task, attributes=attributes, n_bootstrap=n_bootstrap,
                       n_permutations=n_permutations, seed=seed, threshold=threshold,
                       validation=validation, pairs=pairs, min_group_size=min_group_size,
-                      level=level, correction=correction, n_bins=n_bins, binning=binning,
-                      eqodds=eqodds, gap_macro=gap_macro, var_ddof=var_ddof, metrics=metrics,
-                      progress=progress, n_jobs=n_jobs)
+                      level=level, correction=correction,
+                      opt=Options(n_bins=n_bins, binning=binning, eqodds=eqodds,
+                                  gap_macro=gap_macro, var_ddof=var_ddof, confidence=confidence),
+                      family=family, max_permutations=max_permutations, alpha=alpha,
+                      metrics=metrics, progress=progress, n_jobs=n_jobs)
+
+
+#: Largest number of bootstrap resamples or permutations accepted (a typo guard).
+MAX_RESAMPLES = 10_000_000
+
+
+def check_options(*, n_bootstrap, n_permutations, max_permutations, min_group_size, level,
+                  alpha, correction, family, opt: Options) -> None:
+    """Range checks of the audit's options (ConfigError naming the option and the range)."""
+    for name, v, lo, hi in (("n_bootstrap", n_bootstrap, 0, MAX_RESAMPLES),
+                            ("n_permutations", n_permutations, 0, MAX_RESAMPLES),
+                            ("min_group_size", min_group_size, 0, 10**12)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+            raise ConfigError(f"{name} must be an integer in [{lo}, {hi}] (got {v!r})")
+    if max_permutations not in (None, "auto") and (
+            isinstance(max_permutations, bool) or not isinstance(max_permutations, (int, np.integer))
+            or not 0 <= max_permutations <= MAX_RESAMPLES):
+        raise ConfigError(f"max_permutations must be 'auto', None or an integer in "
+                          f"[0, {MAX_RESAMPLES}] (got {max_permutations!r})")
+    for name, v in (("level", level), ("alpha", alpha)):
+        if not isinstance(v, (int, float)) or not 0.0 < v < 1.0:
+            raise ConfigError(f"{name} must lie in (0, 1) (got {v!r})")
+    if correction is not None and correction not in stats.CORRECTIONS:
+        raise ConfigError(f"unknown correction {correction!r} "
+                          f"(choose from {', '.join(stats.CORRECTIONS)} or None)")
+    if family not in FAMILIES:
+        raise ConfigError(f"unknown family {family!r} (choose from {', '.join(FAMILIES)})")
+    opt.check()
+
+
+def _family_keys(keys: list[tuple], family: str) -> list[tuple]:
+    """The family of each tested row key (metric, attribute, group, label)."""
+    if family == "table":
+        return [("table",)] * len(keys)
+    if family == "attribute":
+        return [(k[1],) for k in keys]
+    return [(k[1], "tpr_gap" if k[0] == "udr_gap" else k[0]) for k in keys]
 
 
 def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, threshold,
-           validation, pairs, min_group_size, level, correction, n_bins, binning, eqodds,
-           gap_macro, var_ddof, metrics, progress, n_jobs=1):
+           validation, pairs, min_group_size, level, correction, opt, family,
+           max_permutations, alpha, metrics, progress, n_jobs=1):
     from tqdm import tqdm
 
     if task not in ("binary", "multiclass", "multilabel"):
         raise ConfigError(f"unknown task {task!r} (choose from binary, multiclass, multilabel)")
-    for name, v in (("n_bootstrap", n_bootstrap), ("n_permutations", n_permutations),
-                    ("min_group_size", min_group_size)):
-        if int(v) < 0:
-            raise ConfigError(f"{name} must be >= 0 (got {v})")
-    if correction is not None and correction not in stats.CORRECTIONS:
-        raise ConfigError(f"unknown correction {correction!r} "
-                          f"(choose from {', '.join(stats.CORRECTIONS)} or None)")
-    d = _apply_policy(predictions, task, threshold, validation)
+    check_options(n_bootstrap=n_bootstrap, n_permutations=n_permutations,
+                  max_permutations=max_permutations, min_group_size=min_group_size,
+                  level=level, alpha=alpha, correction=correction, family=family, opt=opt)
+    check_sample_ids(predictions)
+    d = _apply_policy(predictions, task, threshold, validation).with_confidence(opt.confidence)
     attrs = parse_attributes(predictions, attributes)
     pair_map = _parse_pairs(pairs, attrs)
-    opt = Options(n_bins=n_bins, binning=binning, eqodds=eqodds, gap_macro=gap_macro,
-                  var_ddof=var_ddof)
     if metrics is not None:
         unknown = [m for m in metrics if m not in ALL_METRICS]
         if unknown:
@@ -335,28 +468,124 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
                     boot[k].append(v)
                 bar.update(width)
 
+    tested = [k for k in estimates if k[0] in TESTED]
+    fam_of = dict(zip(tested, _family_keys(tested, family)))
+    fam_size: dict[tuple, int] = {}
+    for k in tested:
+        if k[0] != "udr_gap":
+            fam_size[fam_of[k]] = fam_size.get(fam_of[k], 0) + 1
     perm: dict[tuple, list[np.ndarray]] = {}
+    drawn: dict[str, int] = {}
+    sequential: set[str] = set()
     patients = (predictions["patient_id"].astype(str).to_numpy()
                 if "patient_id" in predictions.columns else None)
     if n_permutations:
-        with tqdm(total=n_permutations * len(attrs), desc="permutations",
-                  disable=not progress) as bar:
-            for i, a in enumerate(attrs):
-                by_patient = patients is not None and stats.constant_within(a.codes, patients)
-                if patients is not None and not by_patient:
-                    log.warning("%s varies within patients: its permutation test shuffles "
-                                "rows, not patients (p-values may be optimistic)", a.name)
-                chunks = stats.iter_permuted_codes(a.codes, n_permutations, seed=rng,
-                                                   clusters=patients if by_patient else None)
-                for result, width in _map_chunks(functools.partial(engine.permuted, i),
-                                             (c.T for c in chunks), n_jobs):
-                    for k, v in result.items():
-                        if k[0] in TESTED:
-                            perm.setdefault(k, []).append(v)
-                    bar.update(width)
+        by_patient = {}
+        for a in attrs:
+            by_patient[a.name] = patients is not None and stats.constant_within(a.codes, patients)
+            if patients is not None and not by_patient[a.name]:
+                log.warning("%s varies within patients: its permutation test shuffles "
+                            "rows, not patients (p-values may be optimistic)", a.name)
 
-    return _table(d, attrs, pair_map, estimates, boot, perm, level=level,
-                  min_group_size=min_group_size, correction=correction)
+        def keep(result):
+            for k, v in result.items():
+                if k[0] in TESTED:
+                    perm.setdefault(k, []).append(v)
+
+        # first round: attributes shuffled alike (rows, or the same patients) share each
+        # permutation of the units, drawn once (every attribute's null distribution is
+        # still that of a uniform permutation of its own groups)
+        first: dict[str, bool] = {}
+        for mode in (False, True):
+            group = [i for i, a in enumerate(attrs) if by_patient[a.name] == mode]
+            if len(group) < 2:
+                continue
+            units = stats.units_of(patients) if mode else None
+            draws = stats.iter_unit_permutations(d.n if units is None else len(units[0]),
+                                                 n_permutations, n_rows=d.n, seed=rng)
+            with tqdm(total=n_permutations, desc="permutations", disable=not progress) as bar:
+                for result, width in _map_chunks(
+                        functools.partial(_permute_all, engine, group, units), draws,
+                        n_jobs, axis=0):
+                    keep(result)
+                    bar.update(width)
+            for i in group:
+                first[attrs[i].name] = True
+        for i, a in enumerate(attrs):
+            keys = [k for k in tested if k[1] == a.name]
+            largest = max([fam_size.get(fam_of[k], 1) for k in keys] or [1])
+            limit = _max_permutations(max_permutations, n_permutations, largest,
+                                      correction, alpha)
+            clusters = patients if by_patient[a.name] else None
+            done = n_permutations if first.get(a.name) else 0
+            target = n_permutations
+            with tqdm(total=n_permutations, initial=done, desc=f"permutations ({a.name})",
+                      disable=not progress) as bar:
+                while True:
+                    if target > done:
+                        chunks = stats.iter_permuted_codes(a.codes, target - done, seed=rng,
+                                                           clusters=clusters)
+                        for result, width in _map_chunks(functools.partial(engine.permuted, i),
+                                                         chunks, n_jobs, axis=0):
+                            keep(result)
+                            bar.update(width)
+                    done = target
+                    if done >= limit or not keys:
+                        break
+                    open_keys = [k for k in keys if not stats.settled(
+                        np.asarray(estimates[k]), np.concatenate(perm[k]),
+                        two_sided=k[0] == "fpr_diff")]
+                    if not open_keys:
+                        break
+                    target = min(limit, 2 * target)
+                    bar.total = target
+            drawn[a.name] = done
+            if limit > n_permutations:
+                sequential.add(a.name)
+    table = _table(d, attrs, pair_map, estimates, boot, perm, level=level,
+                   min_group_size=min_group_size, correction=correction,
+                   sequential=sequential, fam_of=fam_of, fam_size=fam_size, drawn=drawn,
+                   alpha=alpha, present=dict(zip([a.name for a in attrs], engine.present)))
+    table.attrs.update({"family": family, "alpha": alpha, "correction": correction,
+                        "permutations": drawn,
+                        "p_floor_max": float(np.nanmax(table.p_floor))
+                        if table.p_floor.notna().any() else None})
+    return table
+
+
+def _max_permutations(max_permutations, n_permutations: int, family_size: int,
+                      correction: str | None, alpha: float) -> int:
+    if max_permutations is None:
+        return n_permutations
+    if max_permutations == "auto":
+        m = 1 if correction is None else family_size
+        needed = int(np.ceil(AUTO_MARGIN * m / alpha)) - 1
+        return max(n_permutations, min(needed, AUTO_CAP))
+    return max(n_permutations, int(max_permutations))
+
+
+RESERVED_GROUP = "all"
+PAIR_SEP = " vs "
+
+
+def check_sample_ids(df: pd.DataFrame) -> None:
+    """InputError when a ``sample_id`` column repeats a value (a row counted twice)."""
+    if "sample_id" not in df.columns:
+        return
+    dup = df["sample_id"].astype(str).duplicated()
+    if dup.any():
+        first = df["sample_id"].astype(str)[dup].iloc[0]
+        raise InputError(f"column 'sample_id' repeats {int(dup.sum())} value(s) (first: "
+                         f"{first!r}): every sample must appear once; drop the duplicates")
+
+
+def _permute_all(engine: "_Engine", group: list[int], units, perm: np.ndarray) -> dict:
+    """Gap rows of every attribute of ``group`` under one chunk of unit permutations."""
+    out: dict[tuple, np.ndarray] = {}
+    for i in group:
+        codes = stats.permuted_codes(engine.attributes[i].codes, perm, units=units)
+        out.update(engine.permuted(i, codes))
+    return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -367,7 +596,7 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def _map_chunks(func, chunks, n_jobs: int):
+def _map_chunks(func, chunks, n_jobs: int, axis: int = 1):
     """``func`` over the weight chunks, in order; ``n_jobs`` threads (numpy releases the GIL).
 
     Chunks are drawn in the calling thread (the random stream does not depend on
@@ -375,7 +604,7 @@ def _map_chunks(func, chunks, n_jobs: int):
     """
     if n_jobs <= 1:
         for w in chunks:
-            yield func(w), w.shape[1]
+            yield func(w), w.shape[axis]
         return
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -383,7 +612,7 @@ def _map_chunks(func, chunks, n_jobs: int):
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
         pending: deque = deque()
         for w in chunks:
-            pending.append((pool.submit(func, w), w.shape[1]))
+            pending.append((pool.submit(func, w), w.shape[axis]))
             if len(pending) >= 2 * n_jobs:
                 fut, width = pending.popleft()
                 yield fut.result(), width
@@ -392,9 +621,12 @@ def _map_chunks(func, chunks, n_jobs: int):
             yield fut.result(), width
 
 
-def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, correction):
+def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, correction,
+           sequential=frozenset(), fam_of=None, fam_size=None, drawn=None, alpha=0.05,
+           present=None):
     sizes = {("all", "all"): d.n}
     small_attr = {}
+    single = {a.name for a in attrs if (present or {}).get(a.name, 2) < 2}
     for a in attrs:
         counts = np.bincount(a.codes, minlength=len(a.groups))
         for g, c in zip(a.groups, counts):
@@ -404,40 +636,56 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
                             a.name, g)
         small_attr[a.name] = [g for g, c in zip(a.groups, counts) if c < min_group_size]
         for ga, gb in pair_map.get(a.name, []):
-            sizes[(a.name, f"{ga} vs {gb}")] = sizes[(a.name, ga)] + sizes[(a.name, gb)]
+            sizes[(a.name, f"{ga}{PAIR_SEP}{gb}")] = sizes[(a.name, ga)] + sizes[(a.name, gb)]
+        if a.name in single:
+            log.warning("%s has a single group (%s): its gaps are undefined (flag single_group)",
+                        a.name, ", ".join(g for g, c in zip(a.groups, counts) if c) or "none")
     rows = []
-    undefined: dict[tuple[str, str], list[str]] = {}
+    undefined: dict[tuple[str, str, str], list[str]] = {}
+    pairs_of = {(a, f"{ga}{PAIR_SEP}{gb}"): (ga, gb) for a, ps in pair_map.items()
+                for ga, gb in ps}
     for key, est in estimates.items():
         metric, attribute, group, label = key
-        if group == "all" or " vs " in group:
-            n = sizes.get((attribute, group), d.n) if attribute != "all" else d.n
-            if attribute != "all" and group == "all":
-                n = d.n
-            if " vs " in group:
-                small = any(g in small_attr[attribute] for g in group.split(" vs ", 1))
-            else:
-                small = attribute != "all" and bool(small_attr[attribute])
+        if attribute == "all":
+            kind, n, small = "overall", d.n, False
+        elif metric == "fpr_diff":
+            kind, n = "pair", sizes[(attribute, group)]
+            small = any(g in small_attr[attribute] for g in pairs_of[(attribute, group)])
+        elif metric in GAPS:
+            kind, n, small = "gap", d.n, bool(small_attr[attribute])
         else:
-            n = sizes[(attribute, group)]
+            kind, n = "group", sizes[(attribute, group)]
             small = n < min_group_size
         lo = hi = np.nan
         if boot.get(key):
             lo, hi = stats.percentile_interval(np.concatenate(boot[key]), level=level)
-        p = np.nan
+        p = floor = np.nan
         if key in perm:
-            p = float(stats.permutation_pvalue(np.asarray(est), np.concatenate(perm[key]),
-                                               two_sided=metric == "fpr_diff"))
+            values = np.concatenate(perm[key])
+            if attribute in sequential:
+                p = float(stats.sequential_pvalue(np.asarray(est), values,
+                                                  two_sided=metric == "fpr_diff"))
+            else:
+                p = float(stats.permutation_pvalue(np.asarray(est), values,
+                                                   two_sided=metric == "fpr_diff"))
+            if fam_of is not None and np.isfinite(est):
+                floor = stats.pvalue_floor(fam_size.get(fam_of[key], 1), drawn[attribute],
+                                           correction)
         flags = []
         if small:
             flags.append("small_group")
+        if attribute in single and metric in GAPS:
+            flags.append("single_group")
         if not np.isfinite(est):
             flags.append("undefined")
-            undefined.setdefault((attribute, group), []).append(f"{metric}[{label}]")
+            undefined.setdefault((attribute, group, kind), []).append(f"{metric}[{label}]")
+        if np.isfinite(floor) and floor >= alpha:
+            flags.append("p_floor")
         rows.append((metric, attribute, group, label, float(est), float(lo), float(hi), p,
-                     np.nan, int(n), ";".join(flags)))
-    for (attribute, group), what in undefined.items():
-        where = "overall" if attribute == "all" else (
-            f"{attribute} (gap over groups)" if group == "all" else f"{attribute}={group}")
+                     np.nan, int(n), ";".join(flags), floor, kind))
+    for (attribute, group, kind), what in undefined.items():
+        where = {"overall": "overall", "gap": f"{attribute} (gap over groups)"}.get(
+            kind, f"{attribute}={group}")
         log.warning("%s: undefined (reported empty): %s%s", where, ", ".join(what[:8]),
                     f" and {len(what) - 8} more" if len(what) > 8 else "")
     for a in attrs:
@@ -446,10 +694,14 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
                         min_group_size, ", ".join(small_attr[a.name]))
     table = pd.DataFrame(rows, columns=COLUMNS)
     if correction is not None:
-        # udr_gap equals tpr_gap (UDR = 1 - TPR): one test, counted once in the family
-        family = (table.metric != "udr_gap").to_numpy()
+        # udr_gap equals tpr_gap (UDR = 1 - TPR): one test, counted once in its family
+        keys = list(zip(table.metric, table.attribute, table.group, table.label))
+        fam = [(fam_of or {}).get(k, ("table",)) if m != "udr_gap" else None
+               for k, m in zip(keys, table.metric)]
         adjusted = np.full(len(table), np.nan)
-        adjusted[family] = stats.adjust_pvalues(table.loc[family, "p_value"].to_numpy(), correction)
+        for f in {x for x in fam if x is not None}:
+            idx = np.array([x == f for x in fam])
+            adjusted[idx] = stats.adjust_pvalues(table.loc[idx, "p_value"].to_numpy(), correction)
         table["p_adjusted"] = adjusted
         key = ["attribute", "group", "label"]
         tpr = table.loc[table.metric == "tpr_gap", key + ["p_adjusted"]]
@@ -464,7 +716,9 @@ def summary(table: pd.DataFrame, *, max_rows: int = 12) -> str:
     """A short human-readable summary of an audit table (for the terminal).
 
     Lists the overall macro (or single-label) utility, then the largest gaps with their
-    intervals and p-values.
+    intervals and p-values (each gap once: ``udr_gap`` equals ``tpr_gap`` and is left
+    out), then a warning when some family cannot reach significance (its ``p_floor`` is at
+    or above alpha).
     """
     lines = []
     overall = table[(table.attribute == "all") & table.metric.isin(BASE_METRICS)]
@@ -475,20 +729,42 @@ def summary(table: pd.DataFrame, *, max_rows: int = 12) -> str:
         f"{r.metric} {r.estimate:.3f}" + (f" [{r.ci_low:.3f}, {r.ci_high:.3f}]"
                                           if np.isfinite(r.ci_low) else "")
         for r in pick.itertuples()))
-    gaps = table[table.metric.isin(TESTED) & (table.label.isin(["macro"]) |
-                                              (table.groupby(["metric", "attribute", "group"])
-                                               .label.transform("count") == 1))]
-    gaps = gaps.reindex(gaps.estimate.abs().sort_values(ascending=False).index).head(max_rows)
+    tested = table[table.metric.isin(TESTED) & (table.metric != "udr_gap")]
+    gaps = tested[tested.label.isin(["macro"]) |
+                  (tested.groupby(["metric", "attribute", "group"]).label.transform("count") == 1)]
+    gaps = gaps.drop_duplicates(["metric", "attribute", "group"])
+    order = gaps.estimate.abs().fillna(-1.0).sort_values(ascending=False, kind="stable").index
+    gaps = gaps.reindex(order).head(max_rows)
     if len(gaps):
-        lines.append("largest gaps (macro over classes where there are several):")
+        lines.append("largest gaps (macro over classes where there are several; "
+                     "udr_gap = tpr_gap):")
         for r in gaps.itertuples():
             ci = f" [{r.ci_low:.3f}, {r.ci_high:.3f}]" if np.isfinite(r.ci_low) else ""
             p = f" p={r.p_value:.3g}" if np.isfinite(r.p_value) else ""
             pa = f" p_adj={r.p_adjusted:.3g}" if np.isfinite(r.p_adjusted) else ""
             grp = "" if r.group == "all" else f" ({r.group})"
             flag = f" [{r.flag}]" if r.flag else ""
-            lines.append(f"  {r.metric:<10} {r.attribute}{grp}: {r.estimate:+.3f}{ci}{p}{pa}{flag}")
+            est = "undefined" if not np.isfinite(r.estimate) else f"{r.estimate:+.3f}"
+            lines.append(f"  {r.metric:<10} {r.attribute}{grp}: {est}{ci}{p}{pa}{flag}")
+    warning = floor_warning(table)
+    if warning:
+        lines.append(warning)
     n_undef = int(table.flag.str.contains("undefined").sum())
     if n_undef:
         lines.append(f"{n_undef} estimate(s) undefined (empty in the table; see warnings)")
     return "\n".join(lines)
+
+
+def floor_warning(table: pd.DataFrame) -> str:
+    """One line when some tested rows cannot reach an adjusted p-value below alpha, else ''."""
+    if "p_floor" not in table.columns or not table.p_floor.notna().any():
+        return ""
+    alpha = table.attrs.get("alpha", 0.05)
+    stuck = table[table.p_floor >= alpha]
+    if stuck.empty:
+        return ""
+    return (f"warning: {len(stuck)} tested row(s) cannot be significant: with the permutations "
+            f"drawn, the smallest adjusted p-value their family can reach is "
+            f"{stuck.p_floor.min():.3g} >= alpha {alpha:g} (family "
+            f"{table.attrs.get('family', '?')}); raise --max-permutations (or 'auto') or "
+            f"choose a smaller family (flag p_floor)")

@@ -11,7 +11,11 @@ the memory (a few tens of MB); there is no Python loop over individual resamples
 * :func:`percentile_interval` turns a bootstrap distribution into a percentile interval.
 * :func:`iter_permuted_codes` shuffles group membership for permutation tests, and
   :func:`permutation_pvalue` computes ``p = (1 + #{perm >= observed}) / (1 + n_perm)``.
-* :func:`adjust_pvalues` applies Holm or Benjamini-Hochberg through statsmodels.
+* :func:`sequential_pvalue` is Besag and Clifford's sequential Monte-Carlo p-value: a test
+  stops once ``h`` permutations reached the observed value (clearly not significant) and
+  continues otherwise, up to a maximum (see :func:`compendium.audit.audit`).
+* :func:`adjust_pvalues` applies Holm or Benjamini-Hochberg through statsmodels, and
+  :func:`pvalue_floor` gives the smallest adjusted p-value a family can reach.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from ..errors import ConfigError
 #: Elements per chunk of an (n, B) weight matrix (about 32 MB in float64).
 CHUNK_ELEMENTS = 4_000_000
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "bonferroni": "bonferroni"}
+#: Exceedances after which a sequential permutation test stops (Besag & Clifford's h).
+SEQUENTIAL_H = 20
 
 
 def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
@@ -118,6 +124,8 @@ def iter_permuted_codes(codes: np.ndarray, n_perm: int, *,
     """
     rng = as_generator(seed)
     codes = np.asarray(codes)
+    if len(codes) and codes.min() >= 0 and codes.max() < 127:
+        codes = codes.astype(np.int8)  # smaller rows shuffle faster; values are unchanged
     if clusters is not None:
         _, first, unit_of_row = np.unique(np.asarray(clusters), return_index=True,
                                           return_inverse=True)
@@ -131,6 +139,43 @@ def iter_permuted_codes(codes: np.ndarray, n_perm: int, *,
         perm = rng.permuted(np.broadcast_to(unit_codes, (b, len(unit_codes))), axis=1)
         yield perm if unit_of_row is None else perm[:, unit_of_row]
         done += b
+
+
+def iter_unit_permutations(n_units: int, n_perm: int, *, n_rows: int | None = None,
+                           seed: int | np.random.Generator | None = 0,
+                           chunk: int | None = None) -> Iterator[np.ndarray]:
+    """Chunks of permutations of ``n_units`` units (rows, or patients), shape (b, n_units),
+    shared by several attributes (:func:`permuted_codes`); chunks hold about
+    :data:`CHUNK_ELEMENTS` row codes (``n_rows`` rows)."""
+    rng = as_generator(seed)
+    base = np.arange(n_units, dtype=np.int32 if n_units < 2**31 else np.int64)
+    step = chunk or chunk_size(n_rows or n_units, n_perm)
+    done = 0
+    while done < n_perm:
+        b = min(step, n_perm - done)
+        yield rng.permuted(np.broadcast_to(base, (b, n_units)), axis=1)
+        done += b
+
+
+def permuted_codes(codes: np.ndarray, perm: np.ndarray, *,
+                   units: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Group codes of every row under unit permutations ``perm`` (b, n_units): unit ``j``
+    receives the code of unit ``perm[:, j]``; with ``units`` = (first row of each cluster,
+    cluster of each row) every row of a cluster gets its cluster's code."""
+    codes = np.asarray(codes)
+    if len(codes) and codes.min() >= 0 and codes.max() < 127:
+        codes = codes.astype(np.int8)
+    if units is None:
+        return codes[perm]
+    first, unit_of_row = units
+    return codes[first][perm][:, unit_of_row]
+
+
+def units_of(clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First row of every cluster (unit) and the unit of every row."""
+    _, first, unit_of_row = np.unique(np.asarray(clusters), return_index=True,
+                                      return_inverse=True)
+    return first, unit_of_row.ravel()
 
 
 def constant_within(codes: np.ndarray, clusters: np.ndarray) -> bool:
@@ -184,8 +229,92 @@ def permutation_pvalue(observed: np.ndarray, perms: np.ndarray, *, two_sided: bo
     return np.where(np.isfinite(obs), p, np.nan)
 
 
+def sequential_pvalue(observed: np.ndarray, perms: np.ndarray, *, h: int = SEQUENTIAL_H,
+                      two_sided: bool = False, rtol: float = 1e-9) -> np.ndarray:
+    """Besag-Clifford sequential p-value along the last axis of ``perms`` (in draw order).
+
+    A test that reaches ``h`` permutations at least as extreme as the observed value at the
+    ``L``-th defined permutation stops there with ``p = h / L``; one that never does gets
+    ``p = (1 + #{perm >= observed}) / (1 + N)`` over its ``N`` defined permutations.  Both
+    are valid p-values (Besag & Clifford, Biometrika 1991), so the drawing may stop early
+    for tests that are clearly not significant and go on for those that could be.
+
+    Examples
+    --------
+    >>> float(sequential_pvalue(np.array(0.5), np.array([0.6, 0.7, 0.1, 0.9]), h=2))
+    1.0
+    >>> float(sequential_pvalue(np.array(0.5), np.array([0.1, 0.2, 0.7, 0.9]), h=2))
+    0.5
+    >>> float(sequential_pvalue(np.array(0.5), np.array([0.1, 0.2, 0.7, 0.3]), h=2))
+    0.4
+    """
+    obs = np.asarray(observed, dtype=float)
+    perms = np.asarray(perms, dtype=float)
+    if two_sided:
+        obs, perms = np.abs(obs), np.abs(perms)
+    valid = np.isfinite(perms)
+    ge = (perms >= obs[..., None] - rtol * np.maximum(np.abs(obs[..., None]), 1e-12)) & valid
+    hits = np.cumsum(ge, axis=-1)
+    seen = np.cumsum(valid, axis=-1)
+    reached = hits[..., -1] >= h if perms.shape[-1] else np.zeros(obs.shape, bool)
+    first = np.argmax(hits >= h, axis=-1)
+    at = np.take_along_axis(seen, np.expand_dims(first, -1), axis=-1)[..., 0] if perms.shape[-1] \
+        else np.zeros(obs.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(reached, h / np.maximum(at, 1),
+                     (1.0 + ge.sum(axis=-1)) / (1.0 + valid.sum(axis=-1)))
+    return np.where(np.isfinite(obs), p, np.nan)
+
+
+def settled(observed: np.ndarray, perms: np.ndarray, *, h: int = SEQUENTIAL_H,
+            two_sided: bool = False) -> np.ndarray:
+    """Whether each sequential test already stopped (``h`` exceedances) or is undefined."""
+    obs = np.asarray(observed, dtype=float)
+    perms = np.asarray(perms, dtype=float)
+    if two_sided:
+        obs, perms = np.abs(obs), np.abs(perms)
+    ge = (perms >= obs[..., None] - 1e-9 * np.maximum(np.abs(obs[..., None]), 1e-12))
+    return ~np.isfinite(obs) | (ge.sum(axis=-1) >= h)
+
+
+def pvalue_floor(family_size: int, n_perm: int, correction: str | None) -> float:
+    """The smallest adjusted p-value one test of a family can reach.
+
+    A permutation p-value is at least ``1 / (N + 1)``; Holm, Bonferroni and
+    Benjamini-Hochberg multiply the smallest p-value of a family of ``m`` tests by ``m``
+    when it is the only small one, so the floor is ``min(1, m / (N + 1))`` (``1 / (N + 1)``
+    without a correction).  A family whose floor is at or above alpha cannot find anything.
+
+    Examples
+    --------
+    >>> pvalue_floor(115, 1000, "holm")
+    0.11488511488511488
+    """
+    m = 1 if correction is None else max(int(family_size), 1)
+    return float(min(1.0, m / (int(n_perm) + 1)))
+
+
+def _adjust(p: np.ndarray, method: str) -> np.ndarray:
+    """Holm, Bonferroni or Benjamini-Hochberg adjusted p-values of one family (no nan);
+    the same numbers as statsmodels' ``multipletests`` (tested), without its import cost."""
+    m = len(p)
+    if m == 0:
+        return p
+    if method == "bonferroni":
+        return np.minimum(p * m, 1.0)
+    order = np.argsort(p, kind="stable")
+    ps = p[order]
+    if method == "holm":
+        adj = np.minimum(np.maximum.accumulate(ps * (m - np.arange(m))), 1.0)
+    else:  # fdr_bh
+        adj = np.minimum(np.minimum.accumulate((ps * m / np.arange(1, m + 1))[::-1])[::-1], 1.0)
+    out = np.empty(m)
+    out[order] = adj
+    return out
+
+
 def adjust_pvalues(p: np.ndarray, method: str = "holm") -> np.ndarray:
-    """Multiple-comparison correction (statsmodels ``multipletests``); nan entries are skipped.
+    """Multiple-comparison correction (as statsmodels ``multipletests``); nan entries are skipped.
 
     Parameters
     ----------
@@ -193,15 +322,10 @@ def adjust_pvalues(p: np.ndarray, method: str = "holm") -> np.ndarray:
         Raw p-values of one family (e.g. models x attributes x classes).
     method : {"holm", "bh", "fdr_bh", "bonferroni"}
     """
-    from statsmodels.stats.multitest import multipletests
-
     if method not in CORRECTIONS:
         raise ConfigError(f"unknown correction {method!r} (choose from {', '.join(CORRECTIONS)})")
     p = np.asarray(p, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
-    if ok.sum() == 1:
-        out[ok] = p[ok]  # a family of one test needs no correction (and skips a gc.collect)
-    elif ok.any():
-        out[ok] = multipletests(p[ok], method=CORRECTIONS[method])[1]
+    out[ok] = _adjust(p[ok], CORRECTIONS[method])
     return out

@@ -46,10 +46,11 @@ def parse_policy(policy: str | float) -> tuple[str, float | None]:
             raise ConfigError(f"threshold policy {policy!r}: specificity must lie in (0, 1)")
         return "spec", value
     try:
-        return parse_policy(float(text))
+        value = float(text)
     except ValueError:
         raise ConfigError(f"unknown threshold policy {policy!r} (use auto, argmax, a number "
                           "in [0, 1], youden, f1 or spec=0.9)") from None
+    return parse_policy(value)  # a number: its range error must reach the user
 
 
 def _roc_points(y: np.ndarray, s: np.ndarray):

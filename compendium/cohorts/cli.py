@@ -14,7 +14,10 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="cohort name (see `compendium list cohorts`)")
     parser.add_argument("--root", metavar="PATH", help="the dataset's folder")
-    parser.add_argument("--seed", type=int, default=0, help="seed of sampling and splits")
+    from ..config import SEED_MAX, cli_number
+
+    parser.add_argument("--seed", type=cli_number(int, lo=0, hi=SEED_MAX), default=0,
+                        help="seed of sampling and splits")
     parser.add_argument("--out", metavar="FILE", help="write the cohort table as CSV here")
     parser.add_argument("--option", dest="options", action="append", default=[],
                         metavar="KEY=VALUE", help="a builder option (repeatable)")
@@ -30,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from .base import load_builders
 
     entry = load_builders().get(args.name)
+    if args.out:
+        from ..atomic import check_output
+
+        check_output(args.out, inputs=[args.root] if args.root else [])
     options = dict(parse_assignment(o) for o in args.options)
     params = inspect.signature(entry.builder).parameters
     unknown = sorted(k for k in options if k not in params or k in ("root", "seed"))

@@ -210,8 +210,6 @@ def pretrain_toy(name: str, *, seed: int = 0, progress: bool = True,
     The folder holds ``model.safetensors`` and ``meta.json`` (spec, seed, loss history,
     seconds); it appears atomically, so an interrupted run leaves nothing behind.
     """
-    import tempfile
-
     import torch
     from safetensors.torch import save_file
 
@@ -245,7 +243,9 @@ def pretrain_toy(name: str, *, seed: int = 0, progress: bool = True,
                                 epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
                                 weight_decay=spec.weight_decay, seed=seed, progress=progress)
     seconds = time.perf_counter() - t0
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    from ..atomic import make_temp_dir
+
+    tmp = make_temp_dir(root, f".{name}-")
     sd = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(sd, str(tmp / "model.safetensors"))
     write_json(tmp / "meta.json", {"name": name, "seed": seed, "spec": dataclasses.asdict(spec),

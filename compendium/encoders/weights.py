@@ -215,5 +215,17 @@ def fetch(entry: ModelEntry, *, dry_run: bool = False) -> list[str]:
 
     for repo in repos:
         log.info("fetching %s into %s", repo, hf_cache_location())
-        snapshot_download(repo, cache_dir=hf_cache_location())
+        try:
+            snapshot_download(repo, cache_dir=hf_cache_location())
+        except Exception as exc:  # noqa: BLE001 - hub, HTTP and socket errors all mean one thing
+            if isinstance(exc, errors.CompendiumError):
+                raise
+            gated = (f"; the repo is gated: accept its terms at huggingface.co/{repo} and run "
+                     "`huggingface-cli login`" if entry.gated else "")
+            raise DataNotFoundError(
+                f"cannot download {repo} ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:160]}): run `compendium weights fetch "
+                f"{entry.name}` on a machine with internet and copy its Hugging Face cache "
+                f"({hf_cache_location()}) here (set HF_HOME), or pass a local weights path"
+                f"{gated}") from None
     return repos

@@ -102,6 +102,9 @@ def cached_pixels(cohort, size: int = 224, *, n_slices: int | None = None,
                            window=window) if n else np.zeros((size, size), np.uint8)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=folder)
     os.close(fd)
+    from ..atomic import current_umask
+
+    os.chmod(tmp, 0o666 & ~current_umask())
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, *first.shape))
         if col == "synthetic_key":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import ranged
 from ..errors import DataNotFoundError
 from ..notebook import NotebookSpec, register_notebook
 
@@ -15,14 +16,17 @@ from ..notebook import NotebookSpec, register_notebook
 @dataclass(frozen=True)
 class DataSpec(NotebookSpec):
     #: cohorts whose composition is shown (registry names)
-    cohorts: list[str] = field(default_factory=lambda: ["nih", "chexpert", "vindr-cxr", "openi"])
+    cohorts: list[str] = ranged(default_factory=lambda: ["nih", "chexpert", "vindr-cxr", "openi"],
+                                min_items=1)
     #: dataset root per cohort (full profile); a cohort without one uses shipped metadata
     roots: dict[str, str] = field(default_factory=dict)
     #: age banding of the composition table (see compendium.cohorts.splits.AGE_BANDS)
     age_scheme: str = "paper_a"
     #: NIH 6x200: images per disease and age/sex group, and the shortfall one sex may have
-    n_per_group: int = 50
-    max_shortfall: int = 5
+    n_per_group: int = ranged(50, lo=1, hi=100_000)
+    #: full profile: counts below this are shown as "<N" (PhysioNet-style agreements: 10)
+    min_cell_count: int = ranged(10, lo=1, hi=1000)
+    max_shortfall: int = ranged(5, lo=0, hi=100_000)
 
     def check(self) -> None:
         from ..cohorts import load_builders

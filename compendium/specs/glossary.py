@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import ranged
 from ..notebook import NotebookSpec, register_notebook
 
 
@@ -15,10 +16,10 @@ from ..notebook import NotebookSpec, register_notebook
 class GlossarySpec(NotebookSpec):
     """Parameters of the glossary notebook (all synthetic: no data or weights needed)."""
 
-    n_rows: int = 4000
-    tpr_a: float = 0.85
-    tpr_b: float = 0.70
-    fpr: float = 0.20
-    n_bootstrap: int = 1000
-    n_permutations: int = 1000
-    min_group_size: int = 30
+    n_rows: int = ranged(4000, lo=20, hi=10_000_000)
+    tpr_a: float = ranged(0.85, lo=0, hi=1)
+    tpr_b: float = ranged(0.70, lo=0, hi=1)
+    fpr: float = ranged(0.20, lo=0, hi=1)
+    n_bootstrap: int = ranged(1000, lo=0, hi=1_000_000)
+    n_permutations: int = ranged(1000, lo=0, hi=1_000_000)
+    min_group_size: int = ranged(30, lo=0, hi=10_000_000)

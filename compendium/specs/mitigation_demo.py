@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from ..config import ranged
 from ..errors import ConfigError
 from ..notebook import NotebookSpec, register_notebook
 
@@ -21,9 +22,9 @@ class MitigationDemoSpec(NotebookSpec):
     """Parameters of the mitigation demo (synthetic in every profile: nothing to download)."""
 
     probe: str = "linear"
-    n_samples: int = 3000
-    epochs: int = 60
-    mitigations: list[str] = field(default_factory=lambda: list(_MITIGATIONS))
+    n_samples: int = ranged(3000, lo=300, hi=10_000_000)
+    epochs: int = ranged(60, lo=1, hi=100_000)
+    mitigations: list[str] = ranged(default_factory=lambda: list(_MITIGATIONS), min_items=1)
 
     def check(self) -> None:
         if self.probe not in _TORCH_PROBES:

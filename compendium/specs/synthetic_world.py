@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..config import ranged
 from ..errors import ConfigError
 from ..notebook import NotebookSpec, register_notebook
 
@@ -19,14 +20,14 @@ def _default_knobs() -> dict[str, dict[str, float]]:
 @dataclass(frozen=True)
 class SyntheticWorldSpec(NotebookSpec):
     #: rows of the synthetic-cxr cohort used for the tables and the EHR figure
-    n: int = 600
+    n: int = ranged(600, lo=20, hi=1_000_000)
     #: image side in pixels
-    image_size: int = 128
+    image_size: int = ranged(128, lo=16, hi=2048)
     #: synthetic patients per group in the knob-effect measurement
-    n_sign: int = 60
+    n_sign: int = ranged(60, lo=5, hi=100_000)
     #: CT volume side and depth (voxels)
-    ct_size: int = 64
-    ct_depth: int = 32
+    ct_size: int = ranged(64, lo=16, hi=512)
+    ct_depth: int = ranged(32, lo=8, hi=512)
     #: per-group bias knobs ("column=value" -> {knob: value}); {} means none
     bias_knobs: dict[str, dict[str, float]] = field(default_factory=_default_knobs)
 
