@@ -152,3 +152,17 @@ def test_cli_summary_warns_when_the_floor_is_at_or_above_alpha(tmp_path, capsys)
     assert "p_floor" in written.columns and written.flag.str.contains("p_floor").any()
     assert main(args) == 0
     assert "warning:" not in capsys.readouterr().out  # default: family one attribute x metric, auto
+
+
+def test_an_audit_without_attributes_is_the_overall_rows_only(caplog):
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"y_true": rng.integers(0, 2, 40), "y_score": rng.random(40)})
+    with caplog.at_level("WARNING", logger="compendium.audit"):
+        t = audit(df, task="binary", attributes=[], n_bootstrap=30, n_permutations=0,
+                  metrics=["auroc"])
+    assert t["kind"].tolist() == ["overall"] and t["attribute"].tolist() == ["all"]
+    assert t["estimate"].iloc[0] == pytest.approx(roc_auc_score(df["y_true"], df["y_score"]))
+    assert t["ci_low"].iloc[0] < t["estimate"].iloc[0] < t["ci_high"].iloc[0]
+    assert caplog.text == ""              # no notice about a stand-in group

@@ -316,7 +316,8 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
     task : {"binary", "multiclass", "multilabel"}
     attributes : sequence
         Attribute columns; ``"a+b"`` (or ``("a", "b")``) audits the intersection.  A group
-        may not be named ``all`` nor contain `` vs `` (the table's reserved values).
+        may not be named ``all`` nor contain `` vs `` (the table's reserved values).  Empty:
+        the overall rows only (no groups, no gaps).
     n_bootstrap : int
         Bootstrap resamples for the intervals (0: no intervals).
     n_permutations : int
@@ -382,8 +383,12 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
     >>> table.query("metric == 'tpr_gap'")[["attribute", "group", "label"]].values.tolist()
     [['sex', 'all', '1']]
     """
+    overall_only = not attributes
+    if overall_only:   # the engine groups rows by an attribute: one group of every row
+        predictions = predictions.assign(**{OVERALL_ONLY: "every row"})
+        attributes = [OVERALL_ONLY]
     with _blas_controller().limit(limits=blas_threads, user_api="blas"):
-        return _audit(predictions, task=task, attributes=attributes, n_bootstrap=n_bootstrap,
+        table = _audit(predictions, task=task, attributes=attributes, n_bootstrap=n_bootstrap,
                       n_permutations=n_permutations, seed=seed, threshold=threshold,
                       validation=validation, pairs=pairs, min_group_size=min_group_size,
                       level=level, correction=correction,
@@ -391,7 +396,13 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
                                   gap_macro=gap_macro, var_ddof=var_ddof, confidence=confidence),
                       family=family, max_permutations=max_permutations, alpha=alpha,
                       metrics=metrics, progress=progress, n_jobs=n_jobs)
+    if overall_only:
+        table = table[table["kind"] == "overall"].reset_index(drop=True)
+    return table
 
+
+#: The stand-in attribute of an audit with no attributes (overall rows only).
+OVERALL_ONLY = "__overall__"
 
 #: Largest number of bootstrap resamples or permutations accepted (a typo guard).
 MAX_RESAMPLES = 10_000_000
@@ -637,7 +648,7 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
         small_attr[a.name] = [g for g, c in zip(a.groups, counts) if c < min_group_size]
         for ga, gb in pair_map.get(a.name, []):
             sizes[(a.name, f"{ga}{PAIR_SEP}{gb}")] = sizes[(a.name, ga)] + sizes[(a.name, gb)]
-        if a.name in single:
+        if a.name in single and a.name != OVERALL_ONLY:
             log.warning("%s has a single group (%s): its gaps are undefined (flag single_group)",
                         a.name, ", ".join(g for g, c in zip(a.groups, counts) if c) or "none")
     rows = []
@@ -689,7 +700,7 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
         log.warning("%s: undefined (reported empty): %s%s", where, ", ".join(what[:8]),
                     f" and {len(what) - 8} more" if len(what) > 8 else "")
     for a in attrs:
-        if small_attr[a.name]:
+        if small_attr[a.name] and a.name != OVERALL_ONLY:
             log.warning("%s: group(s) smaller than %d rows flagged small_group: %s", a.name,
                         min_group_size, ", ".join(small_attr[a.name]))
     table = pd.DataFrame(rows, columns=COLUMNS)

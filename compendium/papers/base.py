@@ -32,6 +32,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping, Sequence
 
+from ..config import SEED_MAX, Range
 from ..errors import ConfigError, DataNotFoundError
 from ..notebook import NotebookSpec
 
@@ -57,6 +58,12 @@ class PaperSpec(NotebookSpec):
     DATASETS: ClassVar[Mapping[str, str]] = {}
     #: the notebook (and paper package) name
     NOTEBOOK: ClassVar[str] = ""
+    #: allowed ranges of the shared parameters (a paper adds its own: ``{**PaperSpec.RANGES,
+    #: ...}``); checked by ``Spec.from_dict`` before a kernel starts
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        "world_seed": Range(0, SEED_MAX), "threads": Range(0, 1024),
+        "batch_size": Range(1, 65536), "n_bootstrap": Range(0, 1_000_000),
+        "models": Range(min_items=1)}
 
     def __init_subclass__(cls, *, notebook: str | None = None, title: str = "",
                           description: str = "", paper_models: Mapping[str, str] | None = None,
@@ -228,22 +235,16 @@ def audit_predictions(pred, *, task: str, attributes: Sequence[str], metrics: Se
                       threshold: Any = 0.5):
     """:func:`compendium.audit.audit` of a pipeline's predictions table, restricted to
     ``metrics``.  Attributes the table lacks (or holds no value of) are skipped; with none
-    left, only the overall rows (``attribute == "all"``) are returned.  Small groups stay in
-    the table with their ``small_group`` flag (and the audit's log notice)."""
+    left, only the overall rows.  Small groups stay in the table with their ``small_group``
+    flag (and the audit's log notice)."""
     from ..audit import audit
 
     attrs = [a for a in attributes if a in pred and pred[a].notna().any()]
-    overall_only = not attrs
-    if overall_only:          # the audit needs an attribute; its overall rows are the answer
-        pred = pred.assign(_overall="everyone")
-        attrs = ["_overall"]
     table = audit(pred, task=task, attributes=attrs, n_bootstrap=n_bootstrap,
                   n_permutations=n_permutations, seed=seed, metrics=list(metrics),
-                  threshold=threshold,
-                  # the stand-in attribute's one "group" is everyone: not a small group
-                  **({"min_group_size": 0} if overall_only else {}))
-    table = table[table["metric"].isin(metrics)]
-    return table[table["attribute"] == "all"] if overall_only else table
+                  threshold=threshold)
+    return table[table["metric"].isin(metrics)]
+
 
 __all__ = ["Knobs", "ModelPlan", "PaperSpec", "audit_predictions", "load_plan_encoder",
            "plan_model"]

@@ -200,6 +200,7 @@ def audit_runs(runs: Sequence[ModelRun], cfg: PaperASpec, *, progress: bool = Tr
     from tqdm.auto import tqdm
 
     from ...audit import adjust_pvalues, audit
+    from ...audit.stats import pvalue_floor
 
     parts = []
     jobs = [(r, m) for r in runs for m in METHODS if m in r.predictions]
@@ -216,15 +217,18 @@ def audit_runs(runs: Sequence[ModelRun], cfg: PaperASpec, *, progress: bool = Tr
     table = pd.concat(parts, ignore_index=True)
     table["p_adjusted"] = np.nan
     head = headline_mask(table)
-    if cfg.correction in ("holm", "bonferroni") and cfg.n_permutations and head.any():
-        smallest = 1 / (cfg.n_permutations + 1)
-        if smallest > 0.05 / head.sum():
-            log.warning("%d permutations cannot reach p < 0.05 / %d tests (%s): no gap can be "
-                        "significant after correction; use >= %d permutations",
-                        cfg.n_permutations, head.sum(), cfg.correction, int(20 * head.sum()))
     if cfg.correction and head.any():
         table.loc[head, "p_adjusted"] = adjust_pvalues(table.loc[head, "p_value"].to_numpy(),
                                                         cfg.correction)
+        if cfg.n_permutations:
+            # the family is every headline gap of the notebook: its reachable floor
+            floor = pvalue_floor(int(head.sum()), cfg.n_permutations, cfg.correction)
+            table.loc[head, "p_floor"] = floor
+            if floor >= 0.05:
+                log.warning("%d permutations cannot reach an adjusted p below %.3f over %d "
+                            "headline gaps (%s): no gap can be significant; use >= %d "
+                            "permutations", cfg.n_permutations, floor, head.sum(),
+                            cfg.correction, int(20 * head.sum()))
     return table
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import field
+from typing import ClassVar, Mapping
 
+from ...config import Range
 from ...errors import ConfigError
 from ..base import PaperSpec
 
@@ -25,6 +27,14 @@ class PaperASpec(PaperSpec, notebook="paper_a", paper_models=PAPER_MODELS,
     """Parameters of Paper A (``full``: the paper's models and settings on the user's NIH
     images; ``demo``/``smoke``: the models' toy stand-ins on the real NIH 6x200 rows with
     synthetic pixels).  Shared parameters: :class:`~compendium.papers.base.PaperSpec`."""
+
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        **PaperSpec.RANGES, "methods": Range(min_items=1),
+        "n_draws": Range(1, 100_000), "epochs": Range(1, 100_000),
+        "adapt_epochs": Range(1, 100_000), "patience": Range(1, 100_000),
+        "lora_rank": Range(1, 1024), "n_permutations": Range(0, 10_000_000),
+        "null_sims": Range(1, 1_000_000), "null_accuracies": Range(0, 1, lo_open=True),
+        "learning_rates": Range(0, 10, lo_open=True)}
 
     #: the paper's models (registry names), in the paper's order
     models: list[str] = field(default_factory=lambda: ["gloria", "medclip-vit", "biomedclip"])

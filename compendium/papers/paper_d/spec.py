@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import field
-from typing import Any
+from typing import Any, ClassVar, Mapping
 
+from ...config import Range
 from ...errors import ConfigError
 from ..base import PaperSpec
 
@@ -42,6 +43,13 @@ class PaperDSpec(PaperSpec, notebook="paper_d", paper_models=PAPER_MODELS, datas
     """Parameters of Paper D.  Shared parameters: :class:`~compendium.papers.base.PaperSpec`;
     under ``pixels: synthetic`` NIH keeps its real metadata rows with synthetic pixels and the
     synthetic world stands in for MIMIC-CXR."""
+
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        **PaperSpec.RANGES, "datasets": Range(min_items=1), "labels": Range(min_items=1),
+        "nih_opacity": Range(min_items=1), "n_per_class": Range(10, 1_000_000),
+        "test_fraction": Range(0, 1, lo_open=True, hi_open=True), "n_splits": Range(2, 100),
+        "synthetic_rows": Range(100, 10_000_000), "k_range": Range(2, 1000, min_items=1),
+        "kmeans_n_init": Range(1, 1000), "umap_neighbors": Range(2, 1000)}
 
     #: cohorts (registry names): Paper D's two datasets
     datasets: list[str] = field(default_factory=lambda: ["mimic-cxr", "nih"])
