@@ -31,7 +31,7 @@ def test_params_validate(profile):
 def test_bad_knobs_fail_the_check():
     spec = get_spec("synthetic_world")
     with pytest.raises(ConfigError):
-        spec.from_dict({"bias_knobs": {"sex=F": {"softtissue": 1.0}}}).check()
+        spec.from_dict({"knobs": {"sex=F": {"softtissue": 1.0}}}).check()
 
 
 def test_figure_helpers_smoke():

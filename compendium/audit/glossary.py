@@ -130,3 +130,53 @@ def update_chapter(path) -> bool:
     with atomic_write(path) as fh:
         fh.write(new)
     return True
+
+
+# ----------------------------------------------------------------------------- worked example
+
+#: Rows of the worked example's audit that the glossary chapter shows.
+KEY_METRICS = ("tpr", "fpr", "auroc", "tpr_gap", "fpr_gap", "eqodds", "auroc_gap")
+
+
+def example_key_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The worked example's audit restricted to its key metrics and columns."""
+    shown = table[table["metric"].isin(KEY_METRICS)]
+    return shown[["metric", "attribute", "group", "estimate", "ci_low", "ci_high", "p_value",
+                  "p_adjusted", "p_floor", "n", "flag"]]
+
+
+def example_values(table: pd.DataFrame, *, tpr_a: float, tpr_b: float) -> dict:
+    """The numbers the glossary chapter quotes: the injected and the estimated TPR gap, its
+    interval and p-value, whether the interval covers the truth, and the FPR gap."""
+    gap = table.query("metric == 'tpr_gap'").iloc[0]
+    fpr_gap = table.query("metric == 'fpr_gap'").iloc[0]
+    true = tpr_a - tpr_b
+    return {"true_tpr_gap": (true, ".3f"), "tpr_gap": (float(gap.estimate), ".3f"),
+            "tpr_gap_ci_low": (float(gap.ci_low), ".3f"),
+            "tpr_gap_ci_high": (float(gap.ci_high), ".3f"),
+            "tpr_gap_p": (float(gap.p_value), ".3g"), "fpr_gap": (float(fpr_gap.estimate), ".3f"),
+            "fpr_gap_p": (float(fpr_gap.p_value), ".3g"),
+            "tpr_gap_covered": bool(gap.ci_low <= true <= gap.ci_high)}
+
+
+def example_rates_figure(table: pd.DataFrame, *, tpr: dict, fpr: float):
+    """Per-group TPR and FPR with their intervals against the true values (dotted)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rates = table[table["metric"].isin(["tpr", "fpr"]) & (table["kind"] == "group")]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for offset, metric, color in [(-0.1, "tpr", "C0"), (0.1, "fpr", "C1")]:
+        rows = rates[rates["metric"] == metric]
+        x = np.arange(len(rows)) + offset
+        ax.errorbar(x, rows["estimate"], yerr=[rows["estimate"] - rows["ci_low"],
+                                               rows["ci_high"] - rows["estimate"]],
+                    fmt="o", capsize=4, color=color, label=metric.upper())
+    for value in tpr.values():
+        ax.axhline(value, color="C0", lw=0.8, ls=":")
+    ax.axhline(fpr, color="C1", lw=0.8, ls=":")
+    ax.set_xticks(range(len(rows)), rows["group"])
+    ax.set_ylabel("rate at threshold 0.5 (95% CI)")
+    ax.set_title("Synthetic: per-group rates vs the true values (dotted)")
+    ax.legend()
+    return fig

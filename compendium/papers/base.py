@@ -35,8 +35,8 @@ from typing import Any, ClassVar, Literal, Mapping, Sequence
 from ..config import SEED_MAX, Range
 from ..errors import ConfigError, DataNotFoundError
 from ..notebook import NotebookSpec
+from ..synthetic.knobs import Knobs
 
-Knobs = str | dict[str, dict[str, float]]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..config import ranged
 from ..errors import ConfigError
 from ..notebook import NotebookSpec, register_notebook
-
-
-def _default_knobs() -> dict[str, dict[str, float]]:
-    from ..synthetic.knobs import default_knobs
-
-    return {k: {n: v for n, v in g.to_dict().items() if v} for k, g in default_knobs().groups.items()}
+from ..synthetic.knobs import Knobs
 
 
 @register_notebook("synthetic_world", title="The synthetic world",
@@ -28,12 +23,12 @@ class SyntheticWorldSpec(NotebookSpec):
     #: CT volume side and depth (voxels)
     ct_size: int = ranged(64, lo=16, hi=512)
     ct_depth: int = ranged(32, lo=8, hi=512)
-    #: per-group bias knobs ("column=value" -> {knob: value}); {} means none
-    bias_knobs: dict[str, dict[str, float]] = field(default_factory=_default_knobs)
+    #: per-group bias knobs: "default", "zero" or {"column=value": {knob: value}} ({}: none)
+    knobs: Knobs = "default"
 
     def check(self) -> None:
         from ..synthetic.knobs import resolve_knobs
 
         if self.n < 20 or self.n_sign < 5:
             raise ConfigError("synthetic_world: n must be >= 20 and n_sign >= 5")
-        resolve_knobs(self.bias_knobs)
+        resolve_knobs(self.knobs)

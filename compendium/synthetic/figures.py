@@ -189,3 +189,33 @@ def recorded_vs_true(cohort: Cohort, *, by: str = "race") -> pd.DataFrame:
 
 __all__ = ["probe_cohort", "finding_gallery", "group_gallery", "knobs_table", "example_reports",
            "ehr_figure", "ct_figure", "effusion_sign_by_group", "recorded_vs_true"]
+
+
+def prevalence_table(cohort: Cohort) -> pd.DataFrame:
+    """Share of each finding per split (rows: findings)."""
+    return cohort.table.groupby("split")[list(CXR_LABELS)].mean().T.reset_index(names="label")
+
+
+def labeller_accuracy(cohort: Cohort) -> float:
+    """Share of (report, finding) pairs where the rule-based labeller reads the true label."""
+    from .reports import extract_labels
+
+    extracted = extract_labels(cohort.table["report"])
+    return float((extracted[list(CXR_LABELS)].to_numpy()
+                  == cohort.table[list(CXR_LABELS)].to_numpy()).mean())
+
+
+def sign_with_and_without_knobs(knobs, *, n: int, seed: int = 0, size: int = 128
+                                ) -> tuple[pd.DataFrame, dict]:
+    """:func:`effusion_sign_by_group` under ``knobs`` and with no knobs, and the women-to-men
+    ratio of the mean sign under each (``sign_ratio_f_m_knobs`` / ``_zero``)."""
+    on = effusion_sign_by_group(knobs, n=n, seed=seed, size=size)
+    off = effusion_sign_by_group({}, n=n, seed=seed, size=size)
+    table = pd.concat([on.assign(knobs="this run"), off.assign(knobs="none")], ignore_index=True)
+
+    def ratio(t: pd.DataFrame) -> float:
+        s = t.set_index("sex")["mean_sign"]
+        return float(s["F"] / s["M"])
+
+    return table, {"sign_ratio_f_m_knobs": (ratio(on), ".2f"),
+                   "sign_ratio_f_m_zero": (ratio(off), ".2f")}

@@ -193,6 +193,11 @@ def default_knobs() -> BiasKnobs:
     })
 
 
+#: How a notebook parameter names bias knobs: a preset (``"default"``, ``"zero"``) or a mapping
+#: ``{"sex=F": {"soft_tissue": 0.5}, ...}`` (``{}``: none); see :func:`resolve_knobs`.
+Knobs = str | dict[str, dict[str, float]]
+
+
 def resolve_knobs(knobs: BiasKnobs | Mapping[str, Any] | str | None) -> BiasKnobs:
     """Turn the accepted spellings into a :class:`BiasKnobs`.
 
