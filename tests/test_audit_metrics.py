@@ -236,3 +236,13 @@ def test_spec_list_drives_public_functions():
         assert fn.__doc__ and sp.title.split(" (")[0].split()[0] in fn.__doc__
     assert set(M.GAPS) == {"f1_gap", "eqodds", "ece_gap", "auroc_gap", "worst_group_auroc",
                            "tpr_gap", "fpr_gap", "udr_gap"}
+
+
+def test_rank_metrics_take_scores_outside_zero_one():
+    """AUROC depends only on the order of the scores: raw logits or margins work too."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 200)
+    s = rng.normal(size=200) * 3 + y
+    assert M.auroc(y, s) == pytest.approx(roc_auc_score(y, s))

@@ -147,13 +147,13 @@ def test_claims_table_refuses_unchecked_or_unknown_claims():
 
     with pytest.raises(ConfigError, match="has no check"):
         claims_table("paper_d", {"this run": {}})
-    ok = {c: (lambda: judged(True, "1")) for c in ("medimageinsight-higher", "auroc-above-0.90",
-                                                   "cxr-foundation-stable",
-                                                   "effusion-best-opacity-worst")}
+    from compendium.papers.claims import load_claims
+
+    ok = {c.id: (lambda: judged(True, "1")) for c in load_claims("paper_d")}
     with pytest.raises(ConfigError, match="unknown claim 'nope'"):
         claims_table("paper_d", {"this run": {**ok, "nope": lambda: judged(True, "")}})
     t = claims_table("paper_d", {"this run": ok})
-    assert len(t) == 4 and (t["verdict"] == "holds").all()
+    assert len(t) == len(ok) and (t["verdict"] == "holds").all()
     with pytest.raises(ConfigError, match="verdict 'maybe'"):
         Verdict("maybe", "")
 

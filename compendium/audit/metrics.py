@@ -73,6 +73,8 @@ def _design(d: TaskData, n_bins: int, binning: str) -> tuple[np.ndarray, dict[st
         blocks["ece_abs"] = np.abs(hit - conf)
     else:
         bins, nb = _bin_index(conf, n_bins, binning)
+        # scores outside [0, 1] (a rank metric accepts any score) land in the end bins
+        bins = np.clip(bins, 0, nb - 1)
         diff = hit - conf
         ece = np.zeros((d.n, e * nb))
         cols = bins + nb * np.arange(e)[None, :]

@@ -125,10 +125,6 @@ class PaperSpec(NotebookSpec):
         self.model_plans()                  # unknown / non-toy stand-ins raise here
         for name in self.weights:
             get_entry(name)
-        for key, lo in (("batch_size", 1), ("threads", 0), ("n_bootstrap", 0),
-                        ("world_seed", 0), ("seed", 0)):
-            if getattr(self, key) < lo:
-                raise ConfigError(f"{key} must be >= {lo}, got {getattr(self, key)}")
         from ..runtime import resolve_device
 
         if self.device != "auto":

@@ -97,18 +97,6 @@ class PaperDSpec(PaperSpec, notebook="paper_d", paper_models=PAPER_MODELS, datas
                 raise ConfigError(f"{what}: {bad[0] if bad else 'empty'!r} is not allowed "
                                   f"(allowed: {', '.join(allowed)})")
         age_bands(self.age_scheme)
-        if self.n_per_class < 10:
-            raise ConfigError(f"n_per_class must be >= 10, got {self.n_per_class}")
-        if self.n_splits < 2:
-            raise ConfigError(f"n_splits must be >= 2, got {self.n_splits}")
-        if self.kmeans_n_init < 1 or self.umap_neighbors < 2:
-            raise ConfigError("kmeans_n_init must be >= 1 and umap_neighbors >= 2")
-        if not self.k_range or min(self.k_range) < 2:
-            raise ConfigError(f"k_range must hold cluster numbers >= 2, got {self.k_range}")
-        if not 0.0 < self.test_fraction < 1.0:
-            raise ConfigError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")
-        if self.synthetic_rows < 100:
-            raise ConfigError(f"synthetic_rows must be >= 100, got {self.synthetic_rows}")
         unknown = set(self.lightgbm) - set(_lightgbm_defaults())
         if unknown:
             raise ConfigError(f"lightgbm: unknown setting {sorted(unknown)[0]!r} "
