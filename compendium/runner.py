@@ -17,7 +17,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Any, Iterable, Mapping
 from . import __version__
 from .atomic import partial_dir, replace_dir, sweep_partials, write_json
 from .config import load_yaml, parse_assignment
-from .errors import CompendiumError, ConfigError, DataNotFoundError, Terminated
+from .errors import ConfigError, DataNotFoundError, Terminated
 from .notebook import PROFILES, NotebookSpec, get_spec, load_specs
 
 log = logging.getLogger(__name__)

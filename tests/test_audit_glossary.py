@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -15,7 +13,6 @@ from compendium.audit.glossary import generated_section, glossary_markdown, glos
 from compendium.audit.simulate import simulate_binary
 from compendium.audit.thresholds import choose_threshold, parse_policy, threshold_sweep
 from compendium.errors import ConfigError
-from compendium.notebook import get_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,6 @@ the comparison with reproduced values."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

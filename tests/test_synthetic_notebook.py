@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import matplotlib
-import nbformat
 import pytest
 
 from compendium.config import load_yaml

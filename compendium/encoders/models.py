@@ -140,7 +140,7 @@ def build_open_clip(entry: ModelEntry, *, weights_path: Any = None, tiny: bool =
     from open_clip.tokenizer import SimpleTokenizer
 
     from .encoder import OpenClipEncoder
-    from .weights import find_weights, fingerprint, load_into, load_state_dict
+    from .weights import fingerprint, load_into, load_state_dict
 
     path = _want_weights(entry, weights_path, tiny, pretrained)
     if entry.name == "biomedclip":
@@ -255,7 +255,7 @@ def build_timm_vit(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = 
     import timm
 
     from .encoder import BackboneEncoder
-    from .weights import find_weights, fingerprint, load_into, load_state_dict
+    from .weights import fingerprint, load_into, load_state_dict
 
     path = (_want_weights(entry, weights_path, tiny, pretrained)
             if entry.weights != "random-init" or weights_path is not None else None)
@@ -279,7 +279,7 @@ def build_resnet50(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = 
     import torchvision
 
     from .encoder import BackboneEncoder
-    from .weights import find_weights, fingerprint, load_into, load_state_dict
+    from .weights import fingerprint, load_into, load_state_dict
 
     path = _want_weights(entry, weights_path, tiny, pretrained)
     model = torchvision.models.resnet50(weights=None)
@@ -310,7 +310,7 @@ def build_dual(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = Fals
     from transformers import BertConfig, BertModel, SwinConfig, SwinModel
 
     from .encoder import DualEncoder
-    from .weights import find_weights, fingerprint, load_into, load_state_dict
+    from .weights import fingerprint, load_into, load_state_dict
 
     path = _want_weights(entry, weights_path, tiny, pretrained)
     tok = hf_tokenizer(tokenizer=tokenizer, tokenizer_path=tokenizer_path,

@@ -16,7 +16,6 @@ and PE raise heart rate and drop saturation) and never on demographics, except t
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ._rng import stream
 

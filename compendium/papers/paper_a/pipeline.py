@@ -179,7 +179,6 @@ def _adapt(method: str, enc, cohort, cfg: PaperASpec, *, progress: bool, note: s
 
     s = select_by_validation(cfg.learning_rates[method], fit, metric="loss",
                              describe=lambda lr: f"lr={lr:g}{note}")
-    del tensors
     if dev.startswith("cuda"):
         torch.cuda.empty_cache()
     return s.winner, s.table.assign(method=method)

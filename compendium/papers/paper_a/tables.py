@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
 
 from .pipeline import GAP_METRICS, GROUPS, ModelRun, headline_mask, pick
