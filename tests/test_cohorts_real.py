@@ -150,6 +150,10 @@ def test_mimic_cxr_builder(tmp_path):
     assert z.loc["d3", "Edema"] == 0.0 and z["age"].isna().all()
     nb = build_cohort("mimic-cxr", root=root, labeler="negbio", uncertainty="zeros").table.set_index("sample_id")
     assert nb.loc["d3", "Edema"] == 1.0
+    # unmentioned as negative: d1's blank Edema becomes 0, d3's uncertain one stays unknown
+    neg = build_cohort("mimic-cxr", root=root, uncertainty="ignore",
+                       unmentioned="negative").table.set_index("sample_id")
+    assert neg.loc["d1", "Edema"] == 0.0 and np.isnan(neg.loc["d3", "Edema"])
 
 
 def test_mimic_cxr_errors(tmp_path):

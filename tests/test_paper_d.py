@@ -264,3 +264,15 @@ def test_claims_on_the_papers_own_table_1():
     one = rep[rep["registry_model"] == "medimageinsight"]
     t1 = claims_table("paper_d", {"p": tables.claim_checks(one)}).set_index("claim")
     assert t1.loc["medimageinsight-higher", "verdict"] == "not testable here"
+
+
+def test_mimic_negatives_reading_reaches_the_pool(tmp_path):
+    from tests.test_cohorts_real import write_mimic_cxr
+
+    root = write_mimic_cxr(tmp_path)
+    roots = f"data_roots={{mimic-cxr: {root}}}"
+    explicit = pipeline.pool_cohort("mimic-cxr", _cfg("full", roots, "mimic_negatives=explicit"))
+    both = pipeline.pool_cohort("mimic-cxr", _cfg("full", roots))
+    e, b = (c.table.set_index("sample_id") for c in (explicit, both))
+    assert np.isnan(e.loc["d1", "Edema"]) and b.loc["d1", "Edema"] == 0.0   # not mentioned
+    assert np.isnan(b.loc["d3", "Edema"])                                    # uncertain: never

@@ -163,16 +163,23 @@ def coarse_race(values: pd.Series) -> pd.Series:
 
 
 UNCERTAINTY_POLICIES = ("ones", "zeros", "ignore")
+UNMENTIONED_POLICIES = ("unknown", "negative")
 
 
-def apply_uncertainty(df: pd.DataFrame, labels, policy: str, dataset: str) -> pd.DataFrame:
+def apply_uncertainty(df: pd.DataFrame, labels, policy: str, dataset: str, *,
+                      unmentioned: str = "unknown") -> pd.DataFrame:
     """CheXpert-style labels (1 positive, 0 negative, -1 uncertain, blank unmentioned):
-    U-ones maps -1 to 1, U-zeros to 0, ``ignore`` to NaN.  Blank stays NaN (unknown)."""
+    U-ones maps -1 to 1, U-zeros to 0, ``ignore`` to NaN.  Blank stays NaN (``unmentioned=
+    "unknown"``) or becomes 0 (``"negative"``: a finding the report does not mention is
+    absent, as for a dataset whose labels list only the findings present)."""
     from ..errors import ConfigError
 
     if policy not in UNCERTAINTY_POLICIES:
         raise ConfigError(f"{dataset}: unknown uncertainty policy {policy!r} "
                           f"(allowed: {', '.join(UNCERTAINTY_POLICIES)})")
+    if unmentioned not in UNMENTIONED_POLICIES:
+        raise ConfigError(f"{dataset}: unknown unmentioned policy {unmentioned!r} "
+                          f"(allowed: {', '.join(UNMENTIONED_POLICIES)})")
     out = df.copy()
     repl = {"ones": 1.0, "zeros": 0.0, "ignore": np.nan}[policy]
     for lab in labels:
@@ -180,5 +187,7 @@ def apply_uncertainty(df: pd.DataFrame, labels, policy: str, dataset: str) -> pd
         bad = v.notna() & ~v.isin([-1.0, 0.0, 1.0])
         if bad.any():
             raise InputError(f"{dataset}: label {lab!r} holds {v[bad].iloc[0]!r} (expected 1, 0, -1 or blank)")
+        if unmentioned == "negative":
+            v = v.fillna(0.0)
         out[lab] = v.where(v != -1.0, repl)
     return out

@@ -77,7 +77,8 @@ def mimic_iv_demographics(path: str | Path, dataset: str = "mimic-cxr") -> pd.Da
 @register_cohort("mimic-cxr", description="MIMIC-CXR-JPG: CheXpert/NegBio labels, official split (+MIMIC-IV age, race)",
                  source="real", needs_root=True)
 def build_mimic_cxr(*, root: str | Path | None = None, seed: int = 0, labeler: str = "chexpert",
-                    uncertainty: str = "ones", frontal_only: bool = True,
+                    uncertainty: str = "ones", unmentioned: str = "unknown",
+                    frontal_only: bool = True,
                     mimic_iv: str | Path | None = None, drop_missing: bool = False,
                     check_images: bool = True, age_scheme: str = "paper_c") -> Cohort:
     """Build the MIMIC-CXR-JPG cohort (one row per image).
@@ -86,6 +87,8 @@ def build_mimic_cxr(*, root: str | Path | None = None, seed: int = 0, labeler: s
     ----------
     labeler : {"chexpert", "negbio"}
     uncertainty : {"ones", "zeros", "ignore"}
+    unmentioned : {"unknown", "negative"}
+        A finding the report does not mention: unknown (NaN) or negative (0).
     frontal_only : bool
         Keep PA and AP images only.
     mimic_iv : path, optional
@@ -106,7 +109,9 @@ def build_mimic_cxr(*, root: str | Path | None = None, seed: int = 0, labeler: s
     notes = [f"labels: {labeler}, U-{uncertainty}" if uncertainty != "ignore" else f"labels: {labeler}, uncertain -> NaN"]
     if frontal_only:
         meta = meta[meta["ViewPosition"].isin(["PA", "AP"])]
-    labels = apply_uncertainty(labels, CHEXPERT_LABELS, uncertainty, "mimic-cxr")
+    labels = apply_uncertainty(labels, CHEXPERT_LABELS, uncertainty, "mimic-cxr",
+                               unmentioned=unmentioned)
+    notes.append(f"unmentioned findings: {'negative' if unmentioned == 'negative' else 'unknown'}")
     df = (meta.merge(labels.drop(columns=["subject_id"]), on="study_id", how="left")
               .merge(split[["dicom_id", "split"]], on="dicom_id", how="left"))
     unknown = set(df["split"].dropna()) - set(SPLITS)

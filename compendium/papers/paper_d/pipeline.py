@@ -144,7 +144,9 @@ def pool_cohort(dataset: str, cfg: PaperDSpec):
     elif cfg.pixels == "real":
         cohort = build_cohort("mimic-cxr", root=cfg.data_roots["mimic-cxr"],
                               mimic_iv=cfg.data_roots.get("mimic-iv") or None,
-                              frontal_only=True, uncertainty="ignore", seed=cfg.world_seed)
+                              frontal_only=True, uncertainty="ignore", seed=cfg.world_seed,
+                              unmentioned={"explicit": "unknown",
+                                           "unmentioned_too": "negative"}[cfg.mimic_negatives])
         table = cohort.table.copy()
         for label, src in MIMIC_LABELS.items():
             table[label] = table[src]

@@ -65,6 +65,8 @@ class PaperDSpec(PaperSpec, notebook="paper_d", paper_models=PAPER_MODELS, datas
     n_splits: int = PAPER_N_SPLITS
     #: how Table 1's "mean ± 95 % CI" is built from the folds (readings.yaml)
     ci_reading: str = "se_folds"
+    #: which MIMIC-CXR images count as negatives (readings.yaml)
+    mimic_negatives: str = "unmentioned_too"
     #: augmented views of every training image (and the with/without comparison)
     augment: bool = True
     #: NIH findings whose union is "Opacity" (see the chapter for the evidence)
