@@ -200,3 +200,24 @@ def test_synthetic_pixel_cache_depends_on_the_world(tmp_path, monkeypatch):
     assert len(list((tmp_path / "cache" / "pixels").glob("*.npy"))) == 3
     assert not np.array_equal(pa, pc)
     assert np.array_equal(pa, np.asarray(cached_pixels(a, 32, progress=False)))
+
+
+def test_standardise_cxr_follows_paper_d_section_2_2(tmp_path):
+    from compendium.imaging import standardise_cxr
+
+    ramp = np.tile(np.arange(0, 4000, 125, dtype=np.uint16), (32, 1))     # 32 x 32, left dark
+    m2 = standardise_cxr(write_dicom(tmp_path / "m2.dcm", ramp, slope=2, intercept=-100),
+                         size=16)
+    m1 = standardise_cxr(write_dicom(tmp_path / "m1.dcm", ramp, photometric="MONOCHROME1"),
+                         size=16)
+    assert m2.shape == (16, 16) and m2.dtype == np.float32
+    assert abs(float(m2.mean())) < 1e-5 and abs(float(m2.std()) - 1) < 1e-4
+    assert m2[:, -1].mean() > m2[:, 0].mean()          # MONOCHROME2: high values bright
+    assert m1[:, -1].mean() < m1[:, 0].mean()          # MONOCHROME1 inverted to MONOCHROME2
+    # rescale slope/intercept is linear: after [0, 1] scaling and z-score nothing changes
+    plain = standardise_cxr(write_dicom(tmp_path / "p.dcm", ramp), size=16)
+    assert np.allclose(plain, m2, atol=1e-5)
+    unit = standardise_cxr(tmp_path / "m2.dcm", size=16, zscore=False)
+    assert unit.min() >= 0 and unit.max() <= 1
+    with pytest.raises(InputError, match="one grey image"):
+        standardise_cxr(np.zeros((2, 3, 3)))

@@ -5,7 +5,7 @@
 
 from .cache import pixels
 from .io import (hu_window, read_dicom, read_image, read_nifti, read_pixels, resize_uint8,
-                 to_uint8, volume_slices)
+                 standardise_cxr, to_uint8, volume_slices)
 
 __all__ = ["pixels", "hu_window", "read_dicom", "read_image", "read_nifti", "read_pixels", "resize_uint8",
-           "to_uint8", "volume_slices"]
+           "standardise_cxr", "to_uint8", "volume_slices"]

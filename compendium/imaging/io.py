@@ -108,6 +108,37 @@ def read_pixels(path: str | Path) -> np.ndarray:
     return read_dicom(path)
 
 
+def standardise_cxr(image: str | Path | np.ndarray, *, size: int = 1024,
+                    zscore: bool = True) -> np.ndarray:
+    """A chest radiograph prepared as Paper D's section 2.2 describes, float32 (size, size).
+
+    The file is read with :func:`read_pixels` (DICOM: pydicom, the modality LUT from the
+    manufacturer's ``RescaleSlope``/``RescaleIntercept``, MONOCHROME1 inverted to
+    MONOCHROME2), scaled to [0, 1] by its own minimum and maximum, resized to ``size`` x
+    ``size`` (bilinear; the paper: 1024 for CXR-Foundation) and, with ``zscore``, standardised
+    to mean 0 and standard deviation 1.  An array is taken as already read.
+
+    >>> x = standardise_cxr(np.arange(64, dtype=float).reshape(8, 8), size=4)
+    >>> x.shape, round(float(x.mean()), 6), round(float(x.std()), 6)
+    ((4, 4), 0.0, 1.0)
+    """
+    from PIL import Image
+
+    arr = read_pixels(image) if isinstance(image, (str, Path)) else np.asarray(image, float)
+    if arr.ndim != 2:
+        raise InputError(f"standardise_cxr needs one grey image, got shape {arr.shape}")
+    if not isinstance(size, (int, np.integer)) or size < 2:
+        raise InputError(f"size must be an integer >= 2, got {size!r}")
+    lo, hi = float(np.min(arr)), float(np.max(arr))
+    unit = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr, dtype=float)
+    out = np.asarray(Image.fromarray(unit.astype(np.float32), mode="F")
+                     .resize((int(size), int(size)), Image.BILINEAR), dtype=np.float32)
+    if zscore:
+        sd = float(out.std())
+        out = (out - out.mean()) / (sd if sd > 0 else 1.0)
+    return out.astype(np.float32)
+
+
 def hu_window(volume: np.ndarray, level: float, width: float) -> np.ndarray:
     """Clip Hounsfield units to ``[level - width/2, level + width/2]`` and scale to [0, 1].
 
