@@ -99,18 +99,12 @@ def test_every_reading_quotes_the_paper_and_is_a_parameter(paper):
 
     readings = load_readings(paper)
     cfg = resolve_params(paper, "demo")
-    for r in readings:
-        from compendium.papers.readings import candidate_name
+    from compendium.papers.readings import candidate_name
 
+    for r in readings:
         assert candidate_name(getattr(cfg, r.parameter)) == r.default   # the default is the spec's
         assert len(r.candidates) >= 2
-    path = TEXTS / R.load_reported(paper).attrs["text"]
-    if not path.is_file():
-        pytest.skip(f"the paper texts are not beside this checkout ({TEXTS})")
-    text = _squash(path.read_text(encoding="utf-8"))
-    for r in readings:
-        for fragment in r.quote.split(" ... "):
-            assert _squash(fragment) in text, f"{r.parameter}: {fragment!r}"
+    _assert_in_paper(paper, [(r.parameter, r.quote) for r in readings])
 
 
 @pytest.mark.parametrize("paper", PAPERS)
@@ -123,13 +117,19 @@ def test_every_claim_quotes_the_paper_and_has_a_check(paper):
     assert len(claims) >= 4
     checks = importlib.import_module(f"compendium.papers.{paper}.tables").claim_checks
     assert set(inspect_check_ids(checks)) == {c.id for c in claims}
+    _assert_in_paper(paper, [(c.id, c.quote) for c in claims])
+
+
+def _assert_in_paper(paper: str, quotes: list[tuple[str, str]]) -> None:
+    """Every ``" ... "``-joined fragment of every quote occurs in the paper's text (the test
+    skips when the texts are not beside this checkout)."""
     path = TEXTS / R.load_reported(paper).attrs["text"]
     if not path.is_file():
         pytest.skip(f"the paper texts are not beside this checkout ({TEXTS})")
     text = _squash(path.read_text(encoding="utf-8"))
-    for c in claims:
-        for fragment in c.quote.split(" ... "):
-            assert _squash(fragment) in text, f"{c.id}: {fragment!r}"
+    for name, quote in quotes:
+        for fragment in quote.split(" ... "):
+            assert _squash(fragment) in text, f"{name}: {fragment!r}"
 
 
 def inspect_check_ids(claim_checks):
