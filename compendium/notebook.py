@@ -108,6 +108,7 @@ def setup(name: str, namespace: Mapping[str, Any], *, banner: bool = True,
     values = {k: namespace[k] for k in spec_cls.field_names() if k in namespace}
     cfg = spec_cls.from_dict(values, where=f"notebook {name}")
     _configure_logging(log_level)
+    _configure_display()
     if banner:
         show_banner(cfg)
     min_cell = getattr(cfg, "min_cell_count", MIN_CELL_COUNT) if cfg.profile == "full" else None
@@ -153,6 +154,14 @@ def show_banner(cfg: NotebookSpec) -> None:
     except ImportError:  # pragma: no cover
         return
     display(Markdown("> " + profile_banner(cfg)))
+
+
+def _configure_display() -> None:
+    """Tables shown in a notebook (and glued into the book) print every cell whole: pandas
+    would cut text longer than 50 characters, and a reader would lose the end of a quote."""
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", None)
 
 
 def _configure_logging(level: int) -> None:

@@ -275,3 +275,14 @@ def test_audit_notices_are_not_silenced(caplog):
     overall = audit_predictions(pred, task="binary", attributes=[], metrics=["auroc"],
                                 n_bootstrap=0, seed=0)
     assert set(overall["attribute"]) == {"all"} and len(overall) == 1
+
+
+def test_notebook_tables_show_long_text_whole():
+    import pandas as pd
+
+    from compendium.notebook import setup
+
+    with pd.option_context("display.max_colwidth", 50):
+        setup("glossary", {"profile": "smoke"}, banner=False)
+        long = "x" * 120
+        assert long in pd.DataFrame({"quote": [long]}).to_html()
