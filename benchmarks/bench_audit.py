@@ -41,17 +41,24 @@ def make_predictions(n: int, n_classes: int, seed: int = 0) -> pd.DataFrame:
     return df
 
 
+def top_label(df: pd.DataFrame, classes: list[str]):
+    """Scores, top-label prediction, truth, top-label confidence, correctness and the ECE
+    bin (10 equal-width bins of the confidence) of every row: what every naive path starts
+    from."""
+    scores = df[[f"score_{c}" for c in classes]].to_numpy()
+    pred = np.array(classes)[scores.argmax(1)]
+    y = df.y_true.to_numpy()
+    conf = scores.max(1)
+    return (scores, pred, y, conf, (pred == y).astype(float),
+            np.minimum((conf * 10).astype(int), 9))
+
+
 def naive_resample(df: pd.DataFrame, classes: list[str], attributes: list[str]) -> None:
     """Every per-group metric and gap of one resample with fairlearn MetricFrame."""
     from fairlearn.metrics import MetricFrame, false_positive_rate, true_positive_rate
     from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
 
-    scores = df[[f"score_{c}" for c in classes]].to_numpy()
-    pred = np.array(classes)[scores.argmax(1)]
-    y = df.y_true.to_numpy()
-    conf = scores.max(1)
-    correct = (pred == y).astype(float)
-    bins = np.minimum((conf * 10).astype(int), 9)
+    scores, pred, y, conf, correct, bins = top_label(df, classes)
 
     def ece(y_true, y_pred, bins):  # y_true: correct, y_pred: top-label confidence
         return sum(abs((y_true[bins == k] - y_pred[bins == k]).sum()) for k in range(10)) / len(y_true)
@@ -78,12 +85,7 @@ def naive_sklearn_resample(df: pd.DataFrame, classes: list[str], attributes: lis
     from sklearn.metrics import (accuracy_score, average_precision_score, f1_score,
                                  recall_score, roc_auc_score)
 
-    scores = df[[f"score_{c}" for c in classes]].to_numpy()
-    pred = np.array(classes)[scores.argmax(1)]
-    y = df.y_true.to_numpy()
-    conf = scores.max(1)
-    correct = (pred == y).astype(float)
-    bins = np.minimum((conf * 10).astype(int), 9)
+    scores, pred, y, conf, correct, bins = top_label(df, classes)
     for attr in attributes:
         sf = df[attr].to_numpy()
         for g in np.unique(sf):
@@ -107,12 +109,7 @@ def naive_group_values(df: pd.DataFrame, classes: list[str], attributes: list[st
     attribute's groups by shuffled group codes (a permutation)."""
     from sklearn.metrics import f1_score, recall_score, roc_auc_score
 
-    scores = df[[f"score_{c}" for c in classes]].to_numpy()
-    pred = np.array(classes)[scores.argmax(1)]
-    y = df.y_true.to_numpy()
-    conf = scores.max(1)
-    correct = (pred == y).astype(float)
-    bins = np.minimum((conf * 10).astype(int), 9)
+    scores, pred, y, conf, correct, bins = top_label(df, classes)
     out: dict[tuple, float] = {}
     for attr in attributes:
         sf = codes[attr] if codes is not None else df[attr].to_numpy()

@@ -54,21 +54,17 @@ def test_schema_errors_name_the_problem(tmp_path, monkeypatch):
     pkg = tmp_path / "paper_z"
     pkg.mkdir()
     monkeypatch.setattr(R, "__file__", str(tmp_path / "reported.py"))
-    (pkg / "reported.yaml").write_text(
-        "paper: Z\ntext: z.txt\nnumbers:\n"
-        "  - {id: a, where: Table 1, metric: auroc, value: 0.9, quote: q, half_width: 0.1,"
-        " interval: [0.8, 1.0]}\n")
-    with pytest.raises(ConfigError, match="a: give interval or half_width, not both"):
-        R.load_reported("paper_z")
-    (pkg / "reported.yaml").write_text(
-        "paper: Z\ntext: z.txt\nnumbers:\n"
-        "  - {id: a, where: Table 1, metric: auroc, value: 0.9, quote: q}\n"
-        "  - {id: a, where: Table 1, metric: f1, value: 0.8, quote: q}\n")
-    with pytest.raises(ConfigError, match="duplicate id 'a'"):
-        R.load_reported("paper_z")
-    (pkg / "reported.yaml").write_text("paper: Z\ntext: z.txt\nnumbers:\n  - {id: a, value: 1}\n")
-    with pytest.raises(ConfigError, match="missing required key 'where'"):
-        R.load_reported("paper_z")
+    head = "paper: Z\ntext: z.txt\nnumbers:\n"
+    for numbers, message in (
+            ("  - {id: a, where: Table 1, metric: auroc, value: 0.9, quote: q, half_width: 0.1,"
+             " interval: [0.8, 1.0]}\n", "a: give interval or half_width, not both"),
+            ("  - {id: a, where: Table 1, metric: auroc, value: 0.9, quote: q}\n"
+             "  - {id: a, where: Table 1, metric: f1, value: 0.8, quote: q}\n",
+             "duplicate id 'a'"),
+            ("  - {id: a, value: 1}\n", "missing required key 'where'")):
+        (pkg / "reported.yaml").write_text(head + numbers)
+        with pytest.raises(ConfigError, match=message):
+            R.load_reported("paper_z")
     with pytest.raises(ConfigError, match="no reported numbers for paper 'paper_q'"):
         R.load_reported("paper_q")
 

@@ -198,6 +198,19 @@ def percentile_interval(boot: np.ndarray, *, level: float = 0.95) -> tuple[np.nd
     return np.where(finite, lo, np.nan), np.where(finite, hi, np.nan)
 
 
+def _exceedances(observed, perms, *, two_sided: bool, rtol: float):
+    """The observed values, which permutations are at least as extreme (a relative ``rtol``
+    of rounding counts as ``>=``; undefined permutations never count) and which are
+    defined."""
+    obs = np.asarray(observed, dtype=float)
+    perms = np.asarray(perms, dtype=float)
+    if two_sided:
+        obs, perms = np.abs(obs), np.abs(perms)
+    valid = np.isfinite(perms)
+    ge = (perms >= obs[..., None] - rtol * np.maximum(np.abs(obs[..., None]), 1e-12)) & valid
+    return obs, ge, valid
+
+
 def permutation_pvalue(observed: np.ndarray, perms: np.ndarray, *, two_sided: bool = False,
                        rtol: float = 1e-9) -> np.ndarray:
     """``p = (1 + #{perm >= observed}) / (1 + n_perm)`` along the last axis of ``perms``.
@@ -219,12 +232,7 @@ def permutation_pvalue(observed: np.ndarray, perms: np.ndarray, *, two_sided: bo
     >>> float(permutation_pvalue(np.array(0.5), np.array([0.1, 0.6, 0.2, 0.5])))
     0.6
     """
-    obs = np.asarray(observed, dtype=float)
-    perms = np.asarray(perms, dtype=float)
-    if two_sided:
-        obs, perms = np.abs(obs), np.abs(perms)
-    valid = np.isfinite(perms)
-    ge = (perms >= obs[..., None] - rtol * np.maximum(np.abs(obs[..., None]), 1e-12)) & valid
+    obs, ge, valid = _exceedances(observed, perms, two_sided=two_sided, rtol=rtol)
     p = (1.0 + ge.sum(axis=-1)) / (1.0 + valid.sum(axis=-1))
     return np.where(np.isfinite(obs), p, np.nan)
 
@@ -248,12 +256,7 @@ def sequential_pvalue(observed: np.ndarray, perms: np.ndarray, *, h: int = SEQUE
     >>> float(sequential_pvalue(np.array(0.5), np.array([0.1, 0.2, 0.7, 0.3]), h=2))
     0.4
     """
-    obs = np.asarray(observed, dtype=float)
-    perms = np.asarray(perms, dtype=float)
-    if two_sided:
-        obs, perms = np.abs(obs), np.abs(perms)
-    valid = np.isfinite(perms)
-    ge = (perms >= obs[..., None] - rtol * np.maximum(np.abs(obs[..., None]), 1e-12)) & valid
+    obs, ge, valid = _exceedances(observed, perms, two_sided=two_sided, rtol=rtol)
     hits = np.cumsum(ge, axis=-1)
     seen = np.cumsum(valid, axis=-1)
     reached = hits[..., -1] >= h if perms.shape[-1] else np.zeros(obs.shape, bool)
