@@ -125,3 +125,25 @@ def test_zero_shot_on_tiny_open_clip_is_seeded():
     np.testing.assert_allclose(a.probs.sum(-1), 1.0, rtol=1e-6)
     assert a.prompts == b.prompts and np.array_equal(a.probs, b.probs)
     assert a.prompts[0] != a.prompts[1]
+
+
+def test_zero_shot_tables_hold_every_draw_as_a_run_or_the_ensemble():
+    data, _ = _agreeing_data()
+    runs, summary, _ = zero_shot_eval(AgreeingEncoder(), data, CLASSES, n_draws=3,
+                                      families=["gloria"])
+    ens, _, _ = zero_shot_eval(AgreeingEncoder(), data, CLASSES, n_draws=3,
+                               families=["gloria"], combine="ensemble")
+    n_test = len(data["test"][1])
+    assert len(runs) == 3 * n_test and sorted(runs["run"].unique()) == [0, 1, 2]
+    assert len(ens) == n_test and "run" not in ens.columns
+    # the runs' mean accuracy is the summary's; the ensemble's mean probabilities are the runs'
+    score_cols = [c for c in runs.columns if c.startswith("score_")]
+    acc = np.mean([(g[score_cols].to_numpy().argmax(1) ==
+                    g["y_true"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()).mean()
+                   for _, g in runs.groupby("run")])
+    assert acc == pytest.approx(summary["test_accuracy"].item())
+    mean_p = runs.groupby("sample_id", sort=False)[score_cols].mean()
+    np.testing.assert_allclose(mean_p.loc[ens["sample_id"]].to_numpy(),
+                               ens[score_cols].to_numpy(), atol=1e-12)
+    with pytest.raises(ConfigError, match="combine"):
+        zero_shot_eval(AgreeingEncoder(), data, CLASSES, combine="vote")

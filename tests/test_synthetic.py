@@ -394,3 +394,52 @@ def test_render_sizes_and_bad_input(cohort):
         render_rows(cohort, [10_000], 64)
     with pytest.raises(ConfigError):
         synthetic_cxr(n=0)
+
+
+def test_all_key_and_presets_make_the_world_harder_for_everyone_alike():
+    from compendium.synthetic.knobs import resolve_knobs
+
+    k = resolve_knobs({"preset": "default", "all": {"sign_strength": 0.5},
+                       "age=18-39": {"sign_strength": 0.1}})
+    assert k.groups["sex=F"].soft_tissue == 0.5          # from the preset
+    assert k.groups["age=18-39"].sign_strength == 0.1   # replaced
+    t = pd.DataFrame({"sex": ["F", "M", "M"], "age": [30, 50, 85], "race": ["White"] * 3})
+    per = k.per_row(t)
+    np.testing.assert_allclose(per["sign_strength"], [0.6, 0.5, 0.5])
+    assert resolve_knobs({"all": {"noise": 0.1}}).is_fair()
+    assert not resolve_knobs({"all": {"noise": 0.1}}).is_zero()
+    assert not k.is_fair()
+    with pytest.raises(ConfigError, match="unknown preset 'strong'"):
+        resolve_knobs({"preset": "strong"})
+    with pytest.raises(ConfigError, match="or be 'all'"):
+        resolve_knobs({"everyone": {"noise": 0.1}})
+
+
+def test_mislabel_knob_makes_multiclass_images_show_another_class():
+    n = 400
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, n)
+    labels = ("Effusion", "Cardiomegaly", "Pneumothorax")
+    rows = pd.DataFrame({"sample_id": [f"i{i}" for i in range(n)],
+                         "patient_id": [f"p{i}" for i in range(n)], "split": "test",
+                         "age": 50.0, "sex": rng.choice(["F", "M"], n), "race": "White"})
+    for j, lab in enumerate(labels):
+        rows[lab] = (y == j).astype(float)
+    real = Cohort(name="mc", table=rows, labels=labels, source="real-metadata", task="multiclass")
+    clean = with_synthetic_pixels(real, knobs="zero", seed=1)
+    noisy = with_synthetic_pixels(real, knobs={"sex=F": {"mislabel": 0.5}}, seed=1)
+    rec = noisy.table[list(labels)].to_numpy()
+    shown = noisy.table[[f"true_{lab}" for lab in labels]].to_numpy()
+    assert (rec == rows[list(labels)].to_numpy()).all()         # recorded labels kept
+    assert (shown.sum(1) == 1).all()                            # one class shown
+    wrong = (rec != shown).any(1)
+    f = (rows["sex"] == "F").to_numpy()
+    assert not wrong[~f].any()                                  # only the knob's group
+    assert 0.4 < wrong[f].mean() < 0.6                          # about half of it
+    same = (clean.table[[f"true_{lab}" for lab in labels]].to_numpy() == rec).all()
+    assert same                                                 # no knob, no noise
+    # the images follow what is shown: a mislabelled image differs from its clean render
+    i = int(np.flatnonzero(wrong)[0])
+    assert not np.array_equal(render_rows(noisy, [i], 64), render_rows(clean, [i], 64))
+    again = with_synthetic_pixels(real, knobs={"sex=F": {"mislabel": 0.5}}, seed=1)
+    assert again.table.equals(noisy.table)                      # deterministic

@@ -4,9 +4,12 @@ For one draw of prompts (:func:`~compendium.adapt.prompts.prompt_draw`), each cl
 embedding is the normalised mean of its normalised prompt embeddings; class probabilities
 are ``softmax(scale * cos(image, class))``.  Stochastic families are evaluated over
 ``n_draws`` seeded draws (draw ``d`` uses the generator seeded with ``(seed, d)``, the same
-prompts on every split); their accuracy is the mean over draws and their scores the mean
-probabilities.  :func:`zero_shot_eval` scores the three families and picks the best one per
-model on the validation split, reporting all three.
+prompts on every split); their accuracy is the mean over draws.  The predictions table of a
+family either holds every draw as a run (``combine="mean_of_runs"``: a ``run`` column, for
+``compendium.audit.audit(..., runs="run")``, which averages every metric over the runs) or
+the mean probabilities over the draws (``combine="ensemble"``: one prediction per image).
+:func:`zero_shot_eval` scores the three families and picks the best one per model on the
+validation split, reporting all three.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from .predictions import labels_from_rows, predictions_table
 from .prompts import PROMPT_FAMILIES, list_prompt_families, prompt_draw
 
 log = logging.getLogger(__name__)
+
+#: How the draws of a stochastic prompt family become predictions (see the module docstring).
+COMBINE = ("mean_of_runs", "ensemble")
 
 
 def _normalise(x: torch.Tensor) -> torch.Tensor:
@@ -100,8 +106,8 @@ def zero_shot(encoder, image_embeddings, classes: Sequence[str], family: str, *,
 
 def zero_shot_eval(encoder, data: dict[str, tuple[np.ndarray, pd.DataFrame]],
                    classes: Sequence[str], *, families: Sequence[str] | None = None,
-                   n_draws: int = 10, seed: int = 0,
-                   scale: float = 100.0) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                   n_draws: int = 10, seed: int = 0, scale: float = 100.0,
+                   combine: str = "mean_of_runs") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Evaluate every prompt family; choose the best on validation (multi-class tasks).
 
     Parameters
@@ -110,11 +116,15 @@ def zero_shot_eval(encoder, data: dict[str, tuple[np.ndarray, pd.DataFrame]],
     data : dict
         ``{"val": (image_embeddings, rows), "test": (image_embeddings, rows)}``.
     classes : class names (label columns of the rows)
+    combine : {"mean_of_runs", "ensemble"}
+        What the predictions tables hold: every draw as a run (column ``run``; audit with
+        ``runs="run"`` to average each metric over the draws), or one prediction per image
+        from the draws' mean probabilities.
 
     Returns
     -------
     table : DataFrame
-        Predictions table of the test split for the chosen family (mean probabilities).
+        Predictions table of the test split for the chosen family (see ``combine``).
     summary : DataFrame
         One row per family: validation and test accuracy (mean and std over draws),
         number of draws, ``chosen``.
@@ -124,6 +134,8 @@ def zero_shot_eval(encoder, data: dict[str, tuple[np.ndarray, pd.DataFrame]],
     for split in ("val", "test"):
         if split not in data:
             raise ConfigError(f"zero_shot_eval needs a {split!r} split")
+    if combine not in COMBINE:
+        raise ConfigError(f"combine {combine!r} (allowed: {', '.join(COMBINE)})")
     families = list(families or list_prompt_families())
     rows = []
     tables = {}
@@ -135,8 +147,13 @@ def zero_shot_eval(encoder, data: dict[str, tuple[np.ndarray, pd.DataFrame]],
             y = labels_from_rows(r, classes, "multiclass")
             zs = zero_shot(encoder, emb, classes, fam, scale=scale, draws=draws)
             res[split] = (zs, zs.accuracies(y))
-        tables[fam] = predictions_table(data["test"][1], res["test"][0].mean_probs, classes,
-                                        "multiclass")
+        zs_test, rows_test = res["test"][0], data["test"][1]
+        if combine == "ensemble":
+            tables[fam] = predictions_table(rows_test, zs_test.mean_probs, classes, "multiclass")
+        else:
+            tables[fam] = pd.concat(
+                [predictions_table(rows_test, p, classes, "multiclass").assign(run=d)
+                 for d, p in enumerate(zs_test.probs)], ignore_index=True)
         rows.append({"family": fam, "n_draws": len(res["val"][1]),
                      "val_accuracy": float(res["val"][1].mean()),
                      "val_accuracy_sd": float(res["val"][1].std()),

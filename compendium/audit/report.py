@@ -241,6 +241,59 @@ class _Engine:
         return out
 
 
+class _MeanEngine:
+    """The engines of several runs of the same samples, every estimate averaged over runs.
+
+    Bootstrap weights and permuted group codes index the samples, which every run holds in
+    the same order, so one resample or permutation moves the samples alike in every run.
+    """
+
+    def __init__(self, engines: list[_Engine]) -> None:
+        self.engines = engines
+        self.attributes = engines[0].attributes
+        self.present = engines[0].present
+
+    @staticmethod
+    def _mean(results: list[dict]) -> dict[tuple, np.ndarray]:
+        return {k: np.mean([r[k] for r in results], axis=0) for k in results[0]}
+
+    def evaluate(self, w: np.ndarray | None) -> dict[tuple, np.ndarray]:
+        return self._mean([e.evaluate(w) for e in self.engines])
+
+    def permuted(self, a_index: int, codes: np.ndarray) -> dict[tuple, np.ndarray]:
+        return self._mean([e.permuted(a_index, codes) for e in self.engines])
+
+
+def split_runs(predictions: pd.DataFrame, runs: str,
+               attributes: Sequence[str | Sequence[str]]) -> list[pd.DataFrame]:
+    """One table per run, rows in ``sample_id`` order; every run must hold the same samples
+    with the same true labels and attributes (:class:`InputError` naming what differs)."""
+    if runs not in predictions.columns:
+        raise ConfigError(f"runs: no column {runs!r} in the predictions table")
+    if "sample_id" not in predictions.columns:
+        raise InputError("runs: averaging over runs needs a sample_id column (the same "
+                         "samples in every run)")
+    if predictions[runs].isna().any():
+        raise InputError(f"runs: column {runs!r} has missing values")
+    parts = [g.sort_values("sample_id", kind="stable").reset_index(drop=True)
+             for _, g in predictions.groupby(runs, sort=True)]
+    cols = [c for c in predictions.columns if c.startswith("y_true")]
+    for a in attributes:
+        cols += [a] if isinstance(a, str) and "+" not in a else (
+            list(a.split("+")) if isinstance(a, str) else list(a))
+    first = parts[0]
+    for p in parts[1:]:
+        if len(p) != len(first) or not np.array_equal(
+                p["sample_id"].astype(str).to_numpy(), first["sample_id"].astype(str).to_numpy()):
+            raise InputError(f"runs: run {p[runs].iloc[0]!r} holds other samples than run "
+                             f"{first[runs].iloc[0]!r}; every run must hold the same samples")
+        for c in dict.fromkeys(cols):
+            if c in p.columns and not p[c].astype(str).equals(first[c].astype(str)):
+                raise InputError(f"runs: column {c!r} differs between runs "
+                                 f"{first[runs].iloc[0]!r} and {p[runs].iloc[0]!r}")
+    return parts
+
+
 def _parse_pairs(pairs, attributes: list[Attribute]) -> dict[str, list[tuple[str, str]]]:
     out: dict[str, list[tuple[str, str]]] = {}
     names = {a.name: a for a in attributes}
@@ -305,7 +358,8 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
           gap_macro: str = "mean_of_gaps", var_ddof: int = 0, confidence: str = "positive",
           family: str = "attribute_metric", max_permutations: int | str | None = None,
           alpha: float = 0.05, metrics: Sequence[str] | None = None, progress: bool = False,
-          n_jobs: int = 1, blas_threads: int | None = 1) -> pd.DataFrame:
+          n_jobs: int = 1, blas_threads: int | None = 1, runs: str | None = None
+          ) -> pd.DataFrame:
     """Audit a predictions table: every metric overall, per group and as gaps, with statistics.
 
     Parameters
@@ -366,6 +420,13 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
         BLAS threads during the audit (threadpoolctl).  The engine issues many small matrix
         products, for which a single thread is fastest and avoids oversubscribing a shared
         machine; ``None`` leaves the BLAS default.
+    runs : str, optional
+        A column naming runs of the same samples (for example the prompt draws of a
+        zero-shot model): every metric is computed within each run and averaged over the
+        runs ("the average of 10 runs").  Every run must hold the same ``sample_id`` values
+        with the same labels and attributes; the bootstrap resamples the samples and the
+        permutations shuffle their groups alike in every run, so the intervals and p-values
+        are those of the average.
 
     Returns
     -------
@@ -395,7 +456,7 @@ def audit(predictions: pd.DataFrame, *, task: str, attributes: Sequence[str | Se
                       opt=Options(n_bins=n_bins, binning=binning, eqodds=eqodds,
                                   gap_macro=gap_macro, var_ddof=var_ddof, confidence=confidence),
                       family=family, max_permutations=max_permutations, alpha=alpha,
-                      metrics=metrics, progress=progress, n_jobs=n_jobs)
+                      metrics=metrics, progress=progress, n_jobs=n_jobs, runs=runs)
     if overall_only:
         table = table[table["kind"] == "overall"].reset_index(drop=True)
     return table
@@ -443,7 +504,7 @@ def _family_keys(keys: list[tuple], family: str) -> list[tuple]:
 
 def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, threshold,
            validation, pairs, min_group_size, level, correction, opt, family,
-           max_permutations, alpha, metrics, progress, n_jobs=1):
+           max_permutations, alpha, metrics, progress, n_jobs=1, runs=None):
     from tqdm import tqdm
 
     if task not in ("binary", "multiclass", "multilabel"):
@@ -451,15 +512,24 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
     check_options(n_bootstrap=n_bootstrap, n_permutations=n_permutations,
                   max_permutations=max_permutations, min_group_size=min_group_size,
                   level=level, alpha=alpha, correction=correction, family=family, opt=opt)
-    check_sample_ids(predictions)
-    d = _apply_policy(predictions, task, threshold, validation).with_confidence(opt.confidence)
+    tables = [predictions] if runs is None else split_runs(predictions, runs, attributes)
+    if runs is not None and validation is not None:
+        raise ConfigError("runs: a threshold chosen on validation predictions is not "
+                          "supported with runs (use a fixed threshold)")
+    for t in tables:
+        check_sample_ids(t)
+    predictions = tables[0]
+    ds = [_apply_policy(t, task, threshold, validation).with_confidence(opt.confidence)
+          for t in tables]
+    d = ds[0]
     attrs = parse_attributes(predictions, attributes)
     pair_map = _parse_pairs(pairs, attrs)
     if metrics is not None:
         unknown = [m for m in metrics if m not in ALL_METRICS]
         if unknown:
             raise ConfigError(f"unknown metric {unknown[0]!r} (known: {', '.join(ALL_METRICS)})")
-    engine = _Engine(d, attrs, pair_map, opt, metrics)
+    engines = [_Engine(x, attrs, pair_map, opt, metrics) for x in ds]
+    engine = engines[0] if len(engines) == 1 else _MeanEngine(engines)
     estimates = {k: v[0] for k, v in engine.evaluate(None).items()}
     rng = stats.as_generator(seed)
 
@@ -557,7 +627,8 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
                    min_group_size=min_group_size, correction=correction,
                    sequential=sequential, fam_of=fam_of, fam_size=fam_size, drawn=drawn,
                    alpha=alpha, present=dict(zip([a.name for a in attrs], engine.present)))
-    table.attrs.update({"family": family, "alpha": alpha, "correction": correction,
+    table.attrs.update({"runs": len(tables), "family": family, "alpha": alpha,
+                        "correction": correction,
                         "permutations": drawn,
                         "p_floor_max": float(np.nanmax(table.p_floor))
                         if table.p_floor.notna().any() else None})

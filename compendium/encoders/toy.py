@@ -70,6 +70,13 @@ TOYS: dict[str, ToySpec] = {
     "toy-clip-vit-skewed": ToySpec(
         vision_cfg=_VIT, epochs=6,
         skew={"sex": {"M": 0.9, "F": 0.1}}),
+    # A narrower ResNet (half the width): a weaker model of the same family.
+    "toy-clip-resnet-narrow": ToySpec(vision_cfg={"image_size": TOY_SIZE,
+                                                  "layers": [1, 1, 1, 1], "width": 4}),
+    # The ResNet pretrained on the sex-skewed corpus (women 10 %).
+    "toy-clip-resnet-skewed": ToySpec(vision_cfg={"image_size": TOY_SIZE,
+                                                  "layers": [1, 1, 1, 1], "width": 8},
+                                      skew={"sex": {"M": 0.9, "F": 0.1}}),
 }
 
 
@@ -361,7 +368,11 @@ def zero_shot_accuracy(encoder: Any, *, seed: int = 1, n_per_class: int = 200) -
 for _name, _desc in (("toy-clip-vit", "toy CLIP, ViT tower (synthetic pretraining)"),
                      ("toy-clip-resnet", "toy CLIP, ResNet tower (synthetic pretraining)"),
                      ("toy-clip-vit-skewed",
-                      "toy CLIP, ViT tower, pretrained on a demographically skewed corpus")):
+                      "toy CLIP, ViT tower, pretrained on a demographically skewed corpus"),
+                     ("toy-clip-resnet-narrow",
+                      "toy CLIP, ResNet tower of half the width (synthetic pretraining)"),
+                     ("toy-clip-resnet-skewed",
+                      "toy CLIP, ResNet tower, pretrained on a demographically skewed corpus")):
     register_model(ModelEntry(
         name=_name, family="open_clip-toy", kind="toy", description=_desc,
         weights="synthetic-pretraining", preprocess=TOY_PREPROCESS,

@@ -11,11 +11,12 @@ Each paper package may hold ``readings.yaml``::
           mean_of_gaps: "per-class gap between the groups, averaged over the classes"
           gap_of_macro: "gap between the groups' class-averaged rates"
         default: gap_of_macro
-        basis: evidence                  # evidence | ours
+        basis: evidence                  # evidence | words | ours
         why: "..."
 
 ``basis: evidence`` means the paper's own numbers decide (the notebook shows the simulation);
-``ours`` that nothing in the paper decides and the default is the compendium's choice.
+``words`` that the paper's words (the quote) favour one candidate though its numbers cannot
+decide; ``ours`` that nothing in the paper decides and the default is the compendium's choice.
 :class:`~compendium.papers.base.PaperSpec` checks, before a kernel starts, that every reading's
 parameter holds one of its candidates; :func:`readings_table` is the chapter's table.
 """
@@ -40,7 +41,7 @@ class Reading(Spec):
     quote: str
     candidates: dict[str, str]
     default: str
-    basis: Literal["evidence", "ours"]
+    basis: Literal["evidence", "words", "ours"]
     why: str
 
 

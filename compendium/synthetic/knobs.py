@@ -5,6 +5,9 @@ have **no** influence on their labels, pixels, reports or EHR.  Every disparity 
 shows comes from a knob, so its size and direction are known.  Knobs are set per group,
 keyed by ``"<column>=<value>"`` (for example ``"sex=F"``, ``"race=Black"``;
 for a numeric column a range: ``"age=18-39"``, ``"age=80+"``); a row in several keyed groups gets the sum of their effects.
+The key ``"all"`` applies to every row: it sets the world's overall difficulty (for example
+fainter signs for everyone), not a disparity, and it is how a notebook calibrates the world
+to a paper's operating point.
 
 ================== ======= ==============================================================
 knob               neutral meaning
@@ -25,6 +28,10 @@ knob               neutral meaning
 ``underdiagnosis`` 0.0     probability that a true positive finding is recorded (label
                            column and report) as negative: label noise that under-diagnoses
 ``ehr_missing``    0.0     extra probability that an EHR measurement is not taken
+``mislabel``       0.0     probability that a row of a multi-class cohort is recorded
+                           with another class than the one its image shows (label noise
+                           of text-mined labels; the image shows a class drawn uniformly
+                           from the others)
 ================== ======= ==============================================================
 
 :func:`default_knobs` gives the world's documented default disparities; ``BiasKnobs()``
@@ -45,7 +52,7 @@ from ..errors import ConfigError, InputError
 
 #: Knob names, in the order of the table above.
 KNOB_NAMES = ("prevalence", "sign_strength", "soft_tissue", "noise", "contrast",
-              "ap_portable", "anatomy", "underdiagnosis", "ehr_missing")
+              "ap_portable", "anatomy", "underdiagnosis", "ehr_missing", "mislabel")
 
 #: One-line meaning of each knob (used by the notebook's knobs table).
 KNOB_MEANING = {
@@ -58,6 +65,7 @@ KNOB_MEANING = {
     "anatomy": "relative change of thorax and heart size (group visible in pixels)",
     "underdiagnosis": "probability a true positive is recorded as negative (label + report)",
     "ehr_missing": "extra probability an EHR measurement is not taken",
+    "mislabel": "probability a multi-class row's image shows another class than its label",
 }
 
 #: Age bands used by the synthetic world (``age_group`` column).
@@ -78,10 +86,11 @@ class GroupKnobs(Spec):
     anatomy: float = 0.0
     underdiagnosis: float = 0.0
     ehr_missing: float = 0.0
+    mislabel: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("sign_strength", "soft_tissue", "contrast", "ap_portable",
-                     "underdiagnosis", "ehr_missing"):
+                     "underdiagnosis", "ehr_missing", "mislabel"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"knob {name} must lie in [0, 1], got {v!r}")
@@ -117,8 +126,14 @@ class BiasKnobs(Spec):
             _split_key(key)
 
     def is_zero(self) -> bool:
-        """True when no knob of any group moves away from neutral."""
+        """True when no knob of any group moves away from neutral (``all`` included)."""
         return all(getattr(g, k) == 0.0 for g in self.groups.values() for k in KNOB_NAMES)
+
+    def is_fair(self) -> bool:
+        """True when no *group* knob moves away from neutral: the world may be harder for
+        everyone (``all``) but treats every group alike."""
+        return all(getattr(g, k) == 0.0 for key, g in self.groups.items() if key != ALL_ROWS
+                   for k in KNOB_NAMES)
 
     def per_row(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
         """Each knob's value for every row of ``table`` (sum over the row's keyed groups).
@@ -128,14 +143,17 @@ class BiasKnobs(Spec):
         n = len(table)
         out = {k: np.zeros(n) for k in KNOB_NAMES}
         for key, g in self.groups.items():
-            col, val = _split_key(key)
-            if col not in table.columns:
-                raise InputError(f"bias knob group {key!r}: the cohort has no column {col!r}")
-            member = _members(table[col], val)
+            if key == ALL_ROWS:
+                member = np.ones(n, bool)
+            else:
+                col, val = _split_key(key)
+                if col not in table.columns:
+                    raise InputError(f"bias knob group {key!r}: the cohort has no column {col!r}")
+                member = _members(table[col], val)
             for k in KNOB_NAMES:
                 out[k] = out[k] + member * getattr(g, k)
         for k in ("sign_strength", "soft_tissue", "contrast", "ap_portable",
-                  "underdiagnosis", "ehr_missing"):
+                  "underdiagnosis", "ehr_missing", "mislabel"):
             out[k] = np.clip(out[k], 0.0, 1.0)
         return out
 
@@ -164,9 +182,16 @@ def _members(values: pd.Series, val: str) -> np.ndarray:
     return (values.astype(str) == val).to_numpy()
 
 
+#: The knobs key that applies to every row (the world's overall difficulty).
+ALL_ROWS = "all"
+
+
 def _split_key(key: str) -> tuple[str, str]:
+    if key == ALL_ROWS:
+        return ALL_ROWS, ""
     if not isinstance(key, str) or key.count("=") != 1 or not all(key.split("=")):
-        raise ConfigError(f"bias knob group {key!r} must look like 'column=value' (e.g. 'sex=F')")
+        raise ConfigError(f"bias knob group {key!r} must look like 'column=value' (e.g. 'sex=F') "
+                          f"or be {ALL_ROWS!r} (every row)")
     col, val = key.split("=")
     return col.strip(), val.strip()
 
@@ -194,15 +219,23 @@ def default_knobs() -> BiasKnobs:
 
 
 #: How a notebook parameter names bias knobs: a preset (``"default"``, ``"zero"``) or a mapping
-#: ``{"sex=F": {"soft_tissue": 0.5}, ...}`` (``{}``: none); see :func:`resolve_knobs`.
-Knobs = str | dict[str, dict[str, float]]
+#: ``{"sex=F": {"soft_tissue": 0.5}, ...}`` (``{}``: none), optionally with a ``preset`` key to start
+#: from; see :func:`resolve_knobs`.
+Knobs = str | dict[str, dict[str, float] | str]
 
 
 def resolve_knobs(knobs: BiasKnobs | Mapping[str, Any] | str | None) -> BiasKnobs:
     """Turn the accepted spellings into a :class:`BiasKnobs`.
 
     ``None`` or ``"default"`` -> :func:`default_knobs`; ``"zero"`` / ``"none"`` -> no knobs;
-    a mapping is either ``{"groups": {...}}`` or directly ``{"sex=F": {...}, ...}``.
+    a mapping is either ``{"groups": {...}}`` or directly ``{"sex=F": {...}, ...}``; in the
+    latter a ``preset`` key starts from that preset and the other keys add or replace groups
+    (``{"preset": "default", "all": {"sign_strength": 0.5}}``: the default disparities in a
+    world with fainter signs for everyone).
+
+    >>> k = resolve_knobs({"preset": "default", "all": {"sign_strength": 0.5}})
+    >>> sorted(k.groups)[:2], k.groups["all"].sign_strength
+    (['age=18-39', 'age=80+'], 0.5)
     """
     if knobs is None or (isinstance(knobs, str) and knobs.lower() == "default"):
         return default_knobs()
@@ -216,7 +249,14 @@ def resolve_knobs(knobs: BiasKnobs | Mapping[str, Any] | str | None) -> BiasKnob
         data = dict(knobs)
         if set(data) <= {"groups"}:
             return BiasKnobs.from_dict(data, where="knobs")
-        return BiasKnobs.from_dict({"groups": data}, where="knobs")
+        base: dict[str, Any] = {}
+        if "preset" in data:
+            preset = data.pop("preset")
+            if not isinstance(preset, str) or preset.lower() not in (
+                    "default", "zero", "none", "off"):
+                raise ConfigError(f"knobs: unknown preset {preset!r} (allowed: default, zero)")
+            base = {k: dataclasses.asdict(g) for k, g in resolve_knobs(preset).groups.items()}
+        return BiasKnobs.from_dict({"groups": {**base, **data}}, where="knobs")
     raise ConfigError(f"knobs must be a mapping, 'default' or 'zero', got {type(knobs).__name__}")
 
 

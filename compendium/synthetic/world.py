@@ -166,6 +166,21 @@ def _record(table: pd.DataFrame, truth: np.ndarray, under: np.ndarray, seed: int
     return rec
 
 
+def _mislabel(table: pd.DataFrame, recorded: np.ndarray, p: np.ndarray, seed: int) -> np.ndarray:
+    """What the images of a multi-class cohort show: the recorded class, except that with the
+    row's ``mislabel`` probability another class drawn uniformly from the others."""
+    shown = recorded.copy()
+    n_classes = recorded.shape[1]
+    for i, key in enumerate(table["synthetic_key"]):
+        u = stream(seed, key, "mislabel").uniform(size=2)
+        if n_classes > 1 and u[0] < p[i] and np.nansum(recorded[i]) == 1:
+            c = int(np.nanargmax(recorded[i]))
+            other = (c + 1 + int(u[1] * (n_classes - 1))) % n_classes
+            shown[i] = 0.0
+            shown[i, other] = 1.0
+    return shown
+
+
 def synthetic_cxr(*, n: int = 600, seed: int = 0, knobs: Any = None, demographics: str = "nih",
                   skew: Mapping[str, Mapping[str, float]] | None = None,
                   name: str = "synthetic-cxr") -> Cohort:
@@ -214,7 +229,8 @@ def with_synthetic_pixels(cohort: Cohort, *, knobs: Any = None, seed: int = 0,
     Label columns stay the cohort's own labels except that the ``underdiagnosis`` knob can
     flip a positive to negative (not for ``multiclass`` cohorts, whose rows must keep exactly
     one label); the unflipped labels are kept in ``true_<label>`` columns and are what the
-    pixels show.  Labels the renderer does not know (e.g. 'Hernia') are kept but not drawn.
+    pixels show.  For a ``multiclass`` cohort the ``mislabel`` knob makes the image show
+    another class than the recorded one (``true_<label>`` holds the class shown).  Labels the renderer does not know (e.g. 'Hernia') are kept but not drawn.
     Missing race (NIH, CheXpert) is filled with a synthetic race when ``fill_race``.
     """
     seed = world_seed(seed)
@@ -238,8 +254,17 @@ def with_synthetic_pixels(cohort: Cohort, *, knobs: Any = None, seed: int = 0,
             flipped = (np.nan_to_num(truth) != np.nan_to_num(rec)).any(1)
             none_left = np.nansum(rec, axis=1) == 0
             t.loc[flipped & none_left, "No Finding"] = 1.0
-    elif cohort.task == "multiclass" and k.per_row(t)["underdiagnosis"].any():
-        log.warning("%s is multiclass: the underdiagnosis knob is not applied to its labels", cohort.name)
+    elif cohort.task == "multiclass":
+        per = k.per_row(t)
+        if per["underdiagnosis"].any():
+            log.warning("%s is multiclass: the underdiagnosis knob is not applied to its labels",
+                        cohort.name)
+        if per["mislabel"].any():
+            shown = _mislabel(t, t[list(labels)].to_numpy(dtype=float), per["mislabel"], seed)
+            for j, lab in enumerate(labels):
+                t[f"true_{lab}"] = shown[:, j]
+    if cohort.task != "multiclass" and k.per_row(t)["mislabel"].any():
+        log.warning("%s is not multiclass: the mislabel knob is not applied", cohort.name)
     t["report"] = reports.write_reports(t, labels, seed)
     meta = {**cohort.meta, "synthetic": {"seed": int(seed), "knobs": k.to_dict(), "kind": "cxr",
                                          "race": race_src}}

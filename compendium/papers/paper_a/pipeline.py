@@ -3,7 +3,9 @@
 1. :func:`load_cohort` - NIH 6x200 from the real NIH table: the user's images
    (``pixels: real``) or the same real rows with synthetic pixels.
 2. :func:`run_model` - per paper model (or its stand-in): zero-shot (three prompt families,
-   ``n_draws`` draws each, the family chosen on validation accuracy), linear probe and MLP on
+   ``n_draws`` draws each, the family chosen on validation accuracy; under the
+   ``zero_shot_reading`` ``mean_of_runs`` every metric is the mean over the draws, under
+   ``ensemble`` the metrics of the draws' mean probabilities), linear probe and MLP on
    frozen embeddings, LoRA and full fine-tuning of the image tower (for CLIP the paper
    fine-tunes an ImageNet ViT instead: ``finetune_backbone``).  Every trained method picks its
    learning rate by the lowest validation loss
@@ -126,7 +128,8 @@ def _zero_shot(enc, data, cohort, cfg: PaperASpec):
     table, summary, _ = zero_shot_eval(enc, {"val": data["val"], "test": data["test"]},
                                        list(cohort.labels), families=cfg.prompt_families or None,
                                        n_draws=cfg.n_draws, seed=cfg.seed,
-                                       scale=enc.zero_shot_scale)
+                                       scale=enc.zero_shot_scale,
+                                       combine=cfg.zero_shot_reading)
     sel = pd.DataFrame({"method": "zero-shot",
                         "candidate": [f"prompts={f}" for f in summary["family"]],
                         "val_metric": "accuracy", "val_score": summary["val_accuracy"],
@@ -204,10 +207,14 @@ def audit_runs(runs: Sequence[ModelRun], cfg: PaperASpec, *, progress: bool = Tr
     parts = []
     jobs = [(r, m) for r in runs for m in METHODS if m in r.predictions]
     for run, method in tqdm(jobs, desc="audit", disable=not progress):
-        t = audit(run.predictions[method], task="multiclass",
+        preds = run.predictions[method]
+        # zero-shot under the mean_of_runs reading: one run per prompt draw, every metric
+        # averaged over the draws (with the intervals and p-values of the average)
+        t = audit(preds, task="multiclass",
                   attributes=[*ATTRIBUTES, "age_group+sex"], n_bootstrap=cfg.n_bootstrap,
                   n_permutations=cfg.n_permutations, seed=cfg.seed, correction=None,
-                  metrics=AUDIT_METRICS, **metric_readings(cfg))
+                  metrics=AUDIT_METRICS, runs="run" if "run" in preds.columns else None,
+                  **metric_readings(cfg))
         t.insert(0, "method", method)
         t.insert(0, "paper_model", run.plan.model)
         t.insert(0, "model_label", run.plan.label)

@@ -55,6 +55,7 @@ class PaperASpec(PaperSpec, notebook="paper_a", paper_models=PAPER_MODELS,
     #: readings of the paper's ambiguous metric definitions (readings.yaml: the candidates,
     #: the paper's words, and why the default)
     gap_reading: str = "gap_of_macro"
+    zero_shot_reading: str = "mean_of_runs"
     eqodds_reading: str = "mean"
     ece_binning: str = "uniform"
     #: statistics: permutations of the gap tests and their multiple-comparison correction
