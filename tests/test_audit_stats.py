@@ -187,24 +187,32 @@ def test_permutations_shuffle_patients_when_the_attribute_is_constant_within_the
     assert (np.sort(perm[:, first], axis=1) == np.sort(codes[first])).all()
 
 
-def test_group_auroc_under_permutation_equals_the_weighted_engine():
-    """The radix-sort AUROC of every shuffled group equals the weighted engine's AUROC on
-    the group's 0/1 mask (an empty group is nan); tied positive/negative scores are
+@pytest.mark.parametrize("prevalence, n_groups", [(0.5, 4), (0.85, 4), (0.3, 14)])
+def test_group_auroc_under_permutation_equals_the_weighted_engine(prevalence, n_groups):
+    """The packed-count AUROC of every shuffled group equals the weighted engine's AUROC on
+    the group's 0/1 mask (an empty group is nan), also when positives outnumber negatives
+    (the rows are then walked by decreasing score) and when the groups' bit fields need
+    several 64-bit words (13 groups with rows, 10 fields per word); tied positive/negative scores are
     detected so that the engine falls back to the weighted path (ties count one half)."""
     from compendium.audit.metrics import GroupAUROC
 
     rng = np.random.default_rng(3)
     n = 400
-    df = pd.DataFrame({"y_true": rng.integers(0, 2, n), "y_score": rng.random(n)})
+    df = pd.DataFrame({"y_true": (rng.random(n) < prevalence).astype(int),
+                       "y_score": rng.random(n)})
     d = parse_predictions(df, task="binary")
-    codes = rng.integers(0, 3, n)
-    codes[codes == 1] = 3  # group 1 declared but empty
+    codes = rng.integers(0, n_groups - 1, n)
+    codes[codes == 1] = n_groups - 1  # group 1 declared but empty
+    sizes = np.bincount(codes, minlength=n_groups)
+    if n_groups > 4:
+        assert np.count_nonzero(sizes) > 64 // int(sizes.max()).bit_length()
     perm = np.concatenate(list(stats.iter_permuted_codes(codes, 12, seed=0)))
     fast = GroupAUROC(d)
     assert fast.exact
-    got = fast.evaluate(perm, np.bincount(codes, minlength=4))
-    for g in (0, 2, 3):
+    got = fast.evaluate(perm, sizes)
+    for g in np.flatnonzero(sizes):
         ref = RowSet(d).evaluate((perm == g).T.astype(float))["auroc"]
+        assert np.isfinite(ref).all()
         np.testing.assert_allclose(got[g], ref, rtol=1e-12)
     assert np.isnan(got[1]).all()
     tied = parse_predictions(df.assign(y_score=np.round(df.y_score, 1)), task="binary")
