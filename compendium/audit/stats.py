@@ -165,7 +165,8 @@ def iter_unit_permutations(n_units: int, n_perm: int, *, n_rows: int | None = No
     shared by several attributes (:func:`permuted_codes`); chunks hold about
     :data:`CHUNK_ELEMENTS` row codes (``n_rows`` rows)."""
     rng = as_generator(seed)
-    base = np.arange(n_units, dtype=np.int32 if n_units < 2**31 else np.int64)
+    # numpy shuffles pointer-sized items fastest (and gathers with them without a cast)
+    base = np.arange(n_units, dtype=np.intp)
     step = chunk or chunk_size(n_rows or n_units, n_perm)
     done = 0
     while done < n_perm:
