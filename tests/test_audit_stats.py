@@ -172,6 +172,21 @@ def test_bootstrap_coverage_and_permutation_size_on_simulations():
     assert powered >= 18
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.intp])
+def test_shuffled_rows_is_the_permuted_stream_and_commutes_with_gathering(dtype):
+    """Row-by-row shuffles give exactly ``Generator.permuted`` along the rows (so seeds
+    keep their permutations), and shuffling codes equals gathering them through shuffled
+    indices (what the shared draws of several attributes rely on)."""
+    values = (np.arange(257) % 5).astype(dtype)
+    ref = np.random.default_rng(11).permuted(np.broadcast_to(values, (6, 257)), axis=1)
+    got = stats.shuffled_rows(np.random.default_rng(11), values, 6)
+    assert got.dtype == dtype and np.array_equal(got, ref)
+    index = stats.shuffled_rows(np.random.default_rng(11), np.arange(257), 6)
+    assert np.array_equal(values[index], got)
+    assert (np.sort(index, axis=1) == np.arange(257)).all()     # each row a permutation
+    assert len({tuple(r) for r in index}) == 6                   # and the rows differ
+
+
 def test_permutations_shuffle_patients_when_the_attribute_is_constant_within_them():
     rng = np.random.default_rng(0)
     patients = rng.integers(0, 40, 200)
