@@ -202,13 +202,16 @@ def test_permutations_shuffle_patients_when_the_attribute_is_constant_within_the
     assert (np.sort(perm[:, first], axis=1) == np.sort(codes[first])).all()
 
 
-@pytest.mark.parametrize("prevalence, n_groups", [(0.5, 4), (0.85, 4), (0.3, 14)])
-def test_group_auroc_under_permutation_equals_the_weighted_engine(prevalence, n_groups):
+@pytest.mark.parametrize("prevalence, n_groups, max_words",
+                         [(0.5, 4, 2), (0.85, 4, 2), (0.3, 14, 2), (0.3, 14, 1), (0.85, 4, 0)])
+def test_group_auroc_under_permutation_equals_the_weighted_engine(prevalence, n_groups,
+                                                                  max_words):
     """The packed-count AUROC of every shuffled group equals the weighted engine's AUROC on
     the group's 0/1 mask (an empty group is nan), also when positives outnumber negatives
-    (the rows are then walked by decreasing score) and when the groups' bit fields need
-    several 64-bit words (13 groups with rows, 10 fields per word); tied positive/negative scores are
-    detected so that the engine falls back to the weighted path (ties count one half)."""
+    (the rows are then walked by decreasing score), when the groups' bit fields need
+    several 64-bit words (13 groups with rows, 10 fields per word), and on the radix-sort
+    path taken beyond ``max_words`` words; tied positive/negative scores are detected so
+    that the engine falls back to the weighted path (ties count one half)."""
     from compendium.audit.metrics import GroupAUROC
 
     rng = np.random.default_rng(3)
@@ -224,6 +227,7 @@ def test_group_auroc_under_permutation_equals_the_weighted_engine(prevalence, n_
     perm = np.concatenate(list(stats.iter_permuted_codes(codes, 12, seed=0)))
     fast = GroupAUROC(d)
     assert fast.exact
+    fast.max_words = max_words
     got = fast.evaluate(perm, sizes)
     for g in np.flatnonzero(sizes):
         ref = RowSet(d).evaluate((perm == g).T.astype(float))["auroc"]

@@ -285,7 +285,8 @@ class GroupAUROC:
     counted rows below it of every group at once.  Each row of the other (*reading*) class
     reads its own group's field, and one bincount sums the fields by group.  The work per
     permutation is a few passes over the rows whatever the number of groups (more words
-    only when the fields do not fit in 64 bits).  When positives outnumber negatives the
+    only when the fields do not fit in 64 bits; beyond :attr:`max_words` words a radix
+    sort per permutation is cheaper and used).  When positives outnumber negatives the
     roles swap and the rows are walked by decreasing score (``U_g`` then counts, for every
     negative, the positives of its group scoring above it: the same pairs).
 
@@ -298,10 +299,15 @@ class GroupAUROC:
         All audited rows.
     """
 
+    #: Above this many 64-bit words of fields (many groups), a stable radix sort of the
+    #: group codes per label and permutation is cheaper (:meth:`_evaluate_sorted`).
+    max_words = 2
+
     def __init__(self, data: TaskData) -> None:
         # per label: counted rows and reading rows (in walking order), counted rows below
-        # each reading row
+        # each reading row; and the rows by increasing score with their truth
         self.plans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.orders, self.y_sorted = [], []
         self.exact = True
         for k in range(data.y.shape[1]):
             order = np.argsort(data.score[:, k], kind="stable")
@@ -310,6 +316,8 @@ class GroupAUROC:
                 starts = np.r_[0, np.flatnonzero(np.diff(s) != 0) + 1]
                 mixed = np.maximum.reduceat(y, starts) != np.minimum.reduceat(y, starts)
                 self.exact &= not bool(mixed.any())
+            self.orders.append(order)
+            self.y_sorted.append(y)
             if 2 * int(y.sum()) > len(y):   # read at the negatives, count positives above
                 order, y = order[::-1], ~y[::-1]
             self.plans.append((order[~y], order[y], np.cumsum(~y)[y]))
@@ -339,6 +347,8 @@ class GroupAUROC:
             return out
         width = max(int(sizes.max()).bit_length(), 1)
         per_word = 64 // width
+        if -(-len(present) // per_word) > self.max_words:
+            return self._evaluate_sorted(codes, sizes)
         field = np.uint64((1 << width) - 1)
         # per word of bit fields: the shift of every row's field (255: not in this word,
         # and numpy shifts a 64-bit integer by 64 or more to 0)
@@ -375,6 +385,31 @@ class GroupAUROC:
             u, n_read = u.reshape(b, n_groups).T, n_read.reshape(b, n_groups).T
             n_counted = sizes[:, None] - n_read
             out[present, k, :] = _safe_div(u, n_read * n_counted)[present]
+        return out
+
+    def _evaluate_sorted(self, codes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """:meth:`evaluate` for many groups: for one label, the rows sorted by score are
+        stably re-sorted by their group code (a radix sort of small integers); within
+        each group's block the negatives seen so far are a running count, so the
+        Mann-Whitney statistic of every group is one cumulative sum and one segment sum
+        per permutation."""
+        b, n = codes.shape
+        present = np.flatnonzero(sizes > 0)
+        starts = np.r_[0, np.cumsum(sizes)[:-1]][present]
+        # segment sums are at most (n/2)**2: unsigned 32-bit when that fits (no casting)
+        acc = np.uint32 if n * n // 4 < 2**32 else np.int64
+        out = np.full((len(sizes), len(self.orders), b), np.nan)
+        for k, (order, y) in enumerate(zip(self.orders, self.y_sorted)):
+            by_group = np.argsort(codes[:, order], axis=1, kind="stable")
+            ys = y[by_group]                                   # (b, n) truth, grouped
+            neg = np.cumsum(~ys, axis=1, dtype=acc)            # negatives up to here
+            neg *= ys                                          # ... at each positive
+            above = np.add.reduceat(neg, starts, axis=1).astype(float)  # (b, G')
+            pos = np.add.reduceat(ys, starts, axis=1, dtype=acc).astype(float)
+            negs = sizes[present][None, :] - pos
+            before = np.cumsum(negs, axis=1) - negs            # negatives of earlier groups
+            u = above - pos * before
+            out[present, k, :] = _safe_div(u, pos * negs).T
         return out
 
 
