@@ -13,12 +13,17 @@ computes the same per-group metrics and gaps with scikit-learn for each shuffle.
 any ratio is printed, the fast and the naive paths are compared on the very resamples and
 permutations that are timed; a difference stops the benchmark.
 
-Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_audit.py [--n 100000] [--naive-resamples 3]``
+The machine's load average is printed before and after (other jobs on a shared machine
+inflate the wall time, and to a lesser degree the CPU time); ``--part permutations`` times
+the permutations alone (after the same agreement check).
+
+Run from the repository root: ``PYTHONPATH=. python benchmarks/bench_audit.py [--n 100000] [--naive-resamples 3] [--part all|bootstrap|permutations]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -161,9 +166,10 @@ def main() -> None:
     parser.add_argument("--permutations", type=int, default=1000)
     parser.add_argument("--naive-resamples", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2, help="threads for the audit (2 cores)")
+    parser.add_argument("--part", choices=("all", "bootstrap", "permutations"), default="all",
+                        help="time the bootstrap, the permutations or both")
     args = parser.parse_args()
 
-    from compendium.audit import audit
     from compendium.audit import stats
     from compendium.audit.predictions import parse_attributes, parse_predictions
     from compendium.audit.report import Options, _Engine
@@ -171,7 +177,8 @@ def main() -> None:
     df = make_predictions(args.n, args.classes)
     classes = [c[len("score_"):] for c in df.columns if c.startswith("score_")]
     attributes = ["sex", "age_group"]
-    print(f"predictions: {args.n:,}, classes: {args.classes}, attributes: {attributes}", flush=True)
+    print(f"predictions: {args.n:,}, classes: {args.classes}, attributes: {attributes}; "
+          f"load average {_load()}", flush=True)
 
     # --- the fast and the naive paths agree on the resamples and permutations timed below
     d = parse_predictions(df, task="multiclass")
@@ -195,7 +202,26 @@ def main() -> None:
     print(f"fast == naive on the timed draws: {n_boot_checked} bootstrap values and "
           f"{n_perm_checked} permutation gaps agree (rtol 1e-7)", flush=True)
 
-    # --- bootstrap
+    if args.part in ("all", "bootstrap"):
+        _bootstrap(args, df, classes, attributes, counts)
+    if args.part in ("all", "permutations"):
+        _permutations(args, df, classes, attributes, attrs, perm_codes)
+    print(f"load average at the end: {_load()}")
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (2 cores: above 2, other jobs compete)."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def _bootstrap(args, df, classes, attributes, counts) -> None:
+    """``--bootstrap`` resamples against the two naive loops."""
+    from compendium.audit import audit
+    from compendium.audit import stats
+
     t0, c0 = time.perf_counter(), time.process_time()
     table = audit(df, task="multiclass", attributes=attributes, n_bootstrap=args.bootstrap,
                   n_permutations=0, seed=0, n_jobs=args.jobs)
@@ -220,7 +246,11 @@ def main() -> None:
           f"{per_sk * args.bootstrap:.0f} s -> ratio {per_sk * args.bootstrap / fast:.0f}x wall, "
           f"{per_sk_cpu * args.bootstrap / fast_cpu:.0f}x CPU")
 
-    # --- permutations (exactly --permutations: no sequential continuation)
+
+def _permutations(args, df, classes, attributes, attrs, perm_codes) -> None:
+    """Exactly ``--permutations`` (no sequential continuation)."""
+    from compendium.audit import audit
+
     t0, c0 = time.perf_counter(), time.process_time()
     audit(df, task="multiclass", attributes=attributes, n_bootstrap=0,
           n_permutations=args.permutations, seed=0, n_jobs=args.jobs)
@@ -234,7 +264,8 @@ def main() -> None:
     pper = (time.perf_counter() - t0) / args.naive_resamples
     pper_cpu = (time.process_time() - c0) / args.naive_resamples
     print(f"permutations: vectorised audit ({args.permutations} permutations per attribute, "
-          f"{args.jobs} thread(s)): {pfast:.2f} s wall, {pfast_cpu:.2f} s CPU")
+          f"{args.jobs} thread(s)): {pfast:.2f} s wall, {pfast_cpu:.2f} s CPU "
+          f"({1000 * pfast_cpu / args.permutations:.1f} ms CPU per permutation)")
     print(f"  naive scikit-learn loop: {pper:.2f} s per permutation (timed on "
           f"{args.naive_resamples}), scaled: {pper * args.permutations:.0f} s -> ratio "
           f"{pper * args.permutations / pfast:.0f}x wall, "

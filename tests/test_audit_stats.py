@@ -172,6 +172,21 @@ def test_bootstrap_coverage_and_permutation_size_on_simulations():
     assert powered >= 18
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.intp])
+def test_shuffled_rows_is_the_permuted_stream_and_commutes_with_gathering(dtype):
+    """Row-by-row shuffles give exactly ``Generator.permuted`` along the rows (so seeds
+    keep their permutations), and shuffling codes equals gathering them through shuffled
+    indices (what the shared draws of several attributes rely on)."""
+    values = (np.arange(257) % 5).astype(dtype)
+    ref = np.random.default_rng(11).permuted(np.broadcast_to(values, (6, 257)), axis=1)
+    got = stats.shuffled_rows(np.random.default_rng(11), values, 6)
+    assert got.dtype == dtype and np.array_equal(got, ref)
+    index = stats.shuffled_rows(np.random.default_rng(11), np.arange(257), 6)
+    assert np.array_equal(values[index], got)
+    assert (np.sort(index, axis=1) == np.arange(257)).all()     # each row a permutation
+    assert len({tuple(r) for r in index}) == 6                   # and the rows differ
+
+
 def test_permutations_shuffle_patients_when_the_attribute_is_constant_within_them():
     rng = np.random.default_rng(0)
     patients = rng.integers(0, 40, 200)
@@ -187,24 +202,36 @@ def test_permutations_shuffle_patients_when_the_attribute_is_constant_within_the
     assert (np.sort(perm[:, first], axis=1) == np.sort(codes[first])).all()
 
 
-def test_group_auroc_under_permutation_equals_the_weighted_engine():
-    """The radix-sort AUROC of every shuffled group equals the weighted engine's AUROC on
-    the group's 0/1 mask (an empty group is nan); tied positive/negative scores are
-    detected so that the engine falls back to the weighted path (ties count one half)."""
+@pytest.mark.parametrize("prevalence, n_groups, max_words",
+                         [(0.5, 4, 2), (0.85, 4, 2), (0.3, 14, 2), (0.3, 14, 1), (0.85, 4, 0)])
+def test_group_auroc_under_permutation_equals_the_weighted_engine(prevalence, n_groups,
+                                                                  max_words):
+    """The packed-count AUROC of every shuffled group equals the weighted engine's AUROC on
+    the group's 0/1 mask (an empty group is nan), also when positives outnumber negatives
+    (the rows are then walked by decreasing score), when the groups' bit fields need
+    several 64-bit words (13 groups with rows, 10 fields per word), and on the radix-sort
+    path taken beyond ``max_words`` words; tied positive/negative scores are detected so
+    that the engine falls back to the weighted path (ties count one half)."""
     from compendium.audit.metrics import GroupAUROC
 
     rng = np.random.default_rng(3)
     n = 400
-    df = pd.DataFrame({"y_true": rng.integers(0, 2, n), "y_score": rng.random(n)})
+    df = pd.DataFrame({"y_true": (rng.random(n) < prevalence).astype(int),
+                       "y_score": rng.random(n)})
     d = parse_predictions(df, task="binary")
-    codes = rng.integers(0, 3, n)
-    codes[codes == 1] = 3  # group 1 declared but empty
+    codes = rng.integers(0, n_groups - 1, n)
+    codes[codes == 1] = n_groups - 1  # group 1 declared but empty
+    sizes = np.bincount(codes, minlength=n_groups)
+    if n_groups > 4:
+        assert np.count_nonzero(sizes) > 64 // int(sizes.max()).bit_length()
     perm = np.concatenate(list(stats.iter_permuted_codes(codes, 12, seed=0)))
     fast = GroupAUROC(d)
     assert fast.exact
-    got = fast.evaluate(perm, np.bincount(codes, minlength=4))
-    for g in (0, 2, 3):
+    fast.max_words = max_words
+    got = fast.evaluate(perm, sizes)
+    for g in np.flatnonzero(sizes):
         ref = RowSet(d).evaluate((perm == g).T.astype(float))["auroc"]
+        assert np.isfinite(ref).all()
         np.testing.assert_allclose(got[g], ref, rtol=1e-12)
     assert np.isnan(got[1]).all()
     tied = parse_predictions(df.assign(y_score=np.round(df.y_score, 1)), task="binary")

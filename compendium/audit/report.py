@@ -201,9 +201,9 @@ class _Engine:
         shuffled group codes per permutation.
 
         Only what the tested gaps need is computed: no average precision, and the AUROC of
-        every group comes from :class:`~compendium.audit.metrics.GroupAUROC` (one radix
-        sort per label and permutation instead of one weighted pass per group) when the
-        scores allow it exactly.
+        every group comes from :class:`~compendium.audit.metrics.GroupAUROC` (one packed
+        cumulative count per label and permutation instead of one weighted pass per group)
+        when the scores allow it exactly.
         """
         a = self.attributes[a_index]
         b = codes.shape[0]

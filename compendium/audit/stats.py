@@ -136,9 +136,26 @@ def iter_permuted_codes(codes: np.ndarray, n_perm: int, *,
     done = 0
     while done < n_perm:
         b = min(step, n_perm - done)
-        perm = rng.permuted(np.broadcast_to(unit_codes, (b, len(unit_codes))), axis=1)
+        perm = shuffled_rows(rng, unit_codes, b)
         yield perm if unit_of_row is None else perm[:, unit_of_row]
         done += b
+
+
+def shuffled_rows(rng: np.random.Generator, values: np.ndarray, b: int) -> np.ndarray:
+    """``b`` independent shuffles of ``values``, shape (b, len(values)).
+
+    The same numbers as ``rng.permuted(np.broadcast_to(values, (b, n)), axis=1)`` (one
+    Fisher-Yates pass per row, rows in order, so the random stream is that of ``permuted``)
+    in about half the time: ``Generator.shuffle`` of each contiguous row is numpy's fast
+    path.  Shuffling an array applies the same swaps whatever it holds, so shuffled group
+    codes equal the codes gathered through shuffled indices (``codes[perm]``).
+    """
+    values = np.asarray(values)
+    out = np.empty((b, len(values)), dtype=values.dtype)
+    out[:] = values
+    for row in out:
+        rng.shuffle(row)
+    return out
 
 
 def iter_unit_permutations(n_units: int, n_perm: int, *, n_rows: int | None = None,
@@ -148,12 +165,13 @@ def iter_unit_permutations(n_units: int, n_perm: int, *, n_rows: int | None = No
     shared by several attributes (:func:`permuted_codes`); chunks hold about
     :data:`CHUNK_ELEMENTS` row codes (``n_rows`` rows)."""
     rng = as_generator(seed)
-    base = np.arange(n_units, dtype=np.int32 if n_units < 2**31 else np.int64)
+    # numpy shuffles pointer-sized items fastest (and gathers with them without a cast)
+    base = np.arange(n_units, dtype=np.intp)
     step = chunk or chunk_size(n_rows or n_units, n_perm)
     done = 0
     while done < n_perm:
         b = min(step, n_perm - done)
-        yield rng.permuted(np.broadcast_to(base, (b, n_units)), axis=1)
+        yield shuffled_rows(rng, base, b)
         done += b
 
 
