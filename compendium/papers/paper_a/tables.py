@@ -334,9 +334,10 @@ def claim_checks(audits: pd.DataFrame) -> dict[str, Any]:
                                 "and full fine-tuning")
         return judged(ok, "; ".join(parts))
 
-    def _ft_best(metric_rows: pd.DataFrame, model: str, lower: bool, what: str):
+    def _ft_best(metric_rows: pd.DataFrame, model: str, lower: bool, what: str,
+                 stage: str = "after full fine-tuning"):
         if model not in models or len(set(metric_rows["paper_model"])) < 2:
-            return not_testable(f"needs {name(model)} and another model after full fine-tuning")
+            return not_testable(f"needs {name(model)} and another model {stage}")
         best = metric_rows.loc[(metric_rows["estimate"].idxmin() if lower
                                 else metric_rows["estimate"].idxmax())]
         mine = metric_rows[metric_rows["paper_model"] == model].iloc[0]
@@ -346,6 +347,25 @@ def claim_checks(audits: pd.DataFrame) -> dict[str, Any]:
                       f"{name(model)}: [{mine['ci_low']:.3f}, {mine['ci_high']:.3f}]")
 
     ft = audits[audits["method"] == "finetune"]
+
+    def clip_lowest():
+        parts, ok = [], True
+        for method in ("zero-shot", "finetune"):
+            a = acc[acc["method"] == method]
+            if "clip-vit-b-16" not in set(a["paper_model"]) or a["paper_model"].nunique() < 2:
+                return not_testable("needs CLIP and another model at zero-shot and after full "
+                                    "fine-tuning")
+            low = a.loc[a["estimate"].idxmin()]
+            mine = a[a["paper_model"] == "clip-vit-b-16"].iloc[0]
+            ok &= low["paper_model"] == "clip-vit-b-16"
+            parts.append(f"{METHOD_LABELS[method]}: CLIP {_fmt(mine)}, lowest "
+                         f"{name(low['paper_model'])} {low['estimate']:.3f}")
+        return judged(ok, "; ".join(parts))
+
+    def medclip_vit_best_zero_shot():
+        return _ft_best(pick(audits[audits["method"] == "zero-shot"], metric="accuracy",
+                             attribute="all"), "medclip-vit", False, "zero-shot accuracy",
+                        stage="at zero-shot")
 
     def medclip_vit_most_accurate():
         return _ft_best(pick(ft, metric="accuracy", attribute="all"), "medclip-vit", False,
@@ -393,7 +413,9 @@ def claim_checks(audits: pd.DataFrame) -> dict[str, Any]:
         return judged(ok, "; ".join(f"{name(m)} {v:+.3f}" for m, v in change.items()),
                       detail="mean of the six headline gaps, FT minus ZS")
 
-    return {"fine-tuning-helps": fine_tuning_helps, "best-adaptation-per-model": best_adaptation,
+    return {"fine-tuning-helps": fine_tuning_helps, "clip-lowest": clip_lowest,
+            "medclip-vit-best-zero-shot": medclip_vit_best_zero_shot,
+            "best-adaptation-per-model": best_adaptation,
             "medclip-vit-most-accurate": medclip_vit_most_accurate,
             "medclip-vit-every-class": medclip_vit_every_class,
             "biomedclip-disease-fairness": biomedclip_fairness, "gloria-fairest": gloria_fairest,
