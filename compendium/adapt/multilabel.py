@@ -158,5 +158,28 @@ def finetune_multilabel(backbone: nn.Module, in_dim: int,
                           float(table["best_val_auroc"].iat[best]), table)
 
 
+
+
+def paired_macro_auroc_difference(y_true: np.ndarray, score_a: np.ndarray, score_b: np.ndarray,
+                                  *, n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95
+                                  ) -> tuple[float, float, float]:
+    """Macro AUROC of ``score_a`` minus that of ``score_b`` on the same rows, with a paired
+    percentile bootstrap interval (rows resampled together; resamples where a label loses
+    one of its classes compute the macro over the remaining labels)."""
+    y = np.asarray(y_true, float)
+    diff = macro_auroc(y, score_a) - macro_auroc(y, score_b)
+    if n_bootstrap <= 0:
+        return float(diff), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    boots = np.empty(n_bootstrap)
+    for i in range(n_bootstrap):
+        idx = rng.integers(0, len(y), len(y))
+        boots[i] = macro_auroc(y[idx], score_a[idx]) - macro_auroc(y[idx], score_b[idx])
+    boots = boots[np.isfinite(boots)]
+    a = (1 - level) / 2
+    lo, hi = (np.quantile(boots, [a, 1 - a]) if len(boots) else (np.nan, np.nan))
+    return float(diff), float(lo), float(hi)
+
+
 __all__ = ["FinetuneResult", "FinetuneSpec", "finetune_multilabel", "macro_auroc",
-           "predict_multilabel"]
+           "paired_macro_auroc_difference", "predict_multilabel"]
