@@ -429,7 +429,9 @@ def augment_views(x: torch.Tensor, gen: torch.Generator, *, max_shift: int = 3,
     pad = F.pad(x, (max_shift,) * 4)
     dx = torch.randint(0, 2 * max_shift + 1, (B,), generator=gen)
     dy = torch.randint(0, 2 * max_shift + 1, (B,), generator=gen)
-    out = torch.stack([pad[i, :, dy[i]:dy[i] + H, dx[i]:dx[i] + W] for i in range(B)])
+    rows = (dy[:, None] + torch.arange(H))[:, :, None]               # (B, H, 1)
+    cols = (dx[:, None] + torch.arange(W))[:, None, :]               # (B, 1, W)
+    out = pad[torch.arange(B)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
     flip = torch.rand(B, generator=gen) < 0.5
     out = torch.where(flip[:, None, None, None], out.flip(-1), out)
     a = 1 + jitter * (2 * torch.rand(B, 1, 1, 1, generator=gen) - 1)

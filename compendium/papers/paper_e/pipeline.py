@@ -63,14 +63,14 @@ class Data:
     knobs: dict
 
     def part(self, split: str) -> tuple[torch.Tensor, np.ndarray, pd.DataFrame]:
-        m = (self.rows["split"] == split).to_numpy()
+        m = (self.rows["split"] == split).to_numpy().copy()
         rows = self.rows[m].reset_index(drop=True)
-        return self.images[torch.as_tensor(m)], rows[list(self.labels)].to_numpy(float), rows
+        return self.images[torch.from_numpy(m)], rows[list(self.labels)].to_numpy(float), rows
 
     def ehr_part(self, split: str) -> torch.Tensor:
         if self.ehr is None:
             raise ConfigError(f"{self.name} has no EHR")
-        return self.ehr[torch.as_tensor((self.rows["split"] == split).to_numpy())]
+        return self.ehr[torch.from_numpy((self.rows["split"] == split).to_numpy().copy())]
 
 
 @dataclasses.dataclass
@@ -105,9 +105,9 @@ def shifted_knobs(base: Any, shift: dict[str, float] | None = None,
 
     k = resolve_knobs(base).to_dict()["groups"]
     k = {g: dict(v) for g, v in k.items()}
-    for sex in ("sex=F", "sex=M"):
+    for sex in ("sex=F", "sex=M") if shift else ():
         g = k.setdefault(sex, {})
-        for name, v in (shift or {}).items():
+        for name, v in shift.items():
             g[name] = g.get(name, 0.0) + float(v)
     for key, vals in (group or {}).items():
         k.setdefault(key, {}).update({n: float(v) for n, v in vals.items()})
