@@ -179,10 +179,8 @@ def _check_labels(d: Data) -> None:
                               "min_eval_rows)")
 
 
-def _real_datasets(cfg: PaperESpec) -> dict[str, Data]:  # pragma: no cover - needs the data
-    raise ConfigError("pixels: real reads MIMIC-CXR + MIMIC-IV, NIH, VinDr-CXR and CheXpert; "
-                      "the real-data fine-tuning path of Paper E is not implemented in this "
-                      "version (run the synthetic profiles)")
+def _real_datasets(cfg: PaperESpec) -> dict[str, Data]:
+    raise ConfigError("pixels: real is refused by PaperESpec.check (not implemented yet)")
 
 
 @dataclasses.dataclass

@@ -187,6 +187,16 @@ class PaperESpec(PaperSpec, notebook="paper_e", paper_models=PAPER_MODELS, datas
             raise ConfigError(f"n_rows: unknown dataset {unknown[0]!r}")
         _split_key(self.missing_group)
 
+    def check(self) -> None:
+        """The shared checks (every missing data folder and weight named in one error), then
+        the refusal of ``pixels: real``, whose training path is not implemented yet."""
+        super().check()
+        if self.pixels == "real":
+            raise ConfigError(
+                "paper_e: every input is present, but training on the real datasets (streamed "
+                "224 px images, MIMIC-IV stays linked to MIMIC-CXR) is not implemented yet; "
+                "the synthetic profiles (smoke, demo) run the whole pipeline")
+
     def strategy_rows(self) -> list[dict[str, Any]]:
         """One dict per strategy of the run: id, group, shown name, pretraining, encoder."""
         return [{"strategy": s, "group": STRATEGIES[s][0], "model": STRATEGIES[s][1],

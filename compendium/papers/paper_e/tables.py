@@ -235,9 +235,16 @@ def headline_values(long: pd.DataFrame, gain: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+#: Value names of the missingness experiment's variants.
+VARIANT_KEYS = {"global + local (MedCAM)": "both", "global only": "global",
+                "local only": "local"}
+
+
 def transmission_values(trans: pd.DataFrame) -> dict[str, Any]:
-    return {f"transmission_{v.split()[0].replace('+', 'both')}": (c, "+.3f")
-            for v, c in zip(trans["variant"], trans["change"])}
+    """``transmission_<both|global|local>``: the gap's change from the lowest to the highest
+    missingness level."""
+    return {f"transmission_{VARIANT_KEYS[v]}": (c, "+.3f")
+            for v, c in zip(trans["variant"], trans["change"]) if v in VARIANT_KEYS}
 
 
 # ----------------------------------------------------------------------------- claims
