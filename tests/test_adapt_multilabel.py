@@ -8,8 +8,12 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from compendium.adapt.multilabel import (FinetuneSpec, finetune_multilabel, macro_auroc,
-                                         predict_multilabel)
+from compendium.adapt.multilabel import (
+    FinetuneSpec,
+    finetune_multilabel,
+    macro_auroc,
+    predict_multilabel,
+)
 from compendium.errors import ConfigError
 
 

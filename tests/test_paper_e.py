@@ -162,3 +162,18 @@ def test_every_strategy_has_a_recipe_and_a_table():
         assert "stand-in for " + STRATEGIES[s][1] in pipeline._recipe(s, cfg)
     assert set(tables.TABLE2) | set(tables.TABLE4) == set(STRATEGIES)
     assert set(pipeline.OOD_STRATEGIES) == set(tables.TABLE3) | set(tables.TABLE4)
+
+
+def test_full_profile_with_every_input_refuses_before_any_work(tmp_path):
+    roots = {d: tmp_path / d for d in ("mimic-cxr", "mimic-iv-ehr", "nih", "vindr", "chexpert")}
+    for p in roots.values():
+        p.mkdir()
+    weights = {m: tmp_path / f"{m}.pt" for m in
+               ("resnet50-barlowtwins-cxr", "eva-x-tiny", "eva-x-small", "convirt", "gloria",
+                "medclip-rn50", "medclip-vit")}
+    for p in weights.values():
+        p.write_bytes(b"")
+    as_map = lambda d: "{" + ", ".join(f"{k}: {v}" for k, v in d.items()) + "}"
+    with pytest.raises(ConfigError, match="every input is present, but training on the real "
+                                          "datasets .* is not implemented yet"):
+        _cfg("full", f"data_roots={as_map(roots)}", f"weights={as_map(weights)}").check()

@@ -27,7 +27,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from typing import Callable, Literal, Sequence
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -121,7 +122,7 @@ def local_topk_loss(z_cxr: torch.Tensor, z_steps: torch.Tensor, attn: torch.Tens
     image ``b`` the positive.  Both are averaged over the ``B k`` selected pairs; eq. 7 is
     their mean.
     """
-    B, t, _ = z_steps.shape
+    B = z_steps.shape[0]
     idx = topk_steps(attn, k)                                   # (B, k)
     c = F.normalize(z_cxr, dim=-1)
     e = F.normalize(z_steps, dim=-1)
@@ -169,7 +170,7 @@ def vicreg_loss(za: torch.Tensor, zb: torch.Tensor, *, sim_coeff: float = 25.0,
     off-diagonal covariances / d, for both branches."""
     inv = F.mse_loss(za, zb)
     za, zb = za - za.mean(0), zb - zb.mean(0)
-    std = lambda z: torch.sqrt(z.var(dim=0) + 1e-4)  # noqa: E731
+    std = lambda z: torch.sqrt(z.var(dim=0) + 1e-4)
     var = 0.5 * (F.relu(1 - std(za)).mean() + F.relu(1 - std(zb)).mean())
     n, d = za.shape
 
@@ -425,7 +426,7 @@ def augment_views(x: torch.Tensor, gen: torch.Generator, *, max_shift: int = 3,
                   jitter: float = 0.2, noise: float = 0.05) -> torch.Tensor:
     """A random view of each image (B, C, H, W): shift by up to ``max_shift`` pixels
     (zero padding), horizontal flip with p 0.5, brightness/contrast jitter, Gaussian noise."""
-    B, C, H, W = x.shape
+    B, _, H, W = x.shape
     pad = F.pad(x, (max_shift,) * 4)
     dx = torch.randint(0, 2 * max_shift + 1, (B,), generator=gen)
     dy = torch.randint(0, 2 * max_shift + 1, (B,), generator=gen)
@@ -491,9 +492,28 @@ def bag_of_words(texts: Sequence[str], vocabulary: Sequence[str] | None = None
     return x, vocab
 
 
-__all__ = ["AlignSpec", "AlignmentModel", "BagOfWordsEncoder", "EHREncoder", "OBJECTIVES",
-           "ResidualAdapter", "align_loss", "attention_weights", "augment_views",
-           "bag_of_words", "barlow_twins_loss", "convirt_loss", "cosine_logits",
-           "evaluate_alignment", "global_infonce", "local_topk_loss", "medcam_loss",
-           "pair_loss", "pretrain_barlow_twins", "soft_target_loss", "topk_steps",
-           "train_alignment", "vicreg_loss"]
+__all__ = [
+    "OBJECTIVES",
+    "AlignSpec",
+    "AlignmentModel",
+    "BagOfWordsEncoder",
+    "EHREncoder",
+    "ResidualAdapter",
+    "align_loss",
+    "attention_weights",
+    "augment_views",
+    "bag_of_words",
+    "barlow_twins_loss",
+    "convirt_loss",
+    "cosine_logits",
+    "evaluate_alignment",
+    "global_infonce",
+    "local_topk_loss",
+    "medcam_loss",
+    "pair_loss",
+    "pretrain_barlow_twins",
+    "soft_target_loss",
+    "topk_steps",
+    "train_alignment",
+    "vicreg_loss",
+]

@@ -321,7 +321,7 @@ def build_eva_x(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = Fal
     from .weights import fingerprint, load_into, load_state_dict
 
     path = _want_weights(entry, weights_path, tiny, pretrained)
-    arch = dict(EVA_X_ARCH[entry.name])
+    arch = {**EVA_X_ARCH[entry.name]}
     if tiny:
         arch.update(depth=1)
     size = entry.preprocess.size

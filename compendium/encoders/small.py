@@ -5,6 +5,8 @@ pretraining recipes that use them (:mod:`compendium.adapt.alignment`)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from torch import nn
 
 
@@ -18,7 +20,7 @@ class SmallCNN(nn.Module):
         chans = [in_chans, width, 2 * width, 4 * width, 8 * width]
         self.stages = nn.Sequential(*(
             nn.Sequential(nn.Conv2d(a, b, 3, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU())
-            for a, b in zip(chans[:-1], chans[1:])))
+            for a, b in pairwise(chans)))
         self.out_dim = chans[-1]
 
     def forward(self, x):

@@ -29,7 +29,7 @@ def comparison_figure(long: pd.DataFrame, reported: pd.DataFrame, *, pixels: str
         lo = t.loc[names, "ci_low"].to_numpy(float)
         hi = t.loc[names, "ci_high"].to_numpy(float)
         err = np.vstack([est - lo, hi - est])
-        err = np.where(np.isfinite(err), err, 0)
+        err = np.clip(np.where(np.isfinite(err), err, 0), 0, None)
         colours = [GROUP_COLOURS[STRATEGIES[s][0]] for s in names]
         ax.bar(range(len(names)), est, color=colours, yerr=err, capsize=2)
         ax.set_xticks(range(len(names)))
@@ -63,9 +63,8 @@ def subgroup_figure(audit: pd.DataFrame, strategies=("barlowtwins-cxr", "medcam"
             t = sub[sub["strategy"] == s].set_index("dataset").reindex(ds)
             x = np.arange(len(ds)) + (j - 0.5) * 0.35
             err = np.vstack([t["estimate"] - t["ci_low"], t["ci_high"] - t["estimate"]])
-            ax.bar(x, t["estimate"], width=0.35, yerr=np.nan_to_num(err), capsize=2,
-                   label=STRATEGIES[s][1],
-                   color=GROUP_COLOURS[STRATEGIES[s][0]])
+            ax.bar(x, t["estimate"], width=0.35, yerr=np.clip(np.nan_to_num(err), 0, None),
+                   capsize=2, label=STRATEGIES[s][1], color=GROUP_COLOURS[STRATEGIES[s][0]])
         ax.set_xticks(range(len(ds)))
         ax.set_xticklabels([DATASET_NAMES[d] for d in ds], rotation=30, fontsize=8)
         ax.set_title(f"AUROC gap by {attr}", fontsize=10)
@@ -83,9 +82,7 @@ def missingness_figure(miss: pd.DataFrame, group: str):
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
     ctrl = miss[miss["ehr_missing"].isna()]
     for v, sub in miss.dropna(subset=["ehr_missing"]).groupby("variant", sort=False):
-        lo = sub["gap"] - sub["gap_ci_low"].where(np.isfinite(sub["gap_ci_low"]), sub["gap"])
-        ax.errorbar(sub["ehr_missing"], sub["gap"], marker="o", capsize=2, label=v,
-                    yerr=None if lo.isna().all() else None)
+        ax.plot(sub["ehr_missing"], sub["gap"], marker="o", label=v)
     if len(ctrl):
         ax.axhline(float(ctrl["gap"].iloc[0]), color="k", ls="--", lw=1,
                    label="no alignment (control)")

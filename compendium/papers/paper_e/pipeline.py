@@ -36,8 +36,14 @@ from torch import nn
 
 from ...errors import ConfigError
 from ..base import audit_predictions
-from .spec import (DATASET_LABELS, DATASET_NAMES, SHARED_LABELS, SPLITS, STRATEGIES,
-                   PaperESpec)
+from .spec import (
+    DATASET_LABELS,
+    DATASET_NAMES,
+    SHARED_LABELS,
+    SPLITS,
+    STRATEGIES,
+    PaperESpec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +233,8 @@ def _new_tower(encoder: str, cfg: PaperESpec, seed: int) -> tuple[nn.Module, int
 def align_spec(cfg: PaperESpec, **over: Any):
     from ...adapt.alignment import AlignSpec
 
-    base = dict(objective="medcam", k=cfg.k, tau=cfg.tau, epochs=cfg.align_epochs,
-                lr=cfg.align_lr, batch_size=64, seed=cfg.seed)
+    base = {"objective": "medcam", "k": cfg.k, "tau": cfg.tau, "epochs": cfg.align_epochs,
+            "lr": cfg.align_lr, "batch_size": 64, "seed": cfg.seed}
     base.update(over)
     return AlignSpec(**base)
 
@@ -254,8 +260,13 @@ def align_tower(tower: nn.Module, out_dim: int, mimic: Data, cfg: PaperESpec, *,
 
 def pretrain_towers(data: dict[str, Data], corpus: Corpus, cfg: PaperESpec) -> dict[str, Tower]:
     """One tower per strategy (MedCAM's unaligned backbone, BarlowTwins-CXR, always built)."""
-    from ...adapt.alignment import (AlignmentModel, BagOfWordsEncoder, bag_of_words,
-                                    pretrain_barlow_twins, train_alignment)
+    from ...adapt.alignment import (
+        AlignmentModel,
+        BagOfWordsEncoder,
+        bag_of_words,
+        pretrain_barlow_twins,
+        train_alignment,
+    )
 
     mimic = data["mimic-cxr"]
     towers: dict[str, Tower] = {}
@@ -517,6 +528,10 @@ def ablation(towers: dict[str, Tower], data: dict[str, Data], ev: Evaluation,
     return pd.DataFrame(rows)
 
 
+def _first(t: pd.DataFrame, mask: pd.Series) -> pd.Series:
+    return t[mask].iloc[0] if mask.any() else pd.Series(dtype=object)
+
+
 def missingness(towers: dict[str, Tower], data: dict[str, Data], ev: Evaluation,
                 cfg: PaperESpec) -> pd.DataFrame:
     """Does group-dependent EHR missingness reach the image-only predictions?
@@ -550,10 +565,9 @@ def missingness(towers: dict[str, Tower], data: dict[str, Data], ev: Evaluation,
         t = audit_run(pred.assign(missing_group=grp), mimic.labels, cfg,
                       attributes=["missing_group"], metrics=("auroc", "auroc_gap"))
         t = t[t["label"] == "macro"]
-        pick = lambda m: t[m].iloc[0] if m.any() else pd.Series(dtype=object)  # noqa: E731
-        g = pick((t["kind"] == "group") & (t["group"] == val))
-        r = pick((t["kind"] == "group") & (t["group"] == "rest"))
-        gap = pick(t["kind"] == "gap")
+        g = _first(t, (t["kind"] == "group") & (t["group"] == val))
+        r = _first(t, (t["kind"] == "group") & (t["group"] == "rest"))
+        gap = _first(t, t["kind"] == "gap")
         rows.append({"variant": name, "ehr_missing": np.nan if lev is None else lev[0],
                      "measured_share": np.nan if lev is None else lev[1],
                      "auroc_group": g.get("estimate", np.nan),
@@ -567,7 +581,24 @@ def missingness(towers: dict[str, Tower], data: dict[str, Data], ev: Evaluation,
     return pd.DataFrame(rows)
 
 
-__all__ = ["Corpus", "Data", "Evaluation", "Tower", "ablation", "ablation_variants",
-           "audit_all", "build_datasets", "finetune_all", "finetune_predict",
-           "gain_over_backbone", "labels_of", "macro_overall", "missingness",
-           "pretrain_towers", "pretraining_corpus", "runs_of", "shifted_knobs", "DATASET_NAMES"]
+__all__ = [
+    "DATASET_NAMES",
+    "Corpus",
+    "Data",
+    "Evaluation",
+    "Tower",
+    "ablation",
+    "ablation_variants",
+    "audit_all",
+    "build_datasets",
+    "finetune_all",
+    "finetune_predict",
+    "gain_over_backbone",
+    "labels_of",
+    "macro_overall",
+    "missingness",
+    "pretrain_towers",
+    "pretraining_corpus",
+    "runs_of",
+    "shifted_knobs",
+]

@@ -3,8 +3,9 @@ encoder, its baselines and a subgroup audit (Paper E)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from ...config import Range
 from ...errors import ConfigError

@@ -48,7 +48,7 @@ def datasets_table(data: dict[str, Data], cfg: PaperESpec) -> pd.DataFrame:
                      "train": int(n.get("train", 0)), "val": int(n.get("val", 0)),
                      "test": int(n.get("test", 0)), "labels": len(x.labels),
                      "label prevalence": f"{prev.min():.2f}-{prev.max():.2f}",
-                     "EHR": "76 features x {} steps".format(x.ehr.shape[1])
+                     "EHR": f"76 features x {x.ehr.shape[1]} steps"
                      if x.ehr is not None else "none"})
     return pd.DataFrame(rows)
 
