@@ -89,9 +89,9 @@ def test_claims_on_the_papers_own_tables():
     t = claims_table("paper_e", {"p": tables.claim_checks(rep)}).set_index("claim")
     assert (t["verdict"] == "holds").all(), t["verdict"]
     assert t.loc["medcam-gain-10pct", "value"].startswith("+12.0 % over BarlowTwins-CXR")
-    assert "MIMIC-CXR: MedCAM 0.906 vs best other ConVIRT 0.839" in t.loc[
+    assert "MIMIC-CXR: MedCAM 0.906 vs best other ConVIRT (image-text) 0.839" in t.loc[
         "medcam-best-mimic-nih", "value"]
-    assert t.loc["gloria-best-vindr", "value"] == "GLoRIA 0.905 vs best other ConVIRT 0.904"
+    assert t.loc["gloria-best-vindr", "value"] == "GLoRIA 0.905 vs best other ConVIRT (image-text) 0.904"
     # without GLoRIA or MedCAM the claims are not testable, not failed
     t2 = claims_table("paper_e", {"p": tables.claim_checks(
         rep[~rep["model"].isin(["gloria", "medcam"])])}).set_index("claim")
@@ -177,3 +177,10 @@ def test_full_profile_with_every_input_refuses_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="every input is present, but training on the real "
                                           "datasets .* is not implemented yet"):
         _cfg("full", f"data_roots={as_map(roots)}", f"weights={as_map(weights)}").check()
+
+
+def test_dict_parameters_are_range_checked():
+    with pytest.raises(ConfigError, match=r"n_rows\[0\] must lie in \[50, 10000000\]"):
+        _cfg("smoke", "n_rows={mimic-cxr: 10}").check()
+    with pytest.raises(ConfigError, match=r"ood_shift.nih\[0\] must lie in \[-3, 3\]"):
+        _cfg("smoke", "ood_shift={nih: {noise: 5}}").check()

@@ -211,8 +211,8 @@ def test_shared_parameters_mean_the_same_in_every_paper(paper):
     assert cfg.pixels == "synthetic" and cfg.use_stand_ins
     with pytest.raises(ConfigError, match="stand_ins: .clip-vit-b-16. is not one of models"):
         resolve_params(paper, "demo", overrides=["stand_ins={clip-vit-b-16: toy-clip-vit}"]).check()
-    with pytest.raises(ConfigError, match="data_roots: unknown dataset 'chexpert'"):
-        resolve_params(paper, "demo", overrides=["data_roots={chexpert: /x}"]).check()
+    with pytest.raises(ConfigError, match="data_roots: unknown dataset 'inspect'"):
+        resolve_params(paper, "demo", overrides=["data_roots={inspect: /x}"]).check()
     with pytest.raises(ConfigError, match=r"threads must lie in \[0, 1024\]"):
         resolve_params(paper, "demo", overrides=["threads=-1"]).check()
 

@@ -84,9 +84,9 @@ class PaperESpec(PaperSpec, notebook="paper_e", paper_models=PAPER_MODELS, datas
 
     RANGES: ClassVar[Mapping[str, Range]] = {
         **PaperSpec.RANGES, "strategies": Range(min_items=1), "datasets": Range(min_items=1),
-        "image_size": Range(16, 1024), "n_rows": Range(50, 10_000_000),
+        "image_size": Range(16, 1024),
         "n_pretrain": Range(50, 10_000_000), "min_eval_rows": Range(0, 100_000),
-        "ood_shift": Range(-3, 3), "ehr_hours": Range(2, 10_000), "tau": Range(0, 10, lo_open=True),
+        "ehr_hours": Range(2, 10_000), "tau": Range(0, 10, lo_open=True),
         "k": Range(1, 10_000), "align_epochs": Range(1, 10_000), "align_lr": Range(0, 1, lo_open=True),
         "ehr_hidden": Range(1, 4096), "proj_dim": Range(1, 4096), "pretrain_epochs": Range(1, 10_000),
         "pretrain_lr": Range(0, 1, lo_open=True), "cnn_width": Range(1, 512),
@@ -186,6 +186,9 @@ class PaperESpec(PaperSpec, notebook="paper_e", paper_models=PAPER_MODELS, datas
         unknown = [d for d in self.n_rows if d not in SPLITS]
         if unknown:
             raise ConfigError(f"n_rows: unknown dataset {unknown[0]!r}")
+        Range(50, 10_000_000).check(self.n_rows, "n_rows")
+        for d, shift in self.ood_shift.items():
+            Range(-3, 3).check(shift, f"ood_shift.{d}")
         _split_key(self.missing_group)
 
     def check(self) -> None:

@@ -214,6 +214,11 @@ def transmission(miss: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- values
 
 
+def _name(s: str) -> str:
+    """How a claim's value names a strategy (ConVIRT is two rows: image-EHR and image-text)."""
+    return STRATEGIES[s][1] + {"convirt-ehr": " (image-EHR)", "convirt": " (image-text)"}.get(s, "")
+
+
 def _get(long: pd.DataFrame, s: str, d: str, metric: str = "auroc") -> float:
     c = long[(long["model"] == s) & (long["dataset"] == d) & (long["metric"] == metric)]
     return float(c["estimate"].iloc[0]) if len(c) else float("nan")
@@ -274,7 +279,7 @@ def claim_checks(long: pd.DataFrame) -> dict[str, Any]:
             return not_testable("needs MedCAM and another model on MIMIC-CXR and NIH")
         ok = all(m > o for m, _, o in res)
         return judged(ok, "; ".join(f"{DATASET_NAMES[d]}: MedCAM {m:.3f} vs best other "
-                                    f"{STRATEGIES[s][1]} {o:.3f}" for d, (m, s, o)
+                                    f"{_name(s)} {o:.3f}" for d, (m, s, o)
                                     in zip(("mimic-cxr", "nih"), res)))
 
     def gain_10():
@@ -284,7 +289,7 @@ def claim_checks(long: pd.DataFrame) -> dict[str, Any]:
             return not_testable("needs MedCAM and an image-only model on MIMIC-CXR")
         best = max(img, key=lambda s: a[s])
         rel = (a["medcam"] - a[best]) / a[best]
-        return judged(rel >= 0.09, f"{100 * rel:+.1f} % over {STRATEGIES[best][1]} "
+        return judged(rel >= 0.09, f"{100 * rel:+.1f} % over {_name(best)} "
                                    f"({a['medcam']:.3f} vs {a[best]:.3f})")
 
     def image_ehr_weak():
@@ -296,8 +301,8 @@ def claim_checks(long: pd.DataFrame) -> dict[str, Any]:
         worst_ref = min(ref, key=lambda s: a[s])
         best_ehr = max(ehr, key=lambda s: a[s])
         return judged(a[best_ehr] < a[worst_ref],
-                      f"best image-EHR {STRATEGIES[best_ehr][1]} {a[best_ehr]:.3f}, lowest "
-                      f"image-only / MedCAM {STRATEGIES[worst_ref][1]} {a[worst_ref]:.3f}")
+                      f"best image-EHR {_name(best_ehr)} {a[best_ehr]:.3f}, lowest "
+                      f"image-only / MedCAM {_name(worst_ref)} {a[worst_ref]:.3f}")
 
     def barlow_best():
         parts, ok, n = [], True, 0
@@ -323,7 +328,7 @@ def claim_checks(long: pd.DataFrame) -> dict[str, Any]:
             n += 1
             best = max(img, key=lambda s: a[s])
             ok &= bool(a["medcam"] > a[best])
-            parts.append(f"{DATASET_NAMES[d]} {a['medcam']:.3f} vs {STRATEGIES[best][1]} "
+            parts.append(f"{DATASET_NAMES[d]} {a['medcam']:.3f} vs {_name(best)} "
                          f"{a[best]:.3f}")
         if not n:
             return not_testable("needs MedCAM and an image-only model out of distribution")
@@ -334,7 +339,7 @@ def claim_checks(long: pd.DataFrame) -> dict[str, Any]:
         if r is None:
             return not_testable("needs GLoRIA and another model on VinDr-CXR")
         g, s, o = r
-        return judged(g > o, f"GLoRIA {g:.3f} vs best other {STRATEGIES[s][1]} {o:.3f}")
+        return judged(g > o, f"GLoRIA {g:.3f} vs best other {_name(s)} {o:.3f}")
 
     return {"medcam-best-mimic-nih": medcam_best, "medcam-gain-10pct": gain_10,
             "image-ehr-weak": image_ehr_weak, "barlowtwins-best-image-only": barlow_best,
