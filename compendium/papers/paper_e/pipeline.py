@@ -414,7 +414,11 @@ def audit_run(pred: pd.DataFrame, labels, cfg: PaperESpec, *, attributes=None,
               metrics=("auroc", "auprc", "auroc_gap")) -> pd.DataFrame:
     """Audit of one test split: the overall macro over the labels defined on it, then per
     attribute the groups of at least ``min_group_rows`` rows over the labels defined in
-    every one of them (``labels_used`` counts them; smaller groups are left out)."""
+    every one of them (``labels_used`` counts them; smaller groups are left out).  The macro
+    gap is the gap between the groups' macro AUROCs (largest minus smallest: the audit's
+    ``gap_of_macro``), so that it is the difference of the groups' rows."""
+    from ...audit import audit
+
     attributes = cfg.attributes if attributes is None else attributes
     keep = defined_labels(pred, labels)
     parts = [audit_predictions(restrict_labels(pred, labels, keep), task="multilabel",
@@ -432,10 +436,10 @@ def audit_run(pred: pd.DataFrame, labels, cfg: PaperESpec, *, attributes=None,
         k = defined_labels(sub, labels, sub[a])
         if not k:
             continue
-        t = audit_predictions(restrict_labels(sub, labels, k), task="multilabel",
-                              attributes=[a], metrics=list(metrics),
-                              n_bootstrap=cfg.n_bootstrap, seed=cfg.seed,
-                              n_permutations=cfg.n_permutations)
+        t = audit(restrict_labels(sub, labels, k), task="multilabel", attributes=[a],
+                  metrics=list(metrics), n_bootstrap=cfg.n_bootstrap, seed=cfg.seed,
+                  n_permutations=cfg.n_permutations, threshold=0.5, gap_macro="gap_of_macro")
+        t = t[t["metric"].isin(metrics)]
         parts.append(t[t["kind"] != "overall"].assign(labels_used=len(k)))
     return pd.concat(parts, ignore_index=True)
 

@@ -147,7 +147,7 @@ def gain_table(gain: pd.DataFrame) -> pd.DataFrame:
 def subgroup_table(audit: pd.DataFrame, strategies=("barlowtwins-cxr", "medcam")
                    ) -> pd.DataFrame:
     """Per dataset, attribute and strategy: each group's macro AUROC and the AUROC gap
-    (largest minus smallest group, bootstrap interval, permutation p-value)."""
+    (largest minus smallest group's macro AUROC, bootstrap interval, permutation p-value)."""
     a = audit[audit["strategy"].isin(strategies) & (audit["label"] == "macro")]
     rows = []
     for (d, s, attr), sub in a[a["kind"].isin(["group", "gap"])].groupby(
@@ -189,14 +189,14 @@ def ablation_table(ab: pd.DataFrame) -> pd.DataFrame:
 
 def missingness_table(miss: pd.DataFrame, cfg: PaperESpec) -> pd.DataFrame:
     t = miss.copy()
-    t["AUROC gap (rest - group)"] = [
-        "-" if not np.isfinite(g) else
-        (f"{g:+.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else ""))
-        for g, lo, hi in zip(t["gap"], t["gap_ci_low"], t["gap_ci_high"])]
+    t["AUROC rest - group"] = [f"{g:+.3f}" if np.isfinite(g) else "-" for g in t["gap"]]
+    t["|gap| 95% CI"] = [f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "-"
+                         for lo, hi in zip(t["gap_ci_low"], t["gap_ci_high"])]
     t = t.rename(columns={"ehr_missing": f"ehr_missing of {cfg.missing_group}",
                           "measured_share": "measured share (train EHR)"})
     return t[["variant", f"ehr_missing of {cfg.missing_group}", "measured share (train EHR)",
-              "auroc_group", "auroc_rest", "AUROC gap (rest - group)", "p_value"]].round(3)
+              "auroc_group", "auroc_rest", "AUROC rest - group", "|gap| 95% CI",
+              "p_value"]].round(3)
 
 
 def transmission(miss: pd.DataFrame) -> pd.DataFrame:
