@@ -184,3 +184,23 @@ def test_dict_parameters_are_range_checked():
         _cfg("smoke", "n_rows={mimic-cxr: 10}").check()
     with pytest.raises(ConfigError, match=r"ood_shift.nih\[0\] must lie in \[-3, 3\]"):
         _cfg("smoke", "ood_shift={nih: {noise: 5}}").check()
+
+
+def test_towers_and_fine_tuning_are_deterministic():
+    import torch
+
+    cfg = _cfg("smoke", "strategies=[barlowtwins-cxr, medcam, vicreg-ehr]", "n_pretrain=60")
+    data = pipeline.build_datasets(cfg)
+    corpus = pipeline.pretraining_corpus(cfg)
+    runs = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)                  # the global generator must not matter
+        towers = pipeline.pretrain_towers(data, corpus, cfg)
+        t = towers["medcam"]
+        pred, _ = pipeline.finetune_predict(t.module, t.out_dim, data["mimic-cxr"], cfg)
+        runs.append((towers, pred))
+    (a, pa), (b, pb) = runs
+    for s in a:
+        for x, y in zip(a[s].module.state_dict().values(), b[s].module.state_dict().values()):
+            assert torch.equal(x, y), s
+    pd.testing.assert_frame_equal(pa, pb)

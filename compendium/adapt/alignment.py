@@ -445,14 +445,14 @@ def pretrain_barlow_twins(backbone: nn.Module, images: torch.Tensor, *, out_dim:
                           batch_size: int = 64, seed: int = 0) -> list[float]:
     """Self-supervised Barlow Twins pretraining of ``backbone`` (-> (B, out_dim)) on two
     :func:`augment_views` of each image; the projector is discarded.  Returns epoch losses."""
-    proj = nn.Sequential(nn.Linear(out_dim, proj_dim), nn.BatchNorm1d(proj_dim), nn.ReLU(),
-                         nn.Linear(proj_dim, proj_dim))
-    params = list(backbone.parameters()) + list(proj.parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(int(seed))
     hist: list[float] = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
+        proj = nn.Sequential(nn.Linear(out_dim, proj_dim), nn.BatchNorm1d(proj_dim), nn.ReLU(),
+                             nn.Linear(proj_dim, proj_dim))
+        params = list(backbone.parameters()) + list(proj.parameters())
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
         for _ in range(epochs):
             backbone.train()
             proj.train()
