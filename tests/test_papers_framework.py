@@ -198,7 +198,7 @@ def test_select_by_validation_keeps_the_best_and_every_candidate():
 # ----------------------------------------------------------------------------- shared params
 
 
-@pytest.mark.parametrize("paper", ["paper_a", "paper_d"])
+@pytest.mark.parametrize("paper", ["paper_a", "paper_d", "paper_e"])
 def test_shared_parameters_mean_the_same_in_every_paper(paper):
     from compendium.notebook import get_spec
     from compendium.papers.base import PaperSpec
@@ -209,10 +209,13 @@ def test_shared_parameters_mean_the_same_in_every_paper(paper):
     assert spec.field_names()[:len(shared)] == shared
     cfg = resolve_params(paper, "demo")
     assert cfg.pixels == "synthetic" and cfg.use_stand_ins
-    with pytest.raises(ConfigError, match="stand_ins: .rad-dino. is not one of models"):
-        resolve_params(paper, "demo", overrides=["stand_ins={rad-dino: toy-clip-vit}"]).check()
-    with pytest.raises(ConfigError, match="data_roots: unknown dataset 'chexpert'"):
-        resolve_params(paper, "demo", overrides=["data_roots={chexpert: /x}"]).check()
+    from compendium.encoders import list_models
+
+    other = next(m for m in list_models() if m not in cfg.models)   # a model this paper lacks
+    with pytest.raises(ConfigError, match=f"stand_ins: .{other}. is not one of models"):
+        resolve_params(paper, "demo", overrides=[f"stand_ins={{{other}: toy-clip-vit}}"]).check()
+    with pytest.raises(ConfigError, match="data_roots: unknown dataset 'nowhere'"):
+        resolve_params(paper, "demo", overrides=["data_roots={nowhere: /x}"]).check()
     with pytest.raises(ConfigError, match=r"threads must lie in \[0, 1024\]"):
         resolve_params(paper, "demo", overrides=["threads=-1"]).check()
 

@@ -271,17 +271,85 @@ def build_timm_vit(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = 
                    device, wid)
 
 
+#: EVA-X (Yao et al. 2025, hustvl/EVA-X ``eva_x.py``): timm's ``Eva`` with these arguments.
+EVA_X_ARCH = {
+    "eva-x-tiny": {"embed_dim": 192, "depth": 12, "num_heads": 3},
+    "eva-x-small": {"embed_dim": 384, "depth": 12, "num_heads": 6},
+}
+
+
+def eva_x_state_dict(sd: dict[str, Any], *, mim: bool | None = None) -> dict[str, Any]:
+    """An EVA-X release checkpoint in timm ``Eva`` key names.
+
+    Unwraps ``model_ema`` / ``model`` / ``module`` / ``state_dict``; drops the fixed rotary
+    buffers; renames the EVA-02 SwiGLU and sub-LN keys (``mlp.w12``, ``mlp.w1``, ``mlp.w2``,
+    ``mlp.w3``, ``mlp.ffn_ln``, ``attn.inner_attn_ln``) to timm's; for masked-image-modelling
+    weights (a ``mask_token`` present) drops the mask token and the MIM head and moves the
+    final ``norm`` to ``fc_norm``.
+    """
+    for key in ("model_ema", "model", "module", "state_dict"):
+        if isinstance(sd.get(key), dict):
+            sd = sd[key]
+    if mim is None:
+        mim = "mask_token" in sd
+    ren = (("mlp.ffn_ln", "mlp.norm"), ("attn.inner_attn_ln", "attn.norm"),
+           ("mlp.w12", "mlp.fc1"), ("mlp.w1", "mlp.fc1_g"), ("mlp.w2", "mlp.fc1_x"),
+           ("mlp.w3", "mlp.fc2"))
+    out = {}
+    for k, v in sd.items():
+        if "rope" in k:
+            continue
+        for old, new in ren:
+            k = k.replace(old, new)
+        if mim and k in ("mask_token", "lm_head.weight", "lm_head.bias"):
+            continue
+        if mim and k in ("norm.weight", "norm.bias"):
+            k = "fc_" + k
+        out[k] = v
+    return out
+
+
+def build_eva_x(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = False,
+                pretrained: bool = True, device: str = "cpu", trust_remote_code: bool = False,
+                tokenizer: Any = None, tokenizer_path: Any = None, progress: bool = True) -> Any:
+    """EVA-X Tiny / Small (Paper E's image-only baselines): timm ``Eva`` as in EVA-X's
+    ``eva_x.py`` (patch 16, SwiGLU MLP with ratio 8/3, rotary embeddings on a 14 x 14 grid,
+    mean-pooled patch tokens); release checkpoints via :func:`eva_x_state_dict`."""
+    from timm.models.eva import Eva
+
+    from .encoder import BackboneEncoder
+    from .weights import fingerprint, load_into, load_state_dict
+
+    path = _want_weights(entry, weights_path, tiny, pretrained)
+    arch = {**EVA_X_ARCH[entry.name]}
+    if tiny:
+        arch.update(depth=1)
+    size = entry.preprocess.size
+    model = Eva(img_size=size, patch_size=16, num_classes=0, mlp_ratio=4 * 2 / 3,
+                swiglu_mlp=True, use_rot_pos_emb=True, ref_feat_shape=(size // 16, size // 16),
+                global_pool="avg", **arch)
+    wid = "tiny-random" if tiny else "random-init"
+    if path is not None:
+        load_into(model, eva_x_state_dict(load_state_dict(path)), name=entry.name,
+                  allow_missing=("fc_norm.",), allow_unexpected=("head.", "norm."))
+        wid = fingerprint(path)
+    return _finish(BackboneEncoder(entry, model, kind="timm", embed_dim=entry.embed_dim),
+                   device, wid)
+
+
 def build_resnet50(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = False,
                    pretrained: bool = True, device: str = "cpu", trust_remote_code: bool = False,
                    tokenizer: Any = None, tokenizer_path: Any = None, progress: bool = True) -> Any:
-    """ResNet-50 BarlowTwins-CXR (Paper E): torchvision ResNet-50, ``fc`` removed."""
+    """ResNet-50 image towers (Paper E: BarlowTwins-CXR, ConVIRT's image encoder, the
+    supervised baseline): torchvision ResNet-50, ``fc`` removed."""
     import torch.nn as nn
     import torchvision
 
     from .encoder import BackboneEncoder
     from .weights import fingerprint, load_into, load_state_dict
 
-    path = _want_weights(entry, weights_path, tiny, pretrained)
+    path = (_want_weights(entry, weights_path, tiny, pretrained)
+            if entry.weights != "random-init" or weights_path is not None else None)
     model = torchvision.models.resnet50(weights=None)
     model.fc = nn.Identity()
     wid = "tiny-random" if tiny else "random-init"
@@ -521,3 +589,40 @@ register_model(ModelEntry(
     access="run Google's CXR Foundation (ELIXR v2.0) tool; save an .npz with 'sample_id' (n,) "
            "and 'embeddings' (n, 32, 768) token features (mean-pooled here, Paper D) or (n, 768)",
     demo_standin="toy-clip-resnet", token_pooling="mean", builder=build_embeddings_file))
+
+
+_EVA_X_ACCESS = ("download the EVA-X release checkpoint linked from the hustvl/EVA-X README "
+                 "({}) and pass it (a state_dict .pt/.pth/.safetensors; EVA-02 key names are "
+                 "mapped to timm's on load)")
+for _name, _desc, _dim, _file in (
+        ("eva-x-tiny", "EVA-X Tiny: EVA-02 ViT-Ti/16 self-supervised on chest X-rays", 192,
+         "eva_x_ti_16.pt"),
+        ("eva-x-small", "EVA-X Small: EVA-02 ViT-S/16 self-supervised on chest X-rays", 384,
+         "eva_x_s_16.pt")):
+    register_model(ModelEntry(
+        name=_name, family="timm-eva", description=_desc,
+        weights=f"EVA-X release {_file}",
+        preprocess=Preprocess(224, IMAGENET_MEAN, IMAGENET_STD, "bicubic"), embed_dim=_dim,
+        has_text=False, lora_targets=VIT_TARGETS, paper="E",
+        licence="Apache-2.0 (code); weights per the authors' release",
+        access=_EVA_X_ACCESS.format(_file), demo_standin="toy-clip-vit", builder=build_eva_x))
+
+register_model(ModelEntry(
+    name="convirt", family="torchvision",
+    description="ConVIRT image encoder: ResNet-50 contrastively trained with radiology reports",
+    weights="a ConVIRT ResNet-50 image-encoder state dict",
+    preprocess=Preprocess(224, IMAGENET_MEAN, IMAGENET_STD, "bilinear", resize=256),
+    embed_dim=2048, has_text=False, lora_targets=RESNET_TARGETS, paper="E",
+    licence="per the release used",
+    access="the ConVIRT authors released no weights; pass the image-encoder state dict of a "
+           "ConVIRT run (e.g. a reproduction on MIMIC-CXR); 'backbone.' / 'encoder.' "
+           "prefixes are stripped",
+    demo_standin="toy-clip-resnet", builder=build_resnet50))
+
+register_model(ModelEntry(
+    name="resnet50-random", family="torchvision",
+    description="ResNet-50, random init (Paper E's supervised baseline; no weights)",
+    weights="random-init",
+    preprocess=Preprocess(224, IMAGENET_MEAN, IMAGENET_STD, "bilinear", resize=256),
+    embed_dim=2048, has_text=False, lora_targets=RESNET_TARGETS, paper="E", licence="-",
+    access="none needed", demo_standin="toy-clip-resnet", builder=build_resnet50))

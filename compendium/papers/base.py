@@ -166,7 +166,8 @@ class PaperSpec(NotebookSpec):
                     missing.append(f"weights.{name} (the .npz its vendor tool wrote"
                                    f"{'' if not path else f'; {path} is not a file'})")
                 continue
-            if entry.kind == "toy" or not self.pretrained:
+            if entry.kind == "toy" or not self.pretrained or (
+                    entry.weights == "random-init" and not path):
                 continue
             try:
                 find_weights(entry, path or None)
