@@ -31,6 +31,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "adapt": ("compendium.adapt.cli", "adaptation and mitigation: demo, list"),
     "audit": ("compendium.audit.cli", "audit a predictions table (metrics, gaps, CIs, p-values)"),
     "weights": ("compendium.encoders.cli", "where model weights are looked for; fetch them"),
+    "prepare-cxr": ("compendium.imaging.cli", "prepare radiographs for a vendor embedding tool "
+                    "(Paper D section 2.2)"),
 }
 
 
