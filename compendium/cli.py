@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "adapt": ("compendium.adapt.cli", "adaptation and mitigation: demo, list"),
     "audit": ("compendium.audit.cli", "audit a predictions table (metrics, gaps, CIs, p-values)"),
     "weights": ("compendium.encoders.cli", "where model weights are looked for; fetch them"),
+    "labels": ("compendium.labels.cli", "label radiology reports with a registered labeller"),
 }
 
 
