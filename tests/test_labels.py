@@ -206,3 +206,27 @@ def test_minilm_head_real_weights_generalise_to_new_phrasing():
     t = lab.label([CXR10_IMPRESSION, CXR1009, "Moderate bilateral pleural effusions.",
                    "Large left-sided pleural effusion with adjacent atelectasis."])
     assert t["No Finding"].tolist() == [1.0, 1.0, 0.0, 0.0]
+
+
+# ----------------------------------------------------------------------------- synthetic
+
+
+def test_report_style_knob_fools_rules_only_in_its_group(rules):
+    """The synthetic world's report_style knob: zero leaves reports as they were; set for
+    one group, the rule labeller's "No Finding" errs (against the recorded labels) in that
+    group far more than elsewhere."""
+    from compendium.synthetic import synthetic_cxr
+
+    base = synthetic_cxr(n=300, seed=3, knobs="zero").table
+    zero = synthetic_cxr(n=300, seed=3, knobs={"race=White": {"report_style": 0.0}}).table
+    assert base["report"].tolist() == zero["report"].tolist()
+    t = synthetic_cxr(n=300, seed=3, knobs={"race=White": {"report_style": 1.0}}).table
+    changed = t["report"] != base["report"]
+    assert not changed[t["race"] != "White"].any()
+    sick = t["No Finding"] == 0
+    assert changed[(t["race"] == "White") & sick].all()
+    nf = rules.label(t["report"].tolist())["No Finding"].to_numpy()
+    err = pd.Series(nf != t["No Finding"].to_numpy())
+    white = (t["race"] == "White").to_numpy()
+    assert err[white & sick.to_numpy()].mean() > 0.8
+    assert err[~white].mean() < 0.1

@@ -56,6 +56,29 @@ def minilm_path() -> Path:
     return dest
 
 
+_SENTENCE_END = None
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a report, lower-cased and stripped (split after . ; ? ! and at line
+    breaks; section headers such as "FINDINGS:" dropped).
+
+    >>> split_sentences("FINDINGS: No effusion. Heart is normal.\\nIMPRESSION: Normal.")
+    ['no effusion.', 'heart is normal.', 'normal.']
+    """
+    import re
+
+    global _SENTENCE_END
+    if _SENTENCE_END is None:
+        _SENTENCE_END = re.compile(r"(?<=[.;?!])\s+|\n+")
+    out = []
+    for s in _SENTENCE_END.split(str(text)):
+        s = re.sub(r"^[A-Z ]{3,}:\s*", "", s.strip()).strip().lower()
+        if s and any(ch.isalnum() for ch in s):
+            out.append(s)
+    return out
+
+
 class TextEncoder:
     """A frozen Hugging Face text encoder with mean pooling over tokens (L2-normalised)."""
 
@@ -77,6 +100,8 @@ class TextEncoder:
         import torch
 
         out = []
+        if not len(texts):
+            return np.zeros((0, 0), dtype=np.float32)
         with torch.no_grad():
             for i in range(0, len(texts), self.batch_size):
                 batch = self.tokenizer([str(t) for t in texts[i:i + self.batch_size]],
@@ -130,20 +155,30 @@ class TextEncoderLabeller(Labeller):
         return self._encoder
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings of ``texts`` (each distinct text once; cached on disk)."""
-        texts = [str(t) for t in texts]
-        uniq, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
-        path = self._cache_file(list(uniq)) if self.cache else None
+        """Report features: the encoder embeds every distinct sentence once (sentences repeat
+        across reports: "No acute cardiopulmonary process."); a report is the mean and the
+        element-wise maximum of its sentences' embeddings, side by side (2 x width).  The
+        sentence embeddings are cached on disk, keyed by model and sentences."""
+        sents = [split_sentences(t) for t in texts]
+        uniq = sorted({s for ss in sents for s in ss}, key=lambda s: (len(s), s))
+        index = {s: i for i, s in enumerate(uniq)}
+        path = self._cache_file(uniq) if self.cache and uniq else None
         if path is not None and path.is_file():
             E = np.load(path)["embeddings"]
-        else:
-            E = self.encoder.encode(list(uniq))
+        elif uniq:
+            E = self.encoder.encode(uniq)
             if path is not None:
                 from ..atomic import atomic_write
 
                 with atomic_write(path, "wb") as fh:
                     np.savez(fh, embeddings=E)
-        return E[inverse.ravel()]
+        width = E.shape[1] if uniq else 1
+        out = np.zeros((len(texts), 2 * width), dtype=np.float32)
+        for i, ss in enumerate(sents):
+            if ss:
+                rows = E[[index[s] for s in ss]]
+                out[i, :width], out[i, width:] = rows.mean(0), rows.max(0)
+        return out
 
     def _cache_file(self, texts: list[str]) -> Path:
         from ..paths import cache_dir

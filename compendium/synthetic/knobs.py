@@ -25,6 +25,9 @@ knob               neutral meaning
 ``underdiagnosis`` 0.0     probability that a true positive finding is recorded (label
                            column and report) as negative: label noise that under-diagnoses
 ``ehr_missing``    0.0     extra probability that an EHR measurement is not taken
+``report_style``   0.0     probability that a reported finding is written in a phrasing
+                           that reads as a negation ("no change in the known effusion"):
+                           label noise of rule-based report labellers (Paper C)
 ================== ======= ==============================================================
 
 :func:`default_knobs` gives the world's documented default disparities; ``BiasKnobs()``
@@ -45,7 +48,7 @@ from ..errors import ConfigError, InputError
 
 #: Knob names, in the order of the table above.
 KNOB_NAMES = ("prevalence", "sign_strength", "soft_tissue", "noise", "contrast",
-              "ap_portable", "anatomy", "underdiagnosis", "ehr_missing")
+              "ap_portable", "anatomy", "underdiagnosis", "ehr_missing", "report_style")
 
 #: One-line meaning of each knob (used by the notebook's knobs table).
 KNOB_MEANING = {
@@ -58,6 +61,7 @@ KNOB_MEANING = {
     "anatomy": "relative change of thorax and heart size (group visible in pixels)",
     "underdiagnosis": "probability a true positive is recorded as negative (label + report)",
     "ehr_missing": "extra probability an EHR measurement is not taken",
+    "report_style": "probability a reported finding is phrased like a negation (rule labellers misread it)",
 }
 
 #: Age bands used by the synthetic world (``age_group`` column).
@@ -78,10 +82,11 @@ class GroupKnobs(Spec):
     anatomy: float = 0.0
     underdiagnosis: float = 0.0
     ehr_missing: float = 0.0
+    report_style: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("sign_strength", "soft_tissue", "contrast", "ap_portable",
-                     "underdiagnosis", "ehr_missing"):
+                     "underdiagnosis", "ehr_missing", "report_style"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"knob {name} must lie in [0, 1], got {v!r}")
@@ -135,7 +140,7 @@ class BiasKnobs(Spec):
             for k in KNOB_NAMES:
                 out[k] = out[k] + member * getattr(g, k)
         for k in ("sign_strength", "soft_tissue", "contrast", "ap_portable",
-                  "underdiagnosis", "ehr_missing"):
+                  "underdiagnosis", "ehr_missing", "report_style"):
             out[k] = np.clip(out[k], 0.0, 1.0)
         return out
 
