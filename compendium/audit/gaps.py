@@ -31,6 +31,12 @@ RATES = {
 }
 
 
+def _labels(values) -> np.ndarray:
+    """Group labels as strings; a missing value is the group ``"missing"``."""
+    return np.array(["missing" if pd.isna(v) else str(v) for v in
+                     np.asarray(values, dtype=object).ravel()], dtype=object)
+
+
 def _arrays(y_true, y_pred, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     y, p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
     if y.shape != p.shape or y.ndim != 1:
@@ -81,7 +87,7 @@ def group_rates(y_true, y_pred, *, sensitive_features, rate: str = "fpr", cluste
     [0.5, 0.0]
     """
     y, p = _arrays(y_true, y_pred)
-    g = pd.Series(np.asarray(sensitive_features, dtype=object)).astype(str).to_numpy()
+    g = _labels(sensitive_features)
     if len(g) != len(y):
         raise InputError("sensitive_features has another length than y_true")
     num, den = _parts(rate, y, p)
@@ -118,7 +124,7 @@ def signed_gap(y_true, y_pred, *, sensitive_features, pair: Sequence[str], rate:
     0.5
     """
     y, p = _arrays(y_true, y_pred)
-    g = pd.Series(np.asarray(sensitive_features, dtype=object)).astype(str).to_numpy()
+    g = _labels(sensitive_features)
     chunks = _boot(len(y), clusters, n_bootstrap, seed)
     est, reps = _gap_reps(y, p, g, pair, rate, chunks)
     return {"estimate": est, **_interval(reps, level)}
@@ -149,7 +155,7 @@ def paired_gap_difference(arms: Mapping[str, tuple[Sequence, Sequence]], *,
     (na, (ya, pa)), (nb, (yb, pb)) = arms.items()
     ya, pa = _arrays(ya, pa)
     yb, pb = _arrays(yb, pb, len(ya))
-    g = pd.Series(np.asarray(sensitive_features, dtype=object)).astype(str).to_numpy()
+    g = _labels(sensitive_features)
     if len(g) != len(ya):
         raise InputError("sensitive_features has another length than the arms")
     chunks = _boot(len(ya), clusters, n_bootstrap, seed)
