@@ -87,7 +87,14 @@ def label_sources(cohort, cfg: PaperCSpec, *, progress: bool = True) -> pd.DataF
         out["recorded"], out["labelled"] = np.nan, False
         return out
     from ...labels import create_labeller
+    from ...runtime import torch_threads
 
+    with torch_threads(cfg.threads):
+        return _synthetic_sources(t, out, cfg, create_labeller)
+
+
+def _synthetic_sources(t: pd.DataFrame, out: pd.DataFrame, cfg: PaperCSpec, create_labeller
+                       ) -> pd.DataFrame:
     reports = t["report"].astype(str).tolist()
     out["recorded"] = t[TARGET].to_numpy(dtype=float)
     out["true"] = t[f"true_{TARGET}"].to_numpy(dtype=float)
@@ -212,7 +219,7 @@ def _end_to_end(plan: ModelPlan, cohort, y: np.ndarray, cfg: PaperCSpec, *,
             "test": (enc.preprocess(img[ev]), t[ev])}
     spec = TrainSpec(epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, seed=cfg.seed,
                      device=str(resolve_device(cfg.device)), progress=progress,
-                     patience=max(2, cfg.finetune_epochs // 3))
+                     patience=max(2, cfg.finetune_epochs // 3), threads=cfg.threads or None)
     table, _ = run_adaptation(enc, data, [TARGET], "binary", spec, method="finetune",
                               batch_size=cfg.batch_size, seed=cfg.seed)
     return table["y_score"].to_numpy(dtype=float)
@@ -373,6 +380,13 @@ def openi_audit(cfg: PaperCSpec, *, progress: bool = True) -> OpenIAudit:
     ``openi_labelled`` reports (drawn by patient) train the model labeller on their MeSH
     label; every labeller is evaluated on the other reports (``openi_reports`` of them, 0:
     all), so the rules and the model are compared on the same reports."""
+    from ...runtime import torch_threads
+
+    with torch_threads(cfg.threads):
+        return _openi_audit(cfg)
+
+
+def _openi_audit(cfg: PaperCSpec) -> OpenIAudit:
     from ...audit.gaps import group_rates
     from ...labels import create_labeller
 
