@@ -321,7 +321,7 @@ def build_densenet121(entry: ModelEntry, *, weights_path: Any = None, tiny: bool
             if sd and all(k.startswith(pre) for k in sd):
                 sd = {k[len(pre):]: v for k, v in sd.items()}
         old = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|"
-                         r"running_mean|running_var))$")
+                         r"running_mean|running_var|num_batches_tracked))$")
         sd = {old.sub(r"\1\2", k): v for k, v in sd.items()}
         load_into(model, sd, name=entry.name, allow_unexpected=("classifier.", "fc."))
         wid = fingerprint(path)
