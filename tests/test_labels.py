@@ -230,3 +230,23 @@ def test_report_style_knob_fools_rules_only_in_its_group(rules):
     white = (t["race"] == "White").to_numpy()
     assert err[white & sick.to_numpy()].mean() > 0.8
     assert err[~white].mean() < 0.1
+
+
+def test_cli_trains_a_model_labeller_on_a_labelled_subset(tmp_path):
+    texts = TRAIN + [CXR10_IMPRESSION, "Moderate bilateral pleural effusions."]
+    ids = [f"r{i}" for i in range(len(texts))]
+    reports = tmp_path / "reports.csv"
+    pd.DataFrame({"report_id": ids, "text": texts}).to_csv(reports, index=False)
+    train = tmp_path / "train.csv"
+    pd.DataFrame({"report_id": ids[:24], "No Finding": [0] * 12 + [1] * 12}).to_csv(
+        train, index=False)
+    out = tmp_path / "labels.csv"
+    assert main(["labels", str(reports), "--labeller", "minilm-head", "--train", str(train),
+                 "--out", str(out)]) == 0
+    t = pd.read_csv(out)
+    assert t["id"].tolist() == ids and list(t.columns) == ["id", "No Finding"]
+    assert t["No Finding"].iloc[-2:].tolist() == [1, 0]
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"report_id": ["zzz"], "No Finding": [1]}).to_csv(bad, index=False)
+    assert main(["labels", str(reports), "--labeller", "minilm-head", "--train", str(bad),
+                 "--out", str(out)]) == 2
