@@ -351,19 +351,23 @@ class OpenIAudit:
 
 
 def openi_reports(cfg: PaperCSpec) -> pd.DataFrame:
-    """One row per Open-i report with images (the shipped reports and DICOM metadata):
-    ``report_id``, ``patient_id``, ``text`` (findings and impression), ``mesh_normal`` (its
-    only major MeSH term is "normal"), ``age``, ``age_band``, ``sex``, ``sex_source``."""
+    """One row per indexed Open-i report with images (the shipped reports and DICOM
+    metadata): ``report_id``, ``patient_id``, ``text`` (findings and impression),
+    ``mesh_normal`` (its only major MeSH term is "normal"), ``mesh_major``, ``age``,
+    ``age_band``, ``sex``, ``sex_source``.  Reports indexed "No Indexing" are left out."""
     from ...cohorts import build_cohort
 
     t = build_cohort("openi", seed=cfg.world_seed).table
     t = t.sort_values(["report_id", "sample_id"]).drop_duplicates("report_id")
+    # "No Indexing": the coders assigned no term; such a report is neither normal nor not
+    t = t[~t["mesh_major"].fillna("").str.contains("No Indexing", regex=False)]
     text = (t["findings"].fillna("").astype(str) + " " + t["impression"].fillna("").astype(str))
     out = pd.DataFrame({
         "report_id": t["report_id"].astype(str).to_numpy(),
         "patient_id": t["patient_id"].astype(str).to_numpy(),
         "text": text.str.strip().to_numpy(),
         "mesh_normal": t["No Finding"].to_numpy(dtype=float),
+        "mesh_major": t["mesh_major"].fillna("").astype(str).to_numpy(),
         "age": pd.to_numeric(t["age"], errors="coerce").to_numpy(),
         "sex": t["sex"].fillna("unknown").astype(str).to_numpy(),
         "sex_source": t["sex_source"].replace("", "none").astype(str).to_numpy()})

@@ -132,6 +132,22 @@ def openi_table(oa: OpenIAudit) -> pd.DataFrame:
               "denominator"]]
 
 
+def openi_false_normal_terms(oa: OpenIAudit, labeller: str = "chexpert-rules",
+                             top: int = 5) -> pd.DataFrame:
+    """What the reports a labeller wrongly calls normal were indexed with: per age band, the
+    most frequent major MeSH headings (the part before the first ``/``) among its false
+    normals, with counts and the band's number of false normals."""
+    r = oa.reports
+    fn = r[(r["mesh_normal"] == 0) & (r[labeller] == 1)]
+    rows = []
+    for band, g in fn.groupby("age_band", sort=True):
+        heads = g["mesh_major"].str.split("|").explode().str.split("/").str[0].str.strip()
+        counts = heads[heads != ""].value_counts().head(top)
+        rows += [{"labeller": labeller, "age_band": band, "false normals": len(g),
+                  "MeSH heading": h, "reports": int(c)} for h, c in counts.items()]
+    return pd.DataFrame(rows)
+
+
 def openi_values(oa: OpenIAudit) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in oa.info.items():
@@ -140,6 +156,13 @@ def openi_values(oa: OpenIAudit) -> dict[str, Any]:
     for r in a.itertuples():
         key = f"openi_{r.labeller.replace('-', '_')}_{r.measure}"
         out[key] = (100 * r.estimate, ".1f")
+    band = {"<40": "under40", "40-59": "40_59", "60-79": "60_79", "80+": "80plus"}
+    a = oa.agreement[(oa.agreement["attribute"] == "age_band")
+                     & oa.agreement["group"].isin(list(band))]
+    for r in a.itertuples():
+        key = f"openi_{r.labeller.replace('-', '_')}_{r.measure}_{band[r.group]}"
+        out[key] = (100 * r.estimate, ".1f")
+        out[f"{key}_ci"] = f"{100 * r.ci_low:.1f}-{100 * r.ci_high:.1f}"
     return out
 
 
@@ -313,6 +336,6 @@ def claim_checks(source) -> dict[str, Any]:
 
 
 __all__ = ["ATTRIBUTE_NAMES", "auroc_table", "claim_checks", "cohort_table", "comparison_table",
-           "effect_table", "gaps_table", "groups_table", "headline_values", "openi_table",
+           "effect_table", "gaps_table", "groups_table", "headline_values", "openi_false_normal_terms", "openi_table",
            "openi_values", "quality_table", "rates_table", "reproduced_values",
            "settings_table"]
