@@ -14,6 +14,17 @@ ATTRIBUTE_NAMES = {"race": "race (Black - White)", "sex": "sex (Female - Male)",
                    "age_group": "age (18-40 - 80+)"}
 
 
+def reduction(effect: pd.DataFrame) -> pd.Series:
+    """The abstract's "reduced by N%": (|gap CheXpert| - |gap LLM|) / |gap CheXpert|, so that
+    a gap that changes sign or grows in magnitude counts as not reduced.
+
+    >>> reduction(pd.DataFrame({"gap_chexpert": [0.071, -0.1], "gap_llm": [0.054, 0.05]})).round(3).tolist()
+    [0.239, 0.5]
+    """
+    a, b = effect["gap_chexpert"].abs(), effect["gap_llm"].abs()
+    return ((a - b) / a.where(a > 0)).rename("reduction")
+
+
 def _ci(est, lo, hi, fmt=".3f") -> str:
     if not np.isfinite(est):
         return ""
@@ -80,8 +91,8 @@ def rates_table(res: GapResults) -> pd.DataFrame:
 
 def effect_table(res: GapResults) -> pd.DataFrame:
     """Does the label source change each gap?  CheXpert and LLM gaps, their difference (LLM
-    minus CheXpert) with the paired bootstrap interval, the relative change, raw and adjusted
-    p-values."""
+    minus CheXpert) with the paired bootstrap interval, the reduction of the gap's magnitude
+    (:func:`reduction`), raw and adjusted p-values."""
     e = res.effect
     if e.empty:
         return e
@@ -91,7 +102,7 @@ def effect_table(res: GapResults) -> pd.DataFrame:
         "gap, CheXpert": e["gap_chexpert"].round(3), "gap, LLM": e["gap_llm"].round(3),
         "difference [95% CI]": [_ci(d, lo, hi) for d, lo, hi in
                                 zip(e["difference"], e["ci_low"], e["ci_high"])],
-        "relative change": (100 * e["relative_change"]).round(1).astype(str) + " %",
+        "|gap| reduction": (100 * reduction(e)).round(1).astype(str) + " %",
         "p": e["p_value"].round(4), "p adjusted": e["p_adjusted"].round(4),
         "|gap| smaller with LLM labels": e["shrinks"]})
 
@@ -194,7 +205,7 @@ def reproduced_values(res: GapResults) -> pd.DataFrame:
                  for g, f in (("min", np.min), ("max", np.max))]
     e = res.effect
     if len(e):
-        red = -e["relative_change"]
+        red = reduction(e)
         for r, v in zip(e.itertuples(), red):
             rows.append({"metric": "gap_reduction", "model": r.model, "attribute": r.attribute,
                          "estimate": float(v), "reproduced_with": r.model_label})
@@ -225,9 +236,10 @@ def headline_values(res: GapResults) -> dict[str, Any]:
     """AUROC range and every model's relative change of each gap (chapter text)."""
     out: dict[str, Any] = {"auroc_min": (float(res.auroc["auroc"].min()), ".3f"),
                            "auroc_max": (float(res.auroc["auroc"].max()), ".3f")}
-    for r in res.effect.itertuples():
-        key = f"change_{r.model.replace('-', '_')}_{r.attribute}"
-        out[key] = (100 * r.relative_change, "+.0f")
+    if len(res.effect):
+        for r, v in zip(res.effect.itertuples(), reduction(res.effect)):
+            key = f"reduction_{r.model.replace('-', '_')}_{r.attribute}"
+            out[key] = (100 * v, ".0f")
     return out
 
 
@@ -242,7 +254,7 @@ def _numbers(source) -> dict[str, Any]:
         chex = g[g["source"] == "chexpert"].set_index(["attribute", "model"])
         e = source.effect
         red = (pd.DataFrame({"attribute": e["attribute"], "model": e["model"],
-                             "reduction": -e["relative_change"]}) if len(e) else
+                             "reduction": reduction(e)}) if len(e) else
                pd.DataFrame(columns=["attribute", "model", "reduction"]))
         return {"chex": chex, "reduction": red, "intervals": True}
     rep = source
@@ -335,7 +347,7 @@ def claim_checks(source) -> dict[str, Any]:
             "sex-gaps-smaller": sex_small, "age-gaps-shrink-most": age_most}
 
 
-__all__ = ["ATTRIBUTE_NAMES", "auroc_table", "claim_checks", "cohort_table", "comparison_table",
+__all__ = ["ATTRIBUTE_NAMES", "auroc_table", "reduction", "claim_checks", "cohort_table", "comparison_table",
            "effect_table", "gaps_table", "groups_table", "headline_values", "openi_false_normal_terms", "openi_table",
            "openi_values", "quality_table", "rates_table", "reproduced_values",
            "settings_table"]
