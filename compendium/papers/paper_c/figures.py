@@ -84,7 +84,9 @@ def openi_figure(agreement: pd.DataFrame):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=False)
     for ax, measure in zip(axes, ("false_normal", "false_abnormal")):
         d = a[a["measure"] == measure]
-        order = list(dict.fromkeys(d["where"]))
+        rank = {"age_band=<40": 0, "age_band=40-59": 1, "age_band=60-79": 2,
+                "age_band=80+": 3, "age_band=unknown": 4}
+        order = sorted(dict.fromkeys(d["where"]), key=lambda w: (rank.get(w, 9), w))
         for k, lab in enumerate(labellers):
             r = d[d["labeller"] == lab].set_index("where").reindex(order)
             pos = np.arange(len(order)) + (k - (len(labellers) - 1) / 2) * 0.25
