@@ -4,7 +4,6 @@ against fairlearn-style references and a naive patient bootstrap."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from compendium.audit.gaps import group_rates, paired_gap_difference, signed_gap
