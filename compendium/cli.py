@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "weights": ("compendium.encoders.cli", "where model weights are looked for; fetch them"),
     "prepare-cxr": ("compendium.imaging.cli", "prepare radiographs for a vendor embedding tool "
                     "(Paper D section 2.2)"),
+    "labels": ("compendium.labels.cli", "label radiology reports with a registered labeller"),
 }
 
 

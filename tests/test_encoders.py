@@ -266,3 +266,26 @@ def test_zero_shot_scale_is_the_models_own():
     assert enc.zero_shot_scale == 100.0                      # CLIP's cap
     sig = create_model("medsiglip", tiny=True)
     assert sig.zero_shot_scale == pytest.approx(float(sig.model.logit_scale.exp()))
+
+
+def test_densenet121_reads_torchvision_old_key_names(tmp_path):
+    """Paper C's supervised CNN: torchvision's released DenseNet checkpoints name the layers
+    'norm.1', 'conv.2'; they load into today's 'norm1', 'conv2' (classifier dropped)."""
+    import re
+
+    import torchvision
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1)
+    src = torchvision.models.densenet121(weights=None)
+    sd = {re.sub(r"(denselayer\d+\.(?:norm|relu|conv))(\d)\.", r"\1.\2.", k): v.contiguous()
+          for k, v in src.state_dict().items()}
+    assert any(".norm.1." in k for k in sd)
+    save_file(sd, str(tmp_path / "densenet.safetensors"))
+    enc = create_model("densenet121", weights_path=tmp_path / "densenet.safetensors")
+    got = enc.visual.state_dict()
+    key = "features.denseblock1.denselayer1.conv1.weight"
+    assert torch.equal(got[key], src.state_dict()[key])
+    x = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        assert tuple(enc.encode_images(x).shape) == (2, 1024)

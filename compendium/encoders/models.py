@@ -363,6 +363,39 @@ def build_resnet50(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = 
     return _finish(BackboneEncoder(entry, model, kind="torchvision", embed_dim=2048), device, wid)
 
 
+def build_densenet121(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = False,
+                      pretrained: bool = True, device: str = "cpu",
+                      trust_remote_code: bool = False, tokenizer: Any = None,
+                      tokenizer_path: Any = None, progress: bool = True) -> Any:
+    """DenseNet-121 (torchvision), ``classifier`` removed: Paper C's supervised CNN.  Reads
+    torchvision's ImageNet checkpoint (old ``norm.1`` key names are renamed), timm's
+    ``densenet121.tv_in1k`` or a fine-tuned state dict (``module.``/``model.`` prefixes and
+    a ``classifier`` are dropped)."""
+    import re
+
+    import torch.nn as nn
+    import torchvision
+
+    from .encoder import BackboneEncoder
+    from .weights import fingerprint, load_into, load_state_dict
+
+    path = _want_weights(entry, weights_path, tiny, pretrained)
+    model = torchvision.models.densenet121(weights=None)
+    model.classifier = nn.Identity()
+    wid = "tiny-random" if tiny else "random-init"
+    if path is not None:
+        sd = load_state_dict(path)
+        for pre in ("module.", "model.", "backbone."):
+            if sd and all(k.startswith(pre) for k in sd):
+                sd = {k[len(pre):]: v for k, v in sd.items()}
+        old = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|"
+                         r"running_mean|running_var|num_batches_tracked))$")
+        sd = {old.sub(r"\1\2", k): v for k, v in sd.items()}
+        load_into(model, sd, name=entry.name, allow_unexpected=("classifier.", "fc."))
+        wid = fingerprint(path)
+    return _finish(BackboneEncoder(entry, model, kind="torchvision", embed_dim=1024), device, wid)
+
+
 def build_dual(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = False,
                pretrained: bool = True, device: str = "cpu", trust_remote_code: bool = False,
                tokenizer: Any = None, tokenizer_path: Any = None, progress: bool = True) -> Any:
@@ -538,6 +571,17 @@ register_model(ModelEntry(
     embed_dim=768, has_text=False, lora_targets=DINO_TARGETS, paper="C", licence="Apache-2.0",
     access="public on the Hugging Face hub", demo_standin="toy-clip-vit-skewed",
     token_pooling="cls", builder=build_dinov2))
+
+register_model(ModelEntry(
+    name="densenet121", family="torchvision",
+    description="DenseNet-121, ImageNet-initialised, trained end to end (Paper C's supervised CNN)",
+    weights="timm/densenet121.tv_in1k", hub_id="timm/densenet121.tv_in1k",
+    preprocess=Preprocess(224, IMAGENET_MEAN, IMAGENET_STD, "bilinear", resize=256),
+    embed_dim=1024, has_text=False, lora_targets=("conv1", "conv2"), paper="C",
+    licence="BSD-3-Clause (torchvision weights)",
+    access="public on the Hugging Face hub (timm/densenet121.tv_in1k), or torchvision's "
+           "densenet121 ImageNet checkpoint passed as a file",
+    demo_standin="toy-clip-resnet", builder=build_densenet121))
 
 register_model(ModelEntry(
     name="vit-b-16-imagenet", family="timm",

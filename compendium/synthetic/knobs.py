@@ -28,6 +28,9 @@ knob               neutral meaning
 ``underdiagnosis`` 0.0     probability that a true positive finding is recorded (label
                            column and report) as negative: label noise that under-diagnoses
 ``ehr_missing``    0.0     extra probability that an EHR measurement is not taken
+``report_style``   0.0     probability that a reported finding is written in a phrasing
+                           that reads as a negation ("no change in the known effusion"):
+                           label noise of rule-based report labellers (Paper C)
 ``mislabel``       0.0     probability that a row of a multi-class cohort is recorded
                            with another class than the one its image shows (label noise
                            of text-mined labels; the image shows a class drawn uniformly
@@ -52,7 +55,8 @@ from ..errors import ConfigError, InputError
 
 #: Knob names, in the order of the table above.
 KNOB_NAMES = ("prevalence", "sign_strength", "soft_tissue", "noise", "contrast",
-              "ap_portable", "anatomy", "underdiagnosis", "ehr_missing", "mislabel")
+              "ap_portable", "anatomy", "underdiagnosis", "ehr_missing", "report_style",
+              "mislabel")
 
 #: One-line meaning of each knob (used by the notebook's knobs table).
 KNOB_MEANING = {
@@ -66,6 +70,7 @@ KNOB_MEANING = {
     "underdiagnosis": "probability a true positive is recorded as negative (label + report)",
     "ehr_missing": "extra probability an EHR measurement is not taken",
     "mislabel": "probability a multi-class row's image shows another class than its label",
+    "report_style": "probability a reported finding is phrased like a negation (rule labellers misread it)",
 }
 
 #: Age bands used by the synthetic world (``age_group`` column).
@@ -86,11 +91,12 @@ class GroupKnobs(Spec):
     anatomy: float = 0.0
     underdiagnosis: float = 0.0
     ehr_missing: float = 0.0
+    report_style: float = 0.0
     mislabel: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("sign_strength", "soft_tissue", "contrast", "ap_portable",
-                     "underdiagnosis", "ehr_missing", "mislabel"):
+                     "underdiagnosis", "ehr_missing", "report_style", "mislabel"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"knob {name} must lie in [0, 1], got {v!r}")
@@ -153,7 +159,7 @@ class BiasKnobs(Spec):
             for k in KNOB_NAMES:
                 out[k] = out[k] + member * getattr(g, k)
         for k in ("sign_strength", "soft_tissue", "contrast", "ap_portable",
-                  "underdiagnosis", "ehr_missing", "mislabel"):
+                  "underdiagnosis", "ehr_missing", "report_style", "mislabel"):
             out[k] = np.clip(out[k], 0.0, 1.0)
         return out
 

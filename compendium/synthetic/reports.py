@@ -50,6 +50,11 @@ _NEG = {
     "Nodule": ["no pulmonary nodules"], "Mass": ["no mass"],
 }
 _HEDGE = ["possible {x}", "{x} cannot be excluded", "may represent {x}", "questionable {x}"]
+#: Phrasings of a *present*, persisting finding that read as a negation (the
+#: ``report_style`` knob): a NegEx-style rule labeller takes the finding as absent ("no
+#: change in" is one of NegEx's pseudo-negations and is read right; these are not).
+_STYLE = ["no resolution of the {x}", "without resolution of the {x}",
+          "no improvement in the {x}", "no decrease in the {x}", "no clearing of the {x}"]
 _NORMAL = ["The lungs are clear.", "No acute cardiopulmonary process.",
            "The cardiomediastinal silhouette is within normal limits."]
 
@@ -71,9 +76,14 @@ def _phrase(rng: np.random.Generator, options: list[str]) -> str:
     return text.replace("{side}", ["right", "left"][rng.integers(2)])
 
 
-def write_report(observed: dict[str, float], key: str, seed: int) -> str:
-    """One report for a sample with the given recorded labels (1 = reported positive)."""
+def write_report(observed: dict[str, float], key: str, seed: int, style: float = 0.0) -> str:
+    """One report for a sample with the given recorded labels (1 = reported positive).
+
+    ``style``: probability that each reported finding is phrased like a negation
+    (:data:`_STYLE`; the ``report_style`` knob), drawn from its own stream so that a zero
+    ``style`` leaves every report as it was."""
     rng = stream(seed, key, "report")
+    srng = stream(seed, key, "style") if style > 0 else None
     pos = [f for f in FINDINGS if observed.get(f, 0.0) == 1.0]
     sentences, impression = [], []
     for f in pos:
@@ -83,6 +93,8 @@ def write_report(observed: dict[str, float], key: str, seed: int) -> str:
             phrase = _HEDGE[rng.integers(len(_HEDGE))].replace("{x}", phrase)
         elif u < 0.22:
             phrase = f"no change in the known {phrase}"
+        if srng is not None and srng.uniform() < style:
+            phrase = _STYLE[srng.integers(len(_STYLE))].replace("{x}", _phrase(srng, _POS[f]))
         sentences.append(phrase[0].upper() + phrase[1:] + ".")
         impression.append(phrase)
     negated = [f for f in FINDINGS if f not in pos and rng.uniform() < 0.35]
@@ -97,14 +109,17 @@ def write_report(observed: dict[str, float], key: str, seed: int) -> str:
     return f"FINDINGS: {findings}\nIMPRESSION: {imp[0].upper() + imp[1:]}."
 
 
-def write_reports(table: pd.DataFrame, labels: tuple[str, ...], seed: int) -> list[str]:
-    """Reports for every row of ``table`` from its label columns (aliases understood)."""
+def write_reports(table: pd.DataFrame, labels: tuple[str, ...], seed: int,
+                  style: np.ndarray | None = None) -> list[str]:
+    """Reports for every row of ``table`` from its label columns (aliases understood);
+    ``style``: per row, the ``report_style`` knob (see :func:`write_report`)."""
     from .cxr import finding_of
 
     cols = {finding_of(lab): lab for lab in labels if finding_of(lab)}
     vals = {f: np.nan_to_num(pd.to_numeric(table[c], errors="coerce").to_numpy(dtype=float))
             for f, c in cols.items()}
-    return [write_report({f: v[i] for f, v in vals.items()}, key, seed)
+    st = np.zeros(len(table)) if style is None else np.asarray(style, dtype=float)
+    return [write_report({f: v[i] for f, v in vals.items()}, key, seed, float(st[i]))
             for i, key in enumerate(table["synthetic_key"].astype(str))]
 
 

@@ -202,7 +202,7 @@ def synthetic_cxr(*, n: int = 600, seed: int = 0, knobs: Any = None, demographic
     for j, f in enumerate(cxr.FINDINGS):
         t[f"true_{f}"] = truth[:, j]
     t["true_No Finding"] = (truth.sum(1) == 0).astype(float)
-    t["report"] = reports.write_reports(t, CXR_LABELS, seed)
+    t["report"] = reports.write_reports(t, CXR_LABELS, seed, style=k.per_row(t)["report_style"])
     meta = {"synthetic": {"seed": int(seed), "knobs": k.to_dict(), "kind": "cxr", "race": "synthetic"}}
     return Cohort(name=name, table=t, labels=CXR_LABELS, source="synthetic",
                   pixel_column="synthetic_key", task="multilabel", meta=meta,
@@ -265,7 +265,7 @@ def with_synthetic_pixels(cohort: Cohort, *, knobs: Any = None, seed: int = 0,
                 t[f"true_{lab}"] = shown[:, j]
     if cohort.task != "multiclass" and k.per_row(t)["mislabel"].any():
         log.warning("%s is not multiclass: the mislabel knob is not applied", cohort.name)
-    t["report"] = reports.write_reports(t, labels, seed)
+    t["report"] = reports.write_reports(t, labels, seed, style=k.per_row(t)["report_style"])
     meta = {**cohort.meta, "synthetic": {"seed": int(seed), "knobs": k.to_dict(), "kind": "cxr",
                                          "race": race_src}}
     return dataclasses.replace(cohort, table=t, source="real-metadata+synthetic-pixels",
