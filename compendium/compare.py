@@ -29,7 +29,7 @@ from .errors import ConfigError, DataNotFoundError
 #: Columns folded into the row of the estimate they qualify.
 INTERVAL = ("ci_low", "ci_high")
 P_COLUMNS = ("p_adjusted", "p_value")
-COLUMNS = ["section", "table", "keys", "column", "a", "b", "difference", "a_ci_low",
+COLUMNS = ["section", "table", "row", "column", "a", "b", "difference", "a_ci_low",
            "a_ci_high", "b_ci_low", "b_ci_high", "a_p", "b_p", "change"]
 
 
@@ -55,7 +55,7 @@ def _change(a: Any, b: Any) -> str:
 
 def _row(section, table="", keys="", column="", a=None, b=None, **extra) -> dict[str, Any]:
     diff = b - a if _is_number(a) and _is_number(b) else None
-    row = {"section": section, "table": table, "keys": keys, "column": column,
+    row = {"section": section, "table": table, "row": keys, "column": column,
            "a": a, "b": b, "difference": diff, "change": _change(a, b)}
     row.update(extra)
     return row
@@ -116,12 +116,16 @@ def compare_table(name: str, ta, tb, alpha: float) -> list[dict[str, Any]]:
     for df in (ta, tb):
         for k in keys:
             df[k] = df[k].astype(str).where(df[k].notna(), "")
-    merged = ta.merge(tb, on=keys, how="outer", suffixes=("\0a", "\0b"), indicator=True,
-                      sort=False)
+    ta = ta.assign(**{"\0order": range(len(ta))})
+    tb = tb.assign(**{"\0order": range(len(tb))})
+    merged = ta.merge(tb, on=keys, how="outer", suffixes=("\0a", "\0b"), indicator=True)
+    # A's rows in A's order, then the rows only B has in B's order
+    merged = merged.sort_values(["\0order\0a", "\0order\0b"], na_position="last",
+                                kind="stable")
     pa, pb = _p_column(ta), _p_column(tb)
     p_col = pa if pa == pb else None
     has_ci = all(c in ta.columns and c in tb.columns for c in INTERVAL)
-    folded = {*keys, *INTERVAL, *P_COLUMNS}
+    folded = {*keys, *INTERVAL, *P_COLUMNS, "\0order"}
     columns = [c for c in ta.columns if c not in folded] + \
               [c for c in tb.columns if c not in folded and c not in ta.columns]
 
@@ -221,7 +225,7 @@ def summary(df, a, b, *, alpha: float, limit: int = 10) -> str:
     flips = df[df.change.isin(["became significant", "became non-significant"])]
     lines.append(f"significance changed (p < {alpha:g}): {len(flips)}")
     for r in flips.head(limit).itertuples():
-        lines.append(f"  {r.table}: {r.keys}: {_fmt(r.a)} [{_fmt(r.a_ci_low)}, {_fmt(r.a_ci_high)}] "
+        lines.append(f"  {r.table}: {r.row}: {_fmt(r.a)} [{_fmt(r.a_ci_low)}, {_fmt(r.a_ci_high)}] "
                      f"p={_fmt(r.a_p)} -> {_fmt(r.b)} [{_fmt(r.b_ci_low)}, {_fmt(r.b_ci_high)}] "
                      f"p={_fmt(r.b_p)} ({r.change})")
     if len(flips) > limit:
