@@ -270,3 +270,20 @@ def run(args) -> int:
     print(summary(df, a, b, alpha=args.alpha))
     print(f"wrote {out}")
     return 0
+
+
+def highlights(df, *, limit: int = 12):
+    """The rows of a comparison worth reading first: the parameters that differ, the
+    estimates whose significance changed, the estimates that moved most, then other table
+    cells that differ (in table order), ``limit`` table rows at most."""
+    import pandas as pd
+
+    params = df[df.section == "parameter"]
+    cells = df[(df.section == "table") & df.change.notna() & (df.change != "")].copy()
+    cells["size"] = pd.to_numeric(cells.difference, errors="coerce").abs()
+    flips = cells[cells.change.isin(["became significant", "became non-significant"])]
+    est = cells[(cells.column == "estimate") & ~cells.index.isin(flips.index)]
+    est = est.dropna(subset=["size"]).sort_values("size", ascending=False, kind="stable")
+    other = cells[~cells.index.isin(flips.index) & ~cells.index.isin(est.index)]
+    shown = pd.concat([flips, est, other]).head(limit)
+    return pd.concat([params, shown]).drop(columns=["size"]).reset_index(drop=True)

@@ -125,7 +125,11 @@ def describe_parameters(name: str, root: str | Path | None = None) -> list[Param
         else:
             default = _NO_DEFAULT
         default = _plain(default)
-        out.append(ParamDoc(f.name, _describe(hint), allowed, docs.get(f.name, ""), default,
+        if typing.get_origin(hint) is Literal:   # the values' type; allowed lists them
+            kind = " or ".join(dict.fromkeys(type(a).__name__ for a in typing.get_args(hint)))
+        else:
+            kind = _describe(hint)
+        out.append(ParamDoc(f.name, kind, allowed, docs.get(f.name, ""), default,
                             {p: per_profile[p][f.name] for p in PROFILES}))
     return out
 

@@ -170,3 +170,28 @@ def run(args) -> int:
         return 0
     print(format_runs(runs))
     return 0
+
+
+# ------------------------------------------------------------ transcripts for the book
+
+
+def transcript(argv: list[str], results: str | Path, *, shown: str = "results") -> str:
+    """Run ``compendium ARGV`` in a child process whose results folder is ``results`` and
+    return the command and what it printed (its standard output; the log on standard error
+    is left out, and raised with the status when the command fails).  ``results`` is
+    printed as ``shown``, so that the text does not carry a temporary path.
+    The Re-running chapter's example is made of these transcripts, not typed by hand."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    results = Path(results)
+    env = {**os.environ, "COMPENDIUM_RESULTS": str(results)}
+    proc = subprocess.run([sys.executable, "-m", "compendium", *argv], env=env,
+                          capture_output=True, text=True)
+    text = f"$ compendium {shlex.join(argv)}\n{proc.stdout}"
+    if proc.returncode != 0:
+        raise ConfigError(f"compendium {shlex.join(argv)} exited with {proc.returncode}: "
+                          f"{' '.join((proc.stderr or proc.stdout).split())}")
+    return text.replace(str(results), shown).rstrip("\n")
