@@ -252,3 +252,19 @@ def test_named_runs_and_compare_on_glossary_smoke(capsys, tmp_path, monkeypatch)
     assert row.difference == pytest.approx(pick(b).estimate - pick(a).estimate)
     gap = df[(df.section == "value") & (df.column == "true_tpr_gap")].iloc[0]
     assert (float(gap.a), float(gap.b)) == pytest.approx((0.15, 0.0))
+
+
+def test_runs_bad_inputs_and_no_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COMPENDIUM_RESULTS", str(tmp_path / "empty"))
+    _one_line_error(capsys, ["runs", "nope"], "unknown notebook 'nope'")
+    out, _ = _run(capsys, ["runs", "glossary"])
+    assert out.startswith("no runs of glossary yet")
+
+
+def test_rerun_example_checks_its_runs_before_starting(capsys):
+    _one_line_error(capsys, ["run", "rerun_example", "--profile", "smoke", "--set",
+                             "notebook=rerun_example"], "cannot be rerun_example itself")
+    _one_line_error(capsys, ["run", "rerun_example", "--profile", "smoke", "--set",
+                             "changes=[knobz=zero]"], "unknown key 'knobz'")
+    _one_line_error(capsys, ["run", "rerun_example", "--profile", "smoke", "--set",
+                             "run_name=Bad Name"], "a run name is")
