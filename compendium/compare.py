@@ -272,14 +272,17 @@ def run(args) -> int:
     return 0
 
 
-def highlights(df, *, limit: int = 12):
+def highlights(df, *, tables=(), limit: int = 12):
     """The rows of a comparison worth reading first: the parameters that differ, the
     estimates whose significance changed, the estimates that moved most, then other table
-    cells that differ (in table order), ``limit`` table rows at most."""
+    cells that differ (in table order), ``limit`` table rows at most, of ``tables`` only
+    when given."""
     import pandas as pd
 
     params = df[df.section == "parameter"]
     cells = df[(df.section == "table") & df.change.notna() & (df.change != "")].copy()
+    if tables:
+        cells = cells[cells.table.isin(list(tables))]
     cells["size"] = pd.to_numeric(cells.difference, errors="coerce").abs()
     flips = cells[cells.change.isin(["became significant", "became non-significant"])]
     est = cells[(cells.column == "estimate") & ~cells.index.isin(flips.index)]

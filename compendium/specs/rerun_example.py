@@ -31,6 +31,8 @@ class RerunExampleSpec(NotebookSpec):
     run_name: str = "knobs-off"
     #: the parameters the second run changes, as --set KEY=VALUE (VALUE read as YAML)
     changes: list[str] = ranged(default_factory=lambda: ["knobs=zero"], min_items=1)
+    #: tables whose cells the page's highlights list (empty: every table)
+    tables: list[str] = field(default_factory=list)
 
     def check(self) -> None:
         from ..runner import check_run_name, resolve_params
