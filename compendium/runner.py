@@ -5,6 +5,10 @@
 git commit, seed, fingerprint).  The run executes in a temporary sibling folder that
 replaces the old results only when the notebook finished: a failure or an interrupt
 leaves the previous results untouched and no partial folder behind.
+
+A named run (``run_name``, ``compendium run --name NAME``) goes to
+``results/<notebook>/<profile>/<NAME>/`` instead, and stays when the profile's own run is
+replaced (see :mod:`compendium.runs` and :mod:`compendium.compare`).
 """
 
 from __future__ import annotations
