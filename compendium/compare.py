@@ -174,10 +174,11 @@ def compare_table(name: str, ta, tb, alpha: float) -> list[dict[str, Any]]:
     return rows
 
 
-def compare_runs(a, b, *, alpha: float = 0.05):
+def compare_runs(a, b, *, alpha: float = 0.05, skip_missing: bool = False):
     """The comparison of two :class:`~compendium.runs.RunInfo` as a DataFrame
     (:data:`COLUMNS`).  Raises a one-line error for runs of different notebooks or a table
-    that one run lacks."""
+    that one run lacks (with ``skip_missing``, such a table gets one row, ``change`` saying
+    which run has it)."""
     import pandas as pd
 
     if a.notebook != b.notebook:
@@ -185,12 +186,18 @@ def compare_runs(a, b, *, alpha: float = 0.05):
                           f"{a.notebook}, {b.ref} is {b.notebook}")
     tables_a = {p.stem: p for p in sorted((a.path / "tables").glob("*.csv"))}
     tables_b = {p.stem: p for p in sorted((b.path / "tables").glob("*.csv"))}
+    missing = []
     for name in sorted(set(tables_a) ^ set(tables_b)):
         has, lacks = (a, b) if name in tables_a else (b, a)
-        raise DataNotFoundError(f"table {name}.csv is in run {has.ref} but missing from run "
-                                f"{lacks.ref} ({lacks.path / 'tables'}); re-run it")
-    rows = compare_parameters(a, b) + compare_values(a, b)
-    for name in sorted(tables_a):
+        if not skip_missing:
+            raise DataNotFoundError(
+                f"table {name}.csv is in run {has.ref} but missing from run {lacks.ref} "
+                f"({lacks.path / 'tables'}); re-run it, or pass --skip-missing to compare the "
+                "tables both runs have")
+        missing.append({"section": "table", "table": name,
+                        "change": f"table only in {'A' if has is a else 'B'}"})
+    rows = compare_parameters(a, b) + compare_values(a, b) + missing
+    for name in sorted(set(tables_a) & set(tables_b)):
         try:
             ta, tb = pd.read_csv(tables_a[name]), pd.read_csv(tables_b[name])
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -216,12 +223,17 @@ def summary(df, a, b, *, alpha: float, limit: int = 10) -> str:
     else:
         lines.append("parameters that differ: none")
     for section, what in (("value", "published values"), ("table", "table cells")):
-        part = df[df.section == section]
+        part = df[(df.section == section)
+                  & ~df.change.astype(str).str.startswith("table only in")]
         differ = part[part.change != ""]
         lines.append(f"{what}: {len(part)} compared, {len(differ)} differ"
                      + (f" ({(part.change == 'only in A').sum()} only in A, "
                         f"{(part.change == 'only in B').sum()} only in B)"
                         if section == "table" else ""))
+    only = df[df.change.astype(str).str.startswith("table only in")]
+    if len(only):
+        lines.append("tables one run lacks: " + ", ".join(
+            f"{r.table} ({r.change.removeprefix('table ')})" for r in only.itertuples()))
     flips = df[df.change.isin(["became significant", "became non-significant"])]
     lines.append(f"significance changed (p < {alpha:g}): {len(flips)}")
     for r in flips.head(limit).itertuples():
@@ -251,6 +263,9 @@ def add_arguments(parser) -> None:
                         help="the comparison CSV (default: results/comparisons/A--B.csv)")
     parser.add_argument("--alpha", type=cli_number(float, lo=0, hi=1, lo_open=True, hi_open=True),
                         default=0.05, help="significance level of the flags (default 0.05)")
+    parser.add_argument("--skip-missing", action="store_true",
+                        help="compare the tables both runs have (runs of two profiles may "
+                             "publish different tables); default: a missing table is an error")
     parser.add_argument("--results", metavar="DIR",
                         help="the results folder (default: results/ or $COMPENDIUM_RESULTS)")
 
@@ -263,7 +278,7 @@ def run(args) -> int:
     b = resolve_run(args.run_b, args.results)
     out = Path(args.out) if args.out else default_out(a, b, args.results)
     check_output(out)
-    df = compare_runs(a, b, alpha=args.alpha)
+    df = compare_runs(a, b, alpha=args.alpha, skip_missing=args.skip_missing)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(out) as fh:
         df.to_csv(fh, index=False, float_format="%.6g", lineterminator="\n")

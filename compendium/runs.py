@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DataNotFoundError
+from .errors import CompendiumError, ConfigError, DataNotFoundError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +61,7 @@ class RunInfo:
 
         try:   # a run made before run.json recorded it: against today's profile file
             base = resolve_params(self.notebook, self.profile).to_dict()
-        except Exception:  # noqa: BLE001 - notebook or profile gone: nothing to compare to
+        except CompendiumError:         # notebook or profile gone: nothing to compare to
             return {}
         return {k: v for k, v in self.parameters.items() if base.get(k, v) != v}
 

@@ -201,6 +201,9 @@ def test_compare_bad_inputs_are_one_line(two_runs, capsys):
     (two_runs / "nb" / "smoke" / "knobs-off" / "tables" / "gaps.csv").unlink()
     _one_line_error(capsys, ["compare", "nb/smoke", "nb/smoke/knobs-off"],
                     "table gaps.csv is in run nb/smoke but missing from run nb/smoke/knobs-off")
+    out, _ = _run(capsys, ["compare", "nb/smoke", "nb/smoke/knobs-off", "--skip-missing"])
+    assert "tables one run lacks: gaps (only in A)" in out
+    assert "table cells: 0 compared" in out
     _one_line_error(capsys, ["compare", "nb/smoke", "nb/smoke", "--alpha", "2"], "--alpha")
 
 
