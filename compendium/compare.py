@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -80,20 +81,57 @@ def compare_values(a, b) -> list[dict[str, Any]]:
     return [_row("value", column=k, a=va.get(k), b=vb.get(k)) for k in sorted(set(va) | set(vb))]
 
 
+#: How a paper run labels a model's toy stand-in (:func:`compendium.papers.base.plan_model`):
+#: ``"toy-clip-vit (stand-in for MedCLIP-ViT)"``.  A demo run's stand-in and a full run's
+#: model are matched on the paper's model.
+STAND_IN = re.compile(r"^.+ \(stand-in for (?P<model>.+)\)$")
+
+
+def _canonical(values):
+    return values.astype(str).str.replace(STAND_IN, r"\g<model>", regex=True)
+
+
 def table_keys(ta, tb) -> list[str]:
-    """The leading text columns of two versions of a table that tell their rows apart."""
+    """The leading text columns of two versions of a table that tell their rows apart.
+
+    A column whose values the two runs share none of (a demo run's stand-in encoder against
+    a full run's model) is left out when the other columns still tell the rows apart, and a
+    model label is matched on the paper's model (:data:`STAND_IN`); see :func:`align_keys`.
+    """
     import pandas as pd
 
     common = [c for c in ta.columns if c in tb.columns]
     text = [c for c in common
             if not pd.api.types.is_numeric_dtype(ta[c]) and not pd.api.types.is_numeric_dtype(tb[c])
             and not pd.api.types.is_bool_dtype(ta[c]) and c not in (*INTERVAL, *P_COLUMNS)]
-    keys: list[str] = []
-    for c in text:
-        keys.append(c)
-        if not ta.duplicated(keys).any() and not tb.duplicated(keys).any():
-            return keys
-    return keys
+
+    def unique(keys):
+        return bool(keys) and not ta.duplicated(keys).any() and not tb.duplicated(keys).any()
+
+    def disjoint(c):
+        return not set(_canonical(ta[c].dropna())) & set(_canonical(tb[c].dropna())) \
+            and len(ta) > 0 and len(tb) > 0
+
+    for candidates in ([c for c in text if not disjoint(c)], text):
+        keys: list[str] = []
+        for c in candidates:
+            keys.append(c)
+            if unique(keys):
+                return keys
+    return text
+
+
+def align_keys(ta, tb, keys):
+    """Key columns as text in both tables; a key column whose raw values the runs share
+    none of but whose paper-model values they do (stand-ins against models) is matched on
+    the latter."""
+    ta, tb = ta.copy(), tb.copy()
+    for k in keys:
+        a, b = ta[k].astype(str).where(ta[k].notna(), ""), tb[k].astype(str).where(tb[k].notna(), "")
+        if not set(a) & set(b) and set(_canonical(a)) & set(_canonical(b)):
+            a, b = _canonical(a), _canonical(b)
+        ta[k], tb[k] = a, b
+    return ta, tb
 
 
 def _with_position(df, keys):
@@ -113,9 +151,7 @@ def compare_table(name: str, ta, tb, alpha: float) -> list[dict[str, Any]]:
     if ta.duplicated(keys).any() or tb.duplicated(keys).any() or not keys:
         ta, tb = _with_position(ta, keys), _with_position(tb, keys)
         keys = [*keys, "#"]
-    for df in (ta, tb):
-        for k in keys:
-            df[k] = df[k].astype(str).where(df[k].notna(), "")
+    ta, tb = align_keys(ta, tb, keys)
     ta = ta.assign(**{"\0order": range(len(ta))})
     tb = tb.assign(**{"\0order": range(len(tb))})
     merged = ta.merge(tb, on=keys, how="outer", suffixes=("\0a", "\0b"), indicator=True)

@@ -271,3 +271,27 @@ def test_rerun_example_checks_its_runs_before_starting(capsys):
                              "changes=[knobz=zero]"], "unknown key 'knobz'")
     _one_line_error(capsys, ["run", "rerun_example", "--profile", "smoke", "--set",
                              "run_name=Bad Name"], "a run name is")
+
+
+def test_compare_demo_stand_ins_with_full_models(tmp_path, monkeypatch, capsys):
+    """A demo run's stand-ins line up with a full run's models on the paper's model."""
+    res = tmp_path / "results"
+    monkeypatch.setenv("COMPENDIUM_RESULTS", str(res))
+    demo = pd.DataFrame({"model": ["toy-a", "toy-a", "toy-b"],
+                         "model_label": ["toy-a (stand-in for A)", "toy-a (stand-in for A)",
+                                         "toy-b (stand-in for B)"],
+                         "metric": ["acc", "f1", "acc"], "estimate": [0.5, 0.4, 0.6]})
+    full = pd.DataFrame({"model": ["a", "b", "a"], "model_label": ["A", "B", "A"],
+                         "metric": ["acc", "acc", "f1"], "estimate": [0.7, 0.8, 0.65]})
+    _fake_run(res / "nb" / "demo", profile="demo", tables={"t": demo})
+    _fake_run(res / "nb" / "full", profile="full", tables={"t": full})
+    out, _ = _run(capsys, ["compare", "nb/demo", "nb/full"])
+    assert "(0 only in A, 0 only in B)" in out
+    df = pd.read_csv(res / "comparisons" / "nb.demo--nb.full.csv")
+    est = df[df.column == "estimate"].set_index("row")
+    assert list(est.index) == ["model_label=A; metric=acc", "model_label=A; metric=f1",
+                               "model_label=B; metric=acc"]
+    assert [float(x) for x in est.difference] == pytest.approx([0.2, 0.25, 0.2])
+    model = df[df.column == "model"].set_index("row")
+    assert (model.loc["model_label=B; metric=acc", "a"], model.loc["model_label=B; metric=acc", "b"]) \
+        == ("toy-b", "b")
