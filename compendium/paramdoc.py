@@ -103,6 +103,7 @@ def describe_parameters(name: str, root: str | Path | None = None) -> list[Param
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
     per_profile = {p: resolve_params(name, p, root=root).to_dict() for p in PROFILES}
+    readings = _readings(cls)
     out = []
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
@@ -118,6 +119,9 @@ def describe_parameters(name: str, root: str | Path | None = None) -> list[Param
             allowed = ", ".join(parts)
         else:
             allowed = ""
+        if f.name in readings:
+            allowed = "a reading (readings.yaml): one of " + ", ".join(
+                json.dumps(c) for c in readings[f.name])
         if f.default is not dataclasses.MISSING:
             default = f.default
         elif f.default_factory is not dataclasses.MISSING:
@@ -132,6 +136,16 @@ def describe_parameters(name: str, root: str | Path | None = None) -> list[Param
         out.append(ParamDoc(f.name, kind, allowed, docs.get(f.name, ""), default,
                             {p: per_profile[p][f.name] for p in PROFILES}))
     return out
+
+
+def _readings(cls: type) -> dict[str, list[str]]:
+    """Parameter -> candidates of a paper's readings (``readings.yaml``), for paper specs."""
+    paper = getattr(cls, "NOTEBOOK", "")
+    if not paper:
+        return {}
+    from .papers.readings import load_readings
+
+    return {r.parameter: list(r.candidates) for r in load_readings(paper)}
 
 
 def _plain(value: Any) -> Any:

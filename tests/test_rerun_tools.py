@@ -18,6 +18,7 @@ from compendium.cli import main
 from compendium.config import field_range
 from compendium.notebook import PROFILES, get_spec, load_specs
 from compendium.paramdoc import field_docs, parameters_cell
+from compendium.papers.readings import load_readings
 from compendium.runner import project_root, resolve_params
 
 ROOT = project_root()
@@ -73,6 +74,7 @@ def test_params_output_matches_the_spec_exactly(name, capsys):
     blocks = _comment_blocks(spec)
     hints = typing.get_type_hints(spec)
     resolved = {p: resolve_params(name, p).to_dict() for p in PROFILES}
+    readings = {r.parameter: list(r.candidates) for r in load_readings(name)}
     for row, f in zip(rows, fields):
         # the meaning is the field's own #: comment block in the spec's source
         assert row["meaning"] in blocks, (f.name, row["meaning"])
@@ -80,7 +82,10 @@ def test_params_output_matches_the_spec_exactly(name, capsys):
         assert row["default"] == json.loads(json.dumps(default, default=str))
         assert row["profiles"] == {p: resolved[p][f.name] for p in PROFILES}
         rng = field_range(spec, f.name)
-        if typing.get_origin(hints[f.name]) is typing.Literal:
+        if f.name in readings:
+            assert row["allowed"] == "a reading (readings.yaml): one of " + ", ".join(
+                json.dumps(c) for c in readings[f.name])
+        elif typing.get_origin(hints[f.name]) is typing.Literal:
             assert row["allowed"] == "one of " + ", ".join(
                 json.dumps(a) for a in typing.get_args(hints[f.name]))
         elif rng is not None and (rng.lo is not None or rng.hi is not None):
