@@ -341,3 +341,12 @@ def highlights(df, *, tables=(), limit: int = 12):
     other = cells[~cells.index.isin(flips.index) & ~cells.index.isin(est.index)]
     shown = pd.concat([flips, est, other]).head(limit)
     return pd.concat([params, shown]).drop(columns=["size"]).reset_index(drop=True)
+
+
+def counts(df) -> dict[str, int]:
+    """Key numbers of a comparison (read back from its CSV or as built): table cells that
+    differ and estimates whose significance changed."""
+    changed = df.change.notna() & (df.change.astype(str) != "")
+    return {"n_cells_differ": int((changed & (df.section == "table")).sum()),
+            "n_significance_changes": int(df.change.isin(["became significant",
+                                                          "became non-significant"]).sum())}

@@ -300,3 +300,16 @@ def test_compare_demo_stand_ins_with_full_models(tmp_path, monkeypatch, capsys):
     model = df[df.column == "model"].set_index("row")
     assert (model.loc["model_label=B; metric=acc", "a"], model.loc["model_label=B; metric=acc", "b"]) \
         == ("toy-b", "b")
+
+
+def test_highlights_and_counts_of_a_comparison(two_runs):
+    from compendium.compare import compare_runs, counts, highlights
+    from compendium.runs import resolve_run
+
+    df = compare_runs(resolve_run("nb/smoke"), resolve_run("nb/smoke/knobs-off"))
+    top = highlights(df, limit=2)
+    assert list(top.section) == ["parameter", "table", "table"]
+    assert list(top.change[1:]) == ["became non-significant"] * 2
+    assert highlights(df, tables=["other"]).section.tolist() == ["parameter"]
+    # intervals and p-values are folded into the estimate rows; the verdicts are equal
+    assert counts(df) == {"n_cells_differ": 3, "n_significance_changes": 3}

@@ -8,6 +8,7 @@ child processes, and shows what they print: the chapter's example is generated, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from ..config import ranged
@@ -33,6 +34,27 @@ class RerunExampleSpec(NotebookSpec):
     changes: list[str] = ranged(default_factory=lambda: ["knobs=zero"], min_items=1)
     #: tables whose cells the page's highlights list (empty: every table)
     tables: list[str] = field(default_factory=list)
+
+    @property
+    def run_a(self) -> str:
+        """The profile's own run, as ``compendium compare`` names it."""
+        return f"{self.notebook}/{self.run_profile}"
+
+    @property
+    def run_b(self) -> str:
+        """The named run with the changed parameters."""
+        return f"{self.run_a}/{self.run_name}"
+
+    def set_args(self) -> list[str]:
+        """``changes`` as command-line arguments: ``--set KEY=VALUE`` each."""
+        return [arg for change in self.changes for arg in ("--set", change)]
+
+    def results_folder(self) -> Path:
+        """Where the example's runs go: ``runs/`` in this run's own folder (a temporary
+        folder when the notebook runs by hand, without an ``output_dir``)."""
+        import tempfile
+
+        return Path(self.output_dir or tempfile.mkdtemp(prefix="rerun-example-")) / "runs"
 
     def check(self) -> None:
         from ..runner import check_run_name, resolve_params
