@@ -1,6 +1,6 @@
 """The ``compendium`` command line: the one way to run things.
 
-``compendium run NOTEBOOK --profile demo [--set key=value ...] [--params FILE]``
+``compendium run NOTEBOOK --profile demo [--set key=value ...] [--params FILE] [--name RUN]``
 ``compendium list notebooks|models|cohorts``
 ``compendium book [--profile demo] [--rerun]``
 
@@ -26,6 +26,11 @@ log = logging.getLogger("compendium")
 #: Sub-commands contributed by parts of the package: name -> (module, one-line help).
 #: Modules must stay light to import (no torch at module level).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "params": ("compendium.paramdoc", "a notebook's parameters: type, allowed values, meaning, "
+               "value per profile"),
+    "runs": ("compendium.runs", "list the runs in results/ with their parameters' differences"),
+    "compare": ("compendium.compare", "compare two runs: parameters, values and tables side by "
+                "side"),
     "cohort": ("compendium.cohorts.cli", "build a cohort table and show its composition"),
     "synthetic": ("compendium.synthetic.cli", "write a sample of the synthetic world to a folder"),
     "adapt": ("compendium.adapt.cli", "adaptation and mitigation: demo, list"),
@@ -64,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one parameter (repeatable); VALUE is read as YAML")
     p.add_argument("--params", dest="params_file", metavar="FILE",
                    help="YAML file overlaid on params/NOTEBOOK/PROFILE.yaml")
+    p.add_argument("--name", dest="run_name", metavar="NAME",
+                   help="keep this run beside the others in results/NOTEBOOK/PROFILE/NAME/ "
+                        "(default: the profile's own run, results/NOTEBOOK/PROFILE/)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_run)
 
@@ -145,11 +153,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     try:
         result = run_notebook(args.notebook, args.profile, overrides=args.overrides,
-                              params_file=args.params_file, progress=not args.no_progress)
+                              params_file=args.params_file, progress=not args.no_progress,
+                              run_name=args.run_name)
     except NotebookFailed as exc:
         print(f"compendium run: {exc}", file=sys.stderr)
         return 1
-    print(f"{result.name} ({result.profile}) finished in {result.seconds:.1f} s: {result.output_dir}")
+    shown = f"{result.profile}, run {result.run}" if args.run_name else result.profile
+    print(f"{result.name} ({shown}) finished in {result.seconds:.1f} s: {result.output_dir}")
     return 0
 
 

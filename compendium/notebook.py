@@ -33,8 +33,12 @@ Profile = Literal["smoke", "demo", "full"]
 class NotebookSpec(Spec):
     """Fields every notebook has.  Subclasses add their own (with defaults)."""
 
+    #: the parameter profile (set by ``compendium run --profile``): smoke, demo or full
     profile: Profile = "demo"
+    #: seed of every random step of the run (splits, training, bootstrap, permutations)
     seed: int = ranged(0, lo=0, hi=SEED_MAX)
+
+    #: folder the run writes its tables, figures and values to (set by the runner)
     output_dir: str = ""
 
     def check(self) -> None:

@@ -5,6 +5,10 @@
 git commit, seed, fingerprint).  The run executes in a temporary sibling folder that
 replaces the old results only when the notebook finished: a failure or an interrupt
 leaves the previous results untouched and no partial folder behind.
+
+A named run (``run_name``, ``compendium run --name NAME``) goes to
+``results/<notebook>/<profile>/<NAME>/`` instead, and stays when the profile's own run is
+replaced (see :mod:`compendium.runs` and :mod:`compendium.compare`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -146,8 +151,37 @@ def results_root(root: str | Path | None = None) -> Path:
     return Path(env) if env else project_root(root) / "results"
 
 
-def results_dir(name: str, profile: str, root: str | Path | None = None) -> Path:
-    return results_root(root) / name / profile
+#: A run's name: lower-case letters, digits, ``_`` and ``-`` (a folder name on every system).
+RUN_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+#: Names a named run cannot take: the folders a run writes inside ``results/NB/PROFILE/``.
+RESERVED_RUN_NAMES = frozenset({"tables", "figures", "default"})
+
+
+def check_run_name(run: str | None) -> str | None:
+    """``run`` if it is a valid run name (``None``: the default run), else ConfigError."""
+    if run is None:
+        return None
+    if not RUN_NAME.match(run) or run in RESERVED_RUN_NAMES:
+        raise ConfigError(f"--name {run!r}: a run name is 1-64 lower-case letters, digits, "
+                          f"'_' or '-', not {', '.join(sorted(RESERVED_RUN_NAMES))}")
+    return run
+
+
+def results_dir(name: str, profile: str, root: str | Path | None = None,
+                run: str | None = None) -> Path:
+    """``results/<name>/<profile>/`` (the default run), or ``.../<profile>/<run>/`` for a
+    named run."""
+    base = results_root(root) / name / profile
+    return base / run if check_run_name(run) else base
+
+
+def named_run_dirs(folder: Path) -> list[Path]:
+    """The named runs kept inside a default run's folder (sub-folders with a ``run.json``)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and RUN_NAME.match(p.name)
+                  and p.name not in RESERVED_RUN_NAMES and (p / "run.json").is_file())
 
 
 def is_current(name: str, spec: NotebookSpec, root: str | Path | None = None) -> bool:
@@ -171,12 +205,16 @@ class RunResult:
     profile: str
     output_dir: Path
     seconds: float
+    run: str = "default"
 
 
 def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] = (),
                  params_file: str | Path | None = None, root: str | Path | None = None,
-                 progress: bool = True) -> RunResult:
+                 progress: bool = True, run_name: str | None = None) -> RunResult:
     """Validate parameters, execute ``notebooks/<name>.ipynb`` and publish its results.
+
+    ``run_name`` publishes to ``results/<name>/<profile>/<run_name>/`` instead of the
+    default run's folder (which keeps the named runs inside it when it is replaced).
 
     Raises :class:`ConfigError` / :class:`DataNotFoundError` for user mistakes (before any
     file is written) and :class:`NotebookFailed` when the notebook raises something else.
@@ -184,17 +222,22 @@ def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] =
     import papermill as pm
 
     root = project_root(root)
+    check_run_name(run_name)
+    overrides = list(overrides)
     spec = resolve_params(name, profile, overrides=overrides, params_file=params_file, root=root)
     spec.check()
     params = {k: v for k, v in spec.to_dict().items() if k != "output_dir"}
-    final = results_dir(name, profile, root)
+    profile_params = resolve_params(name, profile, root=root).to_dict()
+    changed = {k: v for k, v in params.items() if profile_params.get(k) != v}
+    final = results_dir(name, profile, root, run_name)
     final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in sweep_partials(final.parent, profile):
+    for stale in sweep_partials(final.parent, final.name):
         log.info("removed %s, left by a run that was killed", stale)
-    work = partial_dir(final.parent, profile)
+    work = partial_dir(final.parent, final.name)
     fd, kernel_log = tempfile.mkstemp(prefix=f"compendium-{name}-kernel-", suffix=".log")
     os.close(fd)
     started = time.time()
+    moved: list[Path] = []
     try:
         executed = work / f"{name}.ipynb"
         try:
@@ -215,7 +258,10 @@ def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] =
         write_json(work / "run.json", {
             "notebook": name,
             "profile": profile,
+            "run": run_name or "default",
             "parameters": params,
+            "differs_from_profile": changed,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seed": params.get("seed"),
             "compendium_version": __version__,
             "git": git_commit(root),
@@ -224,15 +270,23 @@ def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] =
             "platform": platform.platform(),
             "seconds": round(seconds, 1),
         })
+        if run_name is None:
+            for kept in named_run_dirs(final):   # the named runs stay where they were
+                os.replace(kept, work / kept.name)
+                moved.append(kept)
         replace_dir(work, final)
     except BaseException:
+        for kept in moved:                      # put the named runs back first
+            if (work / kept.name).is_dir() and not kept.exists():
+                with contextlib.suppress(OSError):
+                    os.replace(work / kept.name, kept)
         shutil.rmtree(work, ignore_errors=True)
         raise
     finally:
         with contextlib.suppress(OSError):
             os.unlink(kernel_log)
     log.info("notebook %s (%s) finished in %.1f s -> %s", name, profile, seconds, final)
-    return RunResult(name, profile, final, seconds)
+    return RunResult(name, profile, final, seconds, run_name or "default")
 
 
 def _translate(name: str, exc: Exception) -> Exception:

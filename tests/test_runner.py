@@ -155,3 +155,20 @@ def test_profile_mismatch_in_params_file(project):
     (project / "params" / "tiny" / "smoke.yaml").write_text("profile: demo\n")
     with pytest.raises(ConfigError, match="profile is 'demo' but --profile is 'smoke'"):
         resolve_params("tiny", "smoke")
+
+
+def test_named_runs_live_beside_the_default_run_and_survive_it(project):
+    base = project / "results" / "tiny" / "smoke"
+    named = run_notebook("tiny", "smoke", progress=False, run_name="bigger", overrides=["n=6"])
+    assert named.output_dir == base / "bigger" and named.run == "bigger"
+    info = json.loads((base / "bigger" / "run.json").read_text())
+    assert info["run"] == "bigger" and info["differs_from_profile"] == {"n": 6}
+    assert len((base / "bigger" / "tables" / "numbers.csv").read_text().splitlines()) == 7
+    run_notebook("tiny", "smoke", progress=False)             # the default run replaces base/
+    assert (base / "run.json").is_file() and (base / "bigger" / "run.json").is_file()
+    assert json.loads((base / "run.json").read_text())["differs_from_profile"] == {}
+    with pytest.raises(NotebookFailed):                          # a failed default run
+        run_notebook("tiny", "smoke", progress=False, overrides=["fail=bug"])
+    assert (base / "bigger" / "run.json").is_file()
+    assert sorted(p.name for p in base.iterdir()) == [
+        "bigger", "figures", "run.json", "tables", "tiny.ipynb", "values.json"]

@@ -81,18 +81,33 @@ class PaperSpec(NotebookSpec):
             register_notebook(notebook, title=title, description=description)(
                 dataclasses.dataclass(frozen=True)(cls))
 
+    #: "synthetic": the synthetic world's pixels (demo, smoke); "real": the user's images
+    #: under data_roots (full)
     pixels: Literal["synthetic", "real"] = "synthetic"
+    #: dataset (cohort registry name) -> local folder, read under pixels: real
     data_roots: dict[str, str] = field(default_factory=dict)
+    #: seed of the synthetic world (its patients, pixels and labels)
     world_seed: int = 0
+    #: per-group bias knobs of the synthetic world: "default", "zero" or a mapping
+    #: {"sex=F": {"soft_tissue": 0.5}, ...} (see `compendium synthetic --help`)
     knobs: Knobs = "default"
+    #: the paper's models (encoder registry names), in the paper's order
     models: list[str] = field(default_factory=list)
+    #: run each model's toy stand-in instead (the only way to run on a CPU without weights)
     use_stand_ins: bool = True
+    #: model -> toy encoder, overriding the registry's stand-in
     stand_ins: dict[str, str] = field(default_factory=dict)
+    #: encoder -> local weights file or folder (else the Hugging Face cache)
     weights: dict[str, str] = field(default_factory=dict)
+    #: false: random-init encoders (smoke: wiring only)
     pretrained: bool = True
+    #: where torch runs: "auto", "cpu", "cuda", "cuda:N" or "mps"
     device: str = "auto"
+    #: torch CPU threads (0: torch's default)
     threads: int = 0
+    #: images per encoder batch
     batch_size: int = 64
+    #: bootstrap resamples of every interval
     n_bootstrap: int = 1000
 
     # ------------------------------------------------------------------ derived

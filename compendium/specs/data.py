@@ -26,6 +26,7 @@ class DataSpec(NotebookSpec):
     n_per_group: int = ranged(50, lo=1, hi=100_000)
     #: full profile: counts below this are shown as "<N" (PhysioNet-style agreements: 10)
     min_cell_count: int = ranged(10, lo=1, hi=1000)
+    #: NIH 6x200: how many images fewer than n_per_group one sex may have in a group
     max_shortfall: int = ranged(5, lo=0, hi=100_000)
 
     def check(self) -> None:

@@ -16,10 +16,17 @@ from ..notebook import NotebookSpec, register_notebook
 class GlossarySpec(NotebookSpec):
     """Parameters of the glossary notebook (all synthetic: no data or weights needed)."""
 
+    #: rows of simulated predictions (split evenly between groups A and B)
     n_rows: int = ranged(4000, lo=20, hi=10_000_000)
+    #: true-positive rate simulated in group A
     tpr_a: float = ranged(0.85, lo=0, hi=1)
+    #: true-positive rate simulated in group B (tpr_a - tpr_b is the injected TPR gap)
     tpr_b: float = ranged(0.70, lo=0, hi=1)
+    #: false-positive rate simulated in both groups
     fpr: float = ranged(0.20, lo=0, hi=1)
+    #: bootstrap resamples of every interval
     n_bootstrap: int = ranged(1000, lo=0, hi=1_000_000)
+    #: permutations of every gap test
     n_permutations: int = ranged(1000, lo=0, hi=1_000_000)
+    #: groups smaller than this are flagged as small
     min_group_size: int = ranged(30, lo=0, hi=10_000_000)

@@ -21,9 +21,14 @@ _TORCH_PROBES = ("linear", "mlp", "mlp-256-128", "mlp-512-256", "mlp-512-256-128
 class MitigationDemoSpec(NotebookSpec):
     """Parameters of the mitigation demo (synthetic in every profile: nothing to download)."""
 
+    #: the probe trained on the embeddings: linear or mlp[-H1[-H2...]] (a torch probe)
     probe: str = "linear"
+    #: synthetic embeddings drawn (train, validation and test together)
     n_samples: int = ranged(3000, lo=300, hi=10_000_000)
+    #: training epochs of every probe
     epochs: int = ranged(60, lo=1, hi=100_000)
+    #: mitigations compared: none (the unmitigated reference, required),
+    #: importance_weighting, resampling, adversarial
     mitigations: list[str] = ranged(default_factory=lambda: list(_MITIGATIONS), min_items=1)
 
     def check(self) -> None:

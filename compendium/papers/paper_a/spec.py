@@ -40,6 +40,7 @@ class PaperASpec(PaperSpec, notebook="paper_a", paper_models=PAPER_MODELS,
     models: list[str] = field(default_factory=lambda: ["gloria", "medclip-vit", "biomedclip"])
     #: paper model -> the backbone fine-tuned in its place (Paper A: CLIP -> ImageNet ViT-B/16)
     finetune_backbone: dict[str, str] = field(default_factory=dict)
+    #: adaptation methods run: zero-shot, linear, mlp, lora, finetune
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     #: zero-shot: prompt families (empty: all three) and draws of the random families
     prompt_families: list[str] = field(default_factory=list)
