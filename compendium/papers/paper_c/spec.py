@@ -43,6 +43,8 @@ class PaperCSpec(PaperSpec, notebook="paper_c", paper_models=PAPER_MODELS, datas
         "logreg_C": Range(0, 1e6, lo_open=True), "openi_reports": Range(0, 100_000),
         "openi_labelled": Range(20, 100_000), "text_batch_size": Range(1, 4096)}
 
+    #: the paper's four classifiers (registry names): the supervised CNN and the heads on
+    #: RAD-DINO, CXR-Foundation and DINOv2 embeddings
     models: list[str] = field(default_factory=lambda: list(PAPER_MODELS))
     #: label sources trained on (and, by ``eval_labels``, evaluated on)
     label_sources: list[str] = field(default_factory=lambda: list(LABEL_SOURCES))
