@@ -48,7 +48,7 @@ class SliceToySpec:
     n_filters: int
     patch: int = 5
     stride: int = 2
-    grid: int = 2
+    grid: int = 4
     n_volumes: int = 40
     depth: int = 16
     n_patches: int = 8000
@@ -62,9 +62,9 @@ class SliceToySpec:
 SLICE_TOYS: dict[str, SliceToySpec] = {
     # stand-ins for Paper B's three encoders: dimensions in the ratio of theirs (1024 : 1152
     # : 512); the BiomedCLIP stand-in is the weaker, lower-dimensional one
-    "toy-slice-kmeans-128": SliceToySpec(n_filters=32, patch=5),
-    "toy-slice-kmeans-144": SliceToySpec(n_filters=36, patch=7),
-    "toy-slice-kmeans-64": SliceToySpec(n_filters=16, patch=5),
+    "toy-slice-kmeans-512": SliceToySpec(n_filters=32, patch=5),
+    "toy-slice-kmeans-576": SliceToySpec(n_filters=36, patch=7),
+    "toy-slice-kmeans-256": SliceToySpec(n_filters=16, patch=5),
 }
 
 

@@ -336,7 +336,7 @@ def render_volumes(cohort: Cohort, indices=None, size: int = 48, depth: int = 24
         vols[i], arts[i], defs[i] = ct.render_volume(
             str(rows["synthetic_key"].iat[i]), str(rows["patient_id"].iat[i]), pe=pe[i],
             frailty=frail[i], knob={kk: v[i] for kk, v in per.items()}, seed=seed, size=size,
-            depth=depth)
+            depth=depth, emboli=int(cohort.meta["synthetic"].get("emboli", 1)))
     return (vols, arts, defs) if return_masks else vols
 
 
@@ -345,19 +345,22 @@ FRAILTY_MEAN = 1.5 / 5.5
 
 
 def synthetic_inspect(*, n: int = 200, seed: int = 0, knobs: Any = None,
-                      prognosis_strength: float = 1.0) -> Cohort:
+                      prognosis_strength: float = 1.0, emboli: int = 1) -> Cohort:
     """A synthetic INSPECT-like CTPA cohort: PE and seven prognostic outcomes.
 
     ``prognosis_strength`` multiplies the effect of frailty (the hidden cause of the
     outcomes, visible in the volumes as emphysema, an enlarged heart and effusion) on the
     log-odds of every prognostic outcome, around the mean frailty so that prevalences stay
     close; 1 is the world's default, larger values make the outcomes more predictable.
+    ``emboli``: filling defects in every PE study's volume (1 by default).
     """
     seed = world_seed(seed)
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"n must be a positive integer, got {n!r}")
     if not (isinstance(prognosis_strength, (int, float)) and 0 <= prognosis_strength <= 20):
         raise ConfigError(f"prognosis_strength must lie in [0, 20], got {prognosis_strength!r}")
+    if not (isinstance(emboli, int) and 1 <= emboli <= 6):
+        raise ConfigError(f"emboli must be an integer in [1, 6], got {emboli!r}")
     k = resolve_knobs(knobs)
     ps = float(prognosis_strength)
     t = draw_demographics(n, seed=seed + 7919, source="parametric")
@@ -393,7 +396,8 @@ def synthetic_inspect(*, n: int = 200, seed: int = 0, knobs: Any = None,
     for j, lab in enumerate(CT_LABELS):
         t[lab] = rec[:, j]
         t[f"true_{lab}"] = truth[:, j]
-    meta = {"synthetic": {"seed": int(seed), "knobs": k.to_dict(), "kind": "ct", "race": "synthetic"}}
+    meta = {"synthetic": {"seed": int(seed), "knobs": k.to_dict(), "kind": "ct", "race": "synthetic",
+                          "emboli": int(emboli)}}
     return Cohort(name="synthetic-inspect", table=t, labels=CT_LABELS, source="synthetic",
                   pixel_column="synthetic_key", task="multilabel", meta=meta,
                   report=f"Synthetic INSPECT-like CTPA cohort (seed {seed}, {n} studies); all synthetic.")

@@ -80,7 +80,8 @@ def load_studies(cfg: PaperBSpec) -> Studies:
         from ...synthetic import synthetic_inspect
 
         cohort = synthetic_inspect(n=cfg.n_studies, seed=cfg.world_seed, knobs=cfg.knobs,
-                                   prognosis_strength=cfg.prognosis_strength)
+                                   prognosis_strength=cfg.prognosis_strength,
+                                   emboli=cfg.emboli)
         t = cohort.table.copy()
         for task in cfg.tasks:
             t[task] = t[TASKS[task][0]]

@@ -14,8 +14,8 @@ PAPER_MODELS = {"medimageinsight": "MedImageInsight", "medsiglip": "MedSigLIP",
                 "biomedclip": "BiomedCLIP"}
 #: Toy slice encoders standing in for them on synthetic volumes (embedding sizes in the
 #: ratio of the real ones, 1024 : 1152 : 512; the BiomedCLIP stand-in is the weakest).
-STAND_INS = {"medimageinsight": "toy-slice-kmeans-128", "medsiglip": "toy-slice-kmeans-144",
-             "biomedclip": "toy-slice-kmeans-64"}
+STAND_INS = {"medimageinsight": "toy-slice-kmeans-512", "medsiglip": "toy-slice-kmeans-576",
+             "biomedclip": "toy-slice-kmeans-256"}
 #: Task -> (synthetic world's label, INSPECT's label column, how the chapter names it).
 TASKS = {
     "pe": ("PE", "pe_positive_nlp", "PE diagnosis"),
@@ -48,7 +48,7 @@ class PaperBSpec(PaperSpec, notebook="paper_b", paper_models=PAPER_MODELS, datas
 
     RANGES: ClassVar[Mapping[str, Range]] = {
         **PaperSpec.RANGES, "n_studies": Range(50, 1_000_000), "n_slices": Range(2, 1024),
-        "slice_size": Range(16, 2048), "prognosis_strength": Range(0, 20),
+        "slice_size": Range(16, 2048), "emboli": Range(1, 6), "prognosis_strength": Range(0, 20),
         "tasks": Range(min_items=1), "min_group_size": Range(0, 1_000_000),
         "n_permutations": Range(0, 1_000_000), "mlp_epochs": Range(1, 10_000),
         "alphas": Range(0, 100, min_items=1), "adversary_epochs": Range(1, 10_000),
@@ -63,6 +63,8 @@ class PaperBSpec(PaperSpec, notebook="paper_b", paper_models=PAPER_MODELS, datas
     slice_size: int = 64
     #: synthetic world: how strongly frailty drives the prognostic outcomes
     prognosis_strength: float = 3.0
+    #: synthetic world: filling defects per PE study (emboli in several lobar branches)
+    emboli: int = 1
     #: synthetic world: true states the EHR reflects (frailty: a history of comorbidity)
     ehr_findings: list[str] = field(default_factory=lambda: ["frailty"])
     #: full profile: a CSV of EHR features per study (column impression_id / sample_id)
