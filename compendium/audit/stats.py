@@ -335,37 +335,46 @@ def adjust_pvalues(p: np.ndarray, method: str = "holm") -> np.ndarray:
 
 
 def paired_bootstrap(stat, n: int, *, n_bootstrap: int = 1000, seed: int | np.random.Generator = 0,
-                     clusters: np.ndarray | None = None, level: float = 0.95) -> dict:
-    """A difference between two results on the *same* rows, with its bootstrap interval and a
-    two-sided p-value.
+                     clusters: np.ndarray | None = None, level: float = 0.95) -> pd.DataFrame:
+    """Differences between two results on the *same* rows, with bootstrap intervals and
+    two-sided p-values.
 
-    ``stat(rows)`` returns the difference (e.g. a gap after a mitigation minus the gap before)
-    computed on the row positions ``rows``; it is evaluated on all rows and on
-    ``n_bootstrap`` resamples (of ``clusters``, e.g. patients, when given).  The p-value is
-    twice the smaller share of resamples on either side of zero (at least ``1 / (B + 1)``).
-    Resamples where ``stat`` is NaN are left out.
+    ``stat(rows)`` returns the differences (a number or a vector: e.g. the gaps after a
+    mitigation minus the gaps before) computed on the row positions ``rows``; it is
+    evaluated on all rows and on ``n_bootstrap`` resamples (of ``clusters``, e.g. patients,
+    when given).  A p-value is twice the smaller share of resamples on either side of zero
+    (at least ``1 / (B + 1)``).  Resamples where a difference is NaN are left out of it.
+    Returns one row per difference: ``estimate``, ``ci_low``, ``ci_high``, ``p_value``.
 
     >>> d = paired_bootstrap(lambda r: float(np.mean(np.arange(10)[r] >= 0)), 10, n_bootstrap=20)
-    >>> d["estimate"], d["p_value"] <= 0.1
+    >>> float(d["estimate"].iloc[0]), bool(d["p_value"].iloc[0] <= 0.1)
     (1.0, True)
     """
+    import pandas as pd
+
     rng = np.random.default_rng(seed)
-    rows = np.arange(n)
-    est = float(stat(rows))
+    est = np.atleast_1d(np.asarray(stat(np.arange(n)), dtype=float))
     if clusters is None:
-        draws = [rng.integers(0, n, n) for _ in range(n_bootstrap)]
+        draws = (rng.integers(0, n, n) for _ in range(n_bootstrap))
     else:
-        cl = np.asarray(clusters)
-        uniq, inv = np.unique(cl, return_inverse=True)
-        members = [np.flatnonzero(inv == k) for k in range(len(uniq))]
-        draws = [np.concatenate([members[k] for k in rng.integers(0, len(uniq), len(uniq))])
-                 for _ in range(n_bootstrap)]
-    vals = np.array([stat(d) for d in draws], dtype=float)
-    vals = vals[np.isfinite(vals)]
-    if len(vals) == 0:
-        return {"estimate": est, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
+        uniq, inv = np.unique(np.asarray(clusters), return_inverse=True)
+        order = np.argsort(inv, kind="stable")
+        starts = np.r_[0, np.cumsum(np.bincount(inv, minlength=len(uniq)))]
+        members = [order[starts[k]:starts[k + 1]] for k in range(len(uniq))]
+        draws = (np.concatenate([members[k] for k in rng.integers(0, len(uniq), len(uniq))])
+                 for _ in range(n_bootstrap))
+    vals = np.array([np.atleast_1d(np.asarray(stat(d), dtype=float)) for d in draws])
     a = (1 - level) / 2
-    p = 2 * min((vals <= 0).mean(), (vals >= 0).mean())
-    return {"estimate": est, "ci_low": float(np.quantile(vals, a)),
-            "ci_high": float(np.quantile(vals, 1 - a)),
-            "p_value": float(min(1.0, max(p, 1.0 / (len(vals) + 1))))}
+    rows = []
+    for j in range(len(est)):
+        v = vals[:, j] if len(vals) else np.zeros(0)
+        v = v[np.isfinite(v)]
+        if len(v) == 0:
+            rows.append({"estimate": est[j], "ci_low": np.nan, "ci_high": np.nan,
+                         "p_value": np.nan})
+            continue
+        p = 2 * min((v <= 0).mean(), (v >= 0).mean())
+        rows.append({"estimate": est[j], "ci_low": float(np.quantile(v, a)),
+                     "ci_high": float(np.quantile(v, 1 - a)),
+                     "p_value": float(min(1.0, max(p, 1.0 / (len(v) + 1))))})
+    return pd.DataFrame(rows)

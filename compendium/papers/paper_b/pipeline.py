@@ -454,24 +454,36 @@ def female_male_sweep(fits: Sequence[Fit], cfg: PaperBSpec) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- mitigation
 
 
-def _gaps(pred: pd.DataFrame, thr: float, small: dict[str, list[str]], rows: np.ndarray
-          ) -> dict[str, float]:
-    """Min-max UDR gap per attribute (groups not small) and AUROC, on the given rows."""
-    y = pred["y_true"].to_numpy()[rows].astype(int)
-    s = pred["y_score"].to_numpy()[rows]
-    out = {"auroc": _auroc(y, s) if 0 < y.sum() < len(y) else np.nan}
-    hit = s >= thr
-    for a in ATTRIBUTES:
-        g = pred[a].to_numpy()[rows]
-        rates = []
-        for v in np.unique(g):
-            if v in small[a]:
-                continue
-            m = (g == v) & (y == 1)
-            if m.sum():
-                rates.append(1 - hit[m].mean())
-        out[a] = float(max(rates) - min(rates)) if len(rates) > 1 else np.nan
-    return out
+class _GapStat:
+    """AUROC and the min-max UDR gap of every attribute (groups that are not small) of one
+    predictions table at one threshold, on any resample of its rows (vectorised)."""
+
+    def __init__(self, pred: pd.DataFrame, thr: float, small: dict[str, list[str]]) -> None:
+        self.y = pred["y_true"].to_numpy().astype(int)
+        self.s = pred["y_score"].to_numpy(float)
+        self.hit = (self.s >= thr).astype(float)
+        self.codes = {}
+        for a in ATTRIBUTES:
+            v = pred[a].to_numpy().astype(str)
+            groups = sorted(set(v) - set(small[a]))
+            code = np.full(len(v), -1)
+            for k, g in enumerate(groups):
+                code[v == g] = k
+            self.codes[a] = (code, len(groups))
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        y, s, hit = self.y[rows], self.s[rows], self.hit[rows]
+        out = [_auroc(y, s) if 0 < y.sum() < len(y) else np.nan]
+        pos = y == 1
+        for a in ATTRIBUTES:
+            code, k = self.codes[a]
+            c = code[rows]
+            m = pos & (c >= 0)
+            npos = np.bincount(c[m], minlength=k)
+            tp = np.bincount(c[m], weights=hit[m], minlength=k)
+            udr = 1 - tp[npos > 0] / npos[npos > 0]
+            out.append(float(udr.max() - udr.min()) if len(udr) > 1 else np.nan)
+        return np.asarray(out)
 
 
 def mitigate(studies: Studies, embedded: Sequence[Embedded], fits: Sequence[Fit],
@@ -514,23 +526,20 @@ def mitigate(studies: Studies, embedded: Sequence[Embedded], fits: Sequence[Fit]
             alpha_rows.append({"model": emb.label, "target": target, **r,
                                "chosen": r["alpha"] == info["alpha"]})
         b = base[emb.plan.model]
-        tb, tm = threshold_of(b, cfg), threshold_of(fit, cfg)
+        gb = _GapStat(b.test, threshold_of(b, cfg), small)
+        gm = _GapStat(fit.test, threshold_of(fit, cfg), small)
         n = len(b.test)
-        before, after = _gaps(b.test, tb, small, np.arange(n)), _gaps(fit.test, tm, small,
-                                                                     np.arange(n))
-        for what in ("auroc", *ATTRIBUTES):
-            def diff(r, what=what):
-                return _gaps(fit.test, tm, small, r)[what] - _gaps(b.test, tb, small, r)[what]
-
-            d = paired_bootstrap(diff, n, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed,
-                                 clusters=b.test["patient_id"].to_numpy())
+        before, after = gb(np.arange(n)), gm(np.arange(n))
+        d = paired_bootstrap(lambda r: gm(r) - gb(r), n, n_bootstrap=cfg.n_bootstrap,
+                             seed=cfg.seed, clusters=b.test["patient_id"].to_numpy())
+        for j, what in enumerate(("auroc", *ATTRIBUTES)):
             rows.append({"model": emb.label, "paper_model": emb.plan.model, "mitigation": method,
                          "target": target, "alpha": info["alpha"],
                          "measure": "AUROC" if what == "auroc" else f"UDR gap ({what})",
                          "attribute": "" if what == "auroc" else what,
-                         "before": before[what], "after": after[what],
-                         "change": d["estimate"], "ci_low": d["ci_low"],
-                         "ci_high": d["ci_high"], "p_value": d["p_value"]})
+                         "before": before[j], "after": after[j],
+                         "change": d["estimate"].iat[j], "ci_low": d["ci_low"].iat[j],
+                         "ci_high": d["ci_high"].iat[j], "p_value": d["p_value"].iat[j]})
     return pd.DataFrame(rows), pd.DataFrame(alpha_rows)
 
 
@@ -592,3 +601,77 @@ __all__ = ["Embedded", "Fit", "GAP_METRICS", "GROUP_METRICS", "LOGREG_C", "POOLI
            "female_male_sweep", "features", "fit_baseline", "fit_logreg", "load_studies",
            "mitigate", "probe_all", "probe_demographics", "slice_ids", "small_groups",
            "study_slices", "threshold_of"]
+
+
+# ----------------------------------------------------------------------------- performance
+
+
+def performance(fits: Sequence[Fit], cfg: PaperBSpec) -> pd.DataFrame:
+    """Test AUROC of every fit with its patient-bootstrap interval."""
+    from ..base import audit_predictions
+
+    rows = []
+    for f in fits:
+        a = audit_predictions(f.test, task="binary", attributes=[], metrics=["auroc"],
+                              n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
+        r = a.iloc[0]
+        rows.append({"model": f.model, "paper_model": f.paper_model, "task": f.task,
+                     "variant": f.variant, "auroc": r["estimate"], "ci_low": r["ci_low"],
+                     "ci_high": r["ci_high"], "n": int(r["n"]),
+                     "positives": int(f.test["y_true"].sum())})
+    return pd.DataFrame(rows)
+
+
+def versus_baseline(fits: Sequence[Fit], cfg: PaperBSpec) -> pd.DataFrame:
+    """PE AUROC of every model's LR minus the baseline's, on the same test studies, with a
+    paired patient bootstrap interval and p-value."""
+    from ...audit.stats import paired_bootstrap
+
+    base = next((f for f in fits if f.paper_model == "ct-lrcn"), None)
+    if base is None:
+        return pd.DataFrame()
+    rows = []
+    for f in fits:
+        if f.task != "pe" or f.variant != "logreg CT":
+            continue
+        if not f.test["sample_id"].equals(base.test["sample_id"]):
+            raise InputError("the baseline and the probe were tested on different studies")
+        y = f.test["y_true"].to_numpy().astype(int)
+        s1, s0 = f.test["y_score"].to_numpy(), base.test["y_score"].to_numpy()
+
+        def diff(r, y=y, s1=s1, s0=s0):
+            if not 0 < y[r].sum() < len(r):
+                return np.nan
+            return _auroc(y[r], s1[r]) - _auroc(y[r], s0[r])
+
+        d = paired_bootstrap(diff, len(y), n_bootstrap=cfg.n_bootstrap, seed=cfg.seed,
+                             clusters=f.test["patient_id"].to_numpy()).iloc[0]
+        rows.append({"model": f.model, "paper_model": f.paper_model, "baseline": base.model,
+                     "auroc_model": _auroc(y, s1), "auroc_baseline": _auroc(y, s0),
+                     "difference": d["estimate"], "ci_low": d["ci_low"],
+                     "ci_high": d["ci_high"], "p_value": d["p_value"]})
+    return pd.DataFrame(rows)
+
+
+__all__ += ["performance", "versus_baseline"]
+
+
+def with_baseline(fits: Sequence[Fit], studies: Studies, slices: np.ndarray,
+                  cfg: PaperBSpec) -> list[Fit]:
+    """``fits`` and, with ``baseline``, the task-specific CT model's PE fit."""
+    return [*fits, *([fit_baseline(studies, slices, cfg)] if cfg.baseline else [])]
+
+
+def pooling_audit(fits: Sequence[Fit], studies: Studies, cfg: PaperBSpec) -> pd.DataFrame:
+    """The PE fairness audit of every pooling (``pooling_study``; empty without it)."""
+    if not cfg.pooling_study:
+        return pd.DataFrame(columns=["model", "paper_model", "task", "variant", "metric",
+                                     "attribute", "group", "estimate", "kind"])
+    parts = [audit_fit(f, studies, cfg) for f in fits
+             if f.task == "pe" and f.variant in POOLING_NAMES]
+    out = pd.concat(parts, ignore_index=True)
+    out["pooling"] = out["variant"].map(POOLING_NAMES)
+    return out
+
+
+__all__ += ["pooling_audit", "with_baseline"]
