@@ -24,7 +24,7 @@ def _squash(text: str) -> str:
 
 
 def test_every_paper_package_has_reported_numbers():
-    assert PAPERS == ["paper_a", "paper_d"]
+    assert PAPERS == ["paper_a", "paper_b", "paper_d"]
 
 
 @pytest.mark.parametrize("paper", PAPERS)
@@ -45,9 +45,12 @@ def test_every_quote_is_in_the_papers_text(paper):
     for _, row in t.iterrows():
         for fragment in row["quote"].split(" ... "):
             assert _squash(fragment) in text, f"{row['id']}: {fragment!r}"
-        # and the number itself is printed in the quote (as a percentage or a fraction)
+        # and the number itself is printed in the quote (as a percentage or a fraction, with
+        # the decimals the paper prints, or a count with thousands separators)
         v = row["value"]
-        assert any(s in row["quote"] for s in (f"{100 * v:.1f}%", f"{v:.3f}")), row["id"]
+        printed = (f"{100 * v:.1f}%", f"{100 * v:.0f}%", f"{v:.3f}", f"{v:.2f}", f"{v:g}",
+                   f"{v:,.0f}")
+        assert any(s in row["quote"] for s in printed), row["id"]
 
 
 def test_schema_errors_name_the_problem(tmp_path, monkeypatch):

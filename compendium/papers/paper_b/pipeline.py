@@ -270,7 +270,7 @@ def _auroc(y, s) -> float:
 
 
 #: inverse regularisation strengths tried for the logistic regression (validation AUROC)
-LOGREG_C = (0.01, 0.1, 1.0)
+LOGREG_C = (0.01, 0.1)
 
 
 def fit_logreg(Xtr, ytr, Xva, yva, *, seed: int, sample_weight=None):
@@ -312,7 +312,8 @@ def probe_all(studies: Studies, embedded: Sequence[Embedded], ehr: np.ndarray,
         ytr, yva = y[tr].astype(int), y[va].astype(int)
         ct = features(emb, "mean")
         inputs = {"CT": ct, "EHR": ehr_z, "CT+EHR": np.hstack([ct, ehr_z])}
-        if cfg.pooling_study:
+        pooled = cfg.pooling_study and task in cfg.pooling_tasks
+        if pooled:
             inputs["CT (max pooling)"] = features(emb, "max")
         for variant, X in inputs.items():
             if variant == "EHR" and emb is not embedded[0]:
@@ -332,7 +333,7 @@ def probe_all(studies: Studies, embedded: Sequence[Embedded], ehr: np.ndarray,
                 fits.append(Fit(emb.label, emb.plan.model, task, mlp,
                                 _pred(studies, va, task, est.predict_proba(ct[va])[:, 1]),
                                 _pred(studies, te, task, est.predict_proba(ct[te])[:, 1])))
-        if cfg.pooling_study:
+        if pooled:
             mil = AttentionMILProbe(max_epochs=cfg.mil_epochs, random_state=cfg.seed,
                                     n_jobs=cfg.threads or 1).fit(emb.E[tr], ytr)
             fits.append(Fit(emb.label, emb.plan.model, task, "attention-MIL CT",

@@ -93,6 +93,9 @@ class PaperBSpec(PaperSpec, notebook="paper_b", paper_models=PAPER_MODELS, datas
     baseline_epochs: int = 12
     #: beyond the paper: max and attention-MIL pooling beside mean pooling
     pooling_study: bool = True
+    #: tasks of the pooling study (PE and the three 12-month prognoses by default)
+    pooling_tasks: list[str] = field(default_factory=lambda: ["pe", "mortality_12m",
+                                                              "readmission_12m", "ph_12m"])
     mil_epochs: int = 60
     #: synthetic world: quantile bins of the filling-defect size for the pooling figure
     defect_bins: int = 3
@@ -117,6 +120,10 @@ class PaperBSpec(PaperSpec, notebook="paper_b", paper_models=PAPER_MODELS, datas
                               f"(allowed: {', '.join(TASKS)})")
         if self.tasks[0] != "pe":
             raise ConfigError("tasks: the first task must be 'pe' (the paper's diagnostic task)")
+        bad = [t for t in self.pooling_tasks if t not in self.tasks]
+        if bad:
+            raise ConfigError(f"pooling_tasks: {bad[0]!r} is not one of tasks "
+                              f"({', '.join(self.tasks)})")
         bad = [a for a in self.mitigation_attributes if a not in ATTRIBUTES]
         if bad:
             raise ConfigError(f"mitigation_attributes: {bad[0]!r} is not allowed "
