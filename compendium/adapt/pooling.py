@@ -8,7 +8,7 @@ focal finding present on a few slices is then diluted by the others.  Here:
 * :class:`AttentionMILProbe`: attention-based multiple-instance pooling (Ilse, Tomczak and
   Welling, 2018: gated attention), a small torch module trained on the slice embeddings
   with the study label, as a scikit-learn estimator (``fit(X (n, S, d), y)``,
-  ``predict_proba``, ``attention(X)`` the slice weights).
+  ``predict_proba``, ``slice_weights(X)`` the attention weight of every slice).
 
 >>> import numpy as np
 >>> E = np.arange(12, dtype=float).reshape(2, 3, 2)
@@ -130,7 +130,8 @@ class AttentionMILProbe(ClassifierMixin, BaseEstimator):
         idx = np.arange(len(y))
         tr, va = train_test_split(idx, test_size=self.validation_fraction, random_state=seed,
                                   stratify=y if np.bincount(y).min() >= 2 else None)
-        with torch_threads(self.n_jobs):
+        with torch_threads(self.n_jobs), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)   # dropout draws from the global generator: seeded, restored
             model = _module(X.shape[2], int(self.hidden), int(self.attention),
                             float(self.dropout), seed)
             opt = torch.optim.Adam(model.parameters(), lr=float(self.lr),
@@ -188,7 +189,7 @@ class AttentionMILProbe(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
-    def attention(self, X) -> np.ndarray:
+    def slice_weights(self, X) -> np.ndarray:
         """The attention weight of every slice ``(n, S)`` (rows sum to 1)."""
         return self._forward(X)[1]
 

@@ -108,7 +108,8 @@ class SliceRecurrentClassifier(ClassifierMixin, BaseEstimator):
         else:
             Vt, yt_, Vv, yv_ = V, y, _volumes(X_val), np.asarray(y_val).astype(int).ravel()
         pos = max(1.0, float((yt_ == 0).sum()) / max(1.0, float((yt_ == 1).sum())))
-        with torch_threads(self.n_jobs):
+        with torch_threads(self.n_jobs), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)   # dropout draws from the global generator: seeded, restored
             model = _module(int(self.width), int(self.hidden), float(self.dropout), seed)
             opt = torch.optim.Adam(model.parameters(), lr=float(self.lr),
                                    weight_decay=float(self.weight_decay))

@@ -195,7 +195,9 @@ def read_ct_volume(path: str | Path) -> np.ndarray:
     folder holding one DICOM series (the modality LUT of each slice gives HU; slices ordered
     by ``ImagePositionPatient`` z, else ``InstanceNumber``; no VOI window).
     """
-    p = _exists(path)
+    p = Path(path)
+    if not p.exists():
+        raise DataNotFoundError(f"CT volume not found: {p}")
     if p.is_file():
         if not p.name.lower().endswith(NIFTI_SUFFIXES):
             raise InputError(f"{p}: a CT volume is a NIfTI file or a folder of DICOM slices")

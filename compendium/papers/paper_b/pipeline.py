@@ -294,7 +294,7 @@ def features(emb: Embedded, pooling: str) -> np.ndarray:
     return pool_slices(emb.E, pooling)
 
 
-def probe_all(studies: Studies, embedded: Sequence[Embedded], ehr: np.ndarray,
+def _probe_all(studies: Studies, embedded: Sequence[Embedded], ehr: np.ndarray,
               cfg: PaperBSpec, *, progress: bool = True) -> list[Fit]:
     """Logistic regression for every model x task on CT (mean-pooled), EHR and CT+EHR; the
     MLP sweep on PE; with ``pooling_study`` also max pooling (LR) and attention MIL."""
@@ -342,7 +342,7 @@ def probe_all(studies: Studies, embedded: Sequence[Embedded], ehr: np.ndarray,
     return fits
 
 
-def fit_baseline(studies: Studies, slices: np.ndarray, cfg: PaperBSpec) -> Fit:
+def _fit_baseline(studies: Studies, slices: np.ndarray, cfg: PaperBSpec) -> Fit:
     """The task-specific CT model (slice CNN + bidirectional GRU, end to end) on PE: our
     stand-in for the paper's CT-LRCN baseline."""
     from ...adapt.volume_model import SliceRecurrentClassifier
@@ -413,7 +413,7 @@ def audit_fit(fit: Fit, studies: Studies, cfg: PaperBSpec, *, attributes=tuple(A
                       variant=fit.variant, threshold=thr)
 
 
-def audit_pe(fits: Sequence[Fit], studies: Studies, cfg: PaperBSpec, *,
+def _audit_pe(fits: Sequence[Fit], studies: Studies, cfg: PaperBSpec, *,
              variants: Sequence[str] = ("logreg CT",)) -> pd.DataFrame:
     """:func:`audit_fit` of every PE fit of the given variants (and the baseline)."""
     parts = [audit_fit(f, studies, cfg) for f in fits
@@ -421,7 +421,7 @@ def audit_pe(fits: Sequence[Fit], studies: Studies, cfg: PaperBSpec, *,
     return pd.concat(parts, ignore_index=True)
 
 
-def age_udr(fits: Sequence[Fit], studies: Studies, cfg: PaperBSpec) -> pd.DataFrame:
+def _age_udr(fits: Sequence[Fit], studies: Studies, cfg: PaperBSpec) -> pd.DataFrame:
     """UDR per age band and the age UDR gap (with its p-value) for every task (LR, CT)."""
     parts = [audit_fit(f, studies, cfg, attributes=("age_group",)) for f in fits
              if f.variant == "logreg CT"]
@@ -487,7 +487,7 @@ class _GapStat:
         return np.asarray(out)
 
 
-def mitigate(studies: Studies, embedded: Sequence[Embedded], fits: Sequence[Fit],
+def _mitigate(studies: Studies, embedded: Sequence[Embedded], fits: Sequence[Fit],
              cfg: PaperBSpec, *, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each mitigation targeting each attribute, for every model (PE, mean-pooled CT).
 
@@ -547,7 +547,7 @@ def mitigate(studies: Studies, embedded: Sequence[Embedded], fits: Sequence[Fit]
 # ----------------------------------------------------------------------------- probing
 
 
-def probe_demographics(studies: Studies, embedded: Sequence[Embedded], cfg: PaperBSpec
+def _probe_demographics(studies: Studies, embedded: Sequence[Embedded], cfg: PaperBSpec
                        ) -> pd.DataFrame:
     """Macro-F1 of each attribute predicted from the mean-pooled embeddings (trained on the
     training split, scored on the test split; unknown values left out)."""
@@ -607,7 +607,7 @@ __all__ = ["Embedded", "Fit", "GAP_METRICS", "GROUP_METRICS", "LOGREG_C", "POOLI
 # ----------------------------------------------------------------------------- performance
 
 
-def performance(fits: Sequence[Fit], cfg: PaperBSpec) -> pd.DataFrame:
+def _performance(fits: Sequence[Fit], cfg: PaperBSpec) -> pd.DataFrame:
     """Test AUROC of every fit with its patient-bootstrap interval."""
     from ..base import audit_predictions
 
@@ -623,7 +623,7 @@ def performance(fits: Sequence[Fit], cfg: PaperBSpec) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def versus_baseline(fits: Sequence[Fit], cfg: PaperBSpec) -> pd.DataFrame:
+def _versus_baseline(fits: Sequence[Fit], cfg: PaperBSpec) -> pd.DataFrame:
     """PE AUROC of every model's LR minus the baseline's, on the same test studies, with a
     paired patient bootstrap interval and p-value."""
     from ...audit.stats import paired_bootstrap
@@ -663,7 +663,7 @@ def with_baseline(fits: Sequence[Fit], studies: Studies, slices: np.ndarray,
     return [*fits, *([fit_baseline(studies, slices, cfg)] if cfg.baseline else [])]
 
 
-def pooling_audit(fits: Sequence[Fit], studies: Studies, cfg: PaperBSpec) -> pd.DataFrame:
+def _pooling_audit(fits: Sequence[Fit], studies: Studies, cfg: PaperBSpec) -> pd.DataFrame:
     """The PE fairness audit of every pooling (``pooling_study``; empty without it)."""
     if not cfg.pooling_study:
         return pd.DataFrame(columns=["model", "paper_model", "task", "variant", "metric",
@@ -676,3 +676,30 @@ def pooling_audit(fits: Sequence[Fit], studies: Studies, cfg: PaperBSpec) -> pd.
 
 
 __all__ += ["pooling_audit", "with_baseline"]
+
+
+def _threaded(impl):
+    """Run a step with the run's ``threads`` for torch, BLAS and OpenMP."""
+    import functools
+
+    @functools.wraps(impl)
+    def step(*args, **kwargs):
+        from ...runtime import compute_threads
+
+        cfg = next(a for a in (*args, *kwargs.values()) if isinstance(a, PaperBSpec))
+        with compute_threads(cfg.threads):
+            return impl(*args, **kwargs)
+
+    step.__name__ = step.__qualname__ = impl.__name__.lstrip("_")
+    return step
+
+
+probe_all = _threaded(_probe_all)
+fit_baseline = _threaded(_fit_baseline)
+mitigate = _threaded(_mitigate)
+probe_demographics = _threaded(_probe_demographics)
+audit_pe = _threaded(_audit_pe)
+age_udr = _threaded(_age_udr)
+performance = _threaded(_performance)
+versus_baseline = _threaded(_versus_baseline)
+pooling_audit = _threaded(_pooling_audit)
