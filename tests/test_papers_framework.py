@@ -198,7 +198,7 @@ def test_select_by_validation_keeps_the_best_and_every_candidate():
 # ----------------------------------------------------------------------------- shared params
 
 
-@pytest.mark.parametrize("paper", ["paper_a", "paper_d"])
+@pytest.mark.parametrize("paper", ["paper_a", "paper_b", "paper_d"])
 def test_shared_parameters_mean_the_same_in_every_paper(paper):
     from compendium.notebook import get_spec
     from compendium.papers.base import PaperSpec

@@ -179,13 +179,18 @@ def _span(values) -> tuple[float, float]:
 
 def reproduced_values(perf: pd.DataFrame, audit: pd.DataFrame, gaps: pd.DataFrame,
                       age: pd.DataFrame, mlp: pd.DataFrame, ablation: pd.DataFrame,
-                      vs_base: pd.DataFrame, mit: pd.DataFrame, probing: pd.DataFrame
-                      ) -> pd.DataFrame:
-    """This run's counterparts of ``reported.yaml``'s numbers, under its keys."""
+                      vs_base: pd.DataFrame, mit: pd.DataFrame, probing: pd.DataFrame,
+                      cohort: pd.DataFrame | None = None) -> pd.DataFrame:
+    """This run's counterparts of ``reported.yaml``'s numbers, under its keys (``cohort``:
+    :func:`~.pipeline.cohort_table`, for the study and patient counts)."""
     rows: list[dict[str, Any]] = []
 
     def add(metric, value, **keys):
         rows.append({"metric": metric, "estimate": float(value), **keys})
+
+    if cohort is not None:
+        add("studies", cohort["studies"].sum(), dataset="inspect")
+        add("patients", cohort["patients"].sum(), dataset="inspect")
 
     fm = perf[perf["paper_model"].isin(PAPER_MODELS)]
     pe = fm[(fm["task"] == "pe") & (fm["variant"] == PE_LR)]
@@ -241,6 +246,8 @@ def reproduced_values(perf: pd.DataFrame, audit: pd.DataFrame, gaps: pd.DataFram
     lo, hi = _span(res["after"])
     add("auroc_min", lo, method="resampling", label="pe")
     add("auroc_max", hi, method="resampling", label="pe")
+    if len(res):
+        add("auroc_approx", res["after"].mean(), method="resampling", label="pe")
     adv = mit[(mit["mitigation"] == "adversarial") & (mit["attribute"] == mit["target"])]
     for r in adv.itertuples():
         keys = {"model": r.paper_model, "method": "adversarial", "attribute": r.target,
