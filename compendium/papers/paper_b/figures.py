@@ -16,7 +16,7 @@ def fig2(groups: pd.DataFrame):
     (left out of the gaps) hollow and marked with a dagger."""
     import matplotlib.pyplot as plt
 
-    g = groups[groups["metric"] == "auroc"].copy()
+    g = groups[(groups["metric"] == "auroc") & (groups["group"] != "unknown")].copy()
     models = list(dict.fromkeys(g["model"]))
     colours = palette(models)
     attrs = [a for a in ATTRIBUTES if a in set(g["attribute"])]
