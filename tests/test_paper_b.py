@@ -343,3 +343,18 @@ def test_full_profile_without_data_is_one_line_exit_2(tmp_path, monkeypatch, cap
         assert what in err
     assert "5 input(s) missing" in err
     assert not (tmp_path / "results").exists()
+
+
+def test_compute_threads_limits_blas_and_torch_and_restores_them():
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from compendium.runtime import compute_threads
+
+    before_torch = torch.get_num_threads()
+    before = [p["num_threads"] for p in threadpool_info()]
+    with compute_threads(1):
+        assert torch.get_num_threads() == 1
+        assert all(p["num_threads"] == 1 for p in threadpool_info())
+    assert torch.get_num_threads() == before_torch
+    assert [p["num_threads"] for p in threadpool_info()] == before
