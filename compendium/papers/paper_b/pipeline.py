@@ -703,3 +703,26 @@ age_udr = _threaded(_age_udr)
 performance = _threaded(_performance)
 versus_baseline = _threaded(_versus_baseline)
 pooling_audit = _threaded(_pooling_audit)
+
+
+def threshold_evidence(fits: Sequence[Fit], cfg: PaperBSpec) -> pd.DataFrame:
+    """The overall PE TPR and UDR of each model at every candidate of the ``threshold``
+    reading (Youden's J on validation, 0.5), beside the share of test studies flagged: the
+    paper's UDRs (0.31-0.80 by age band) rule out a threshold that flags almost no one."""
+    from ...audit.thresholds import choose_threshold
+
+    rows = []
+    for f in fits:
+        if f.task != "pe" or f.variant != "logreg CT":
+            continue
+        y, s = f.test["y_true"].to_numpy().astype(int), f.test["y_score"].to_numpy()
+        for name, thr in (("youden", choose_threshold(f.val["y_true"], f.val["y_score"],
+                                                      "youden")), ("0.5", 0.5)):
+            tpr = float((s[y == 1] >= thr).mean())
+            rows.append({"model": f.model, "reading": name, "threshold": float(thr),
+                         "flagged share": float((s >= thr).mean()), "TPR": tpr,
+                         "UDR": 1 - tpr, "this run": name == cfg.threshold})
+    return pd.DataFrame(rows)
+
+
+__all__ += ["threshold_evidence"]
