@@ -20,11 +20,14 @@ the memory (a few tens of MB); there is no Python loop over individual resamples
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Elements per chunk of an (n, B) weight matrix (about 32 MB in float64).
 CHUNK_ELEMENTS = 4_000_000
