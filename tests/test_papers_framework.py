@@ -198,7 +198,7 @@ def test_select_by_validation_keeps_the_best_and_every_candidate():
 # ----------------------------------------------------------------------------- shared params
 
 
-@pytest.mark.parametrize("paper", ["paper_a", "paper_c", "paper_d", "paper_e"])
+@pytest.mark.parametrize("paper", ["paper_a", "paper_b", "paper_c", "paper_d", "paper_e"])
 def test_shared_parameters_mean_the_same_in_every_paper(paper):
     from compendium.notebook import get_spec
     from compendium.papers.base import PaperSpec

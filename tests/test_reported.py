@@ -24,7 +24,7 @@ def _squash(text: str) -> str:
 
 
 def test_every_paper_package_has_reported_numbers():
-    assert PAPERS == ["paper_a", "paper_c", "paper_d", "paper_e"]
+    assert PAPERS == ["paper_a", "paper_b", "paper_c", "paper_d", "paper_e"]
 
 
 @pytest.mark.parametrize("paper", PAPERS)
@@ -45,13 +45,15 @@ def test_every_quote_is_in_the_papers_text(paper):
     for _, row in t.iterrows():
         for fragment in row["quote"].split(" ... "):
             assert _squash(fragment) in text, f"{row['id']}: {fragment!r}"
-        # and the number itself is printed in the quote (as a percentage, a whole
-        # percentage, the first end of a printed range "84–90%", or a fraction)
+        # and the number itself is printed in the quote (as a percentage or a fraction, with
+        # the decimals the paper prints, a whole percentage, the first end of a printed range
+        # "84–90%", or a count with thousands separators)
         v = row["value"]
-        forms = (f"{100 * v:.1f}%", f"{v:.3f}")
+        printed = (f"{100 * v:.1f}%", f"{100 * v:.0f}%", f"{v:.3f}", f"{v:.2f}", f"{v:g}",
+                   f"{v:,.0f}")
         if abs(100 * v - round(100 * v)) < 1e-9:
-            forms += (f"{100 * v:.0f}%", f"{100 * v:.0f}–")
-        assert any(s in row["quote"] for s in forms), row["id"]
+            printed += (f"{100 * v:.0f}–",)
+        assert any(s in row["quote"] for s in printed), row["id"]
 
 
 def test_schema_errors_name_the_problem(tmp_path, monkeypatch):

@@ -85,7 +85,7 @@ def list_models() -> list[str]:
 
 def load_entries() -> Registry[ModelEntry]:
     """Import the modules that register entries (light: no torch at import)."""
-    from . import models, toy  # noqa: F401  (registration side effect)
+    from . import models, toy, toy_ct  # noqa: F401  (registration side effect)
 
     return MODELS
 

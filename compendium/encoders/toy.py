@@ -70,6 +70,9 @@ TOYS: dict[str, ToySpec] = {
     "toy-clip-vit-skewed": ToySpec(
         vision_cfg=_VIT, epochs=6,
         skew={"sex": {"M": 0.9, "F": 0.1}}),
+    # The ViT pretrained for longer (14 epochs) on the sex-skewed corpus (women 10 %).
+    "toy-clip-vit-long-skewed": ToySpec(vision_cfg=_VIT, epochs=14,
+                                        skew={"sex": {"M": 0.9, "F": 0.1}}),
     # A narrower ResNet (half the width): a weaker model of the same family.
     "toy-clip-resnet-narrow": ToySpec(vision_cfg={"image_size": TOY_SIZE,
                                                   "layers": [1, 1, 1, 1], "width": 4}),
@@ -369,6 +372,9 @@ for _name, _desc in (("toy-clip-vit", "toy CLIP, ViT tower (synthetic pretrainin
                      ("toy-clip-resnet", "toy CLIP, ResNet tower (synthetic pretraining)"),
                      ("toy-clip-vit-skewed",
                       "toy CLIP, ViT tower, pretrained on a demographically skewed corpus"),
+                     ("toy-clip-vit-long-skewed",
+                      "toy CLIP, ViT tower pretrained for longer on a demographically skewed "
+                      "corpus"),
                      ("toy-clip-resnet-narrow",
                       "toy CLIP, ResNet tower of half the width (synthetic pretraining)"),
                      ("toy-clip-resnet-skewed",

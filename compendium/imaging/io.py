@@ -186,3 +186,49 @@ def volume_slices(volume: np.ndarray, *, n_slices: int | None = None,
         vol = vol[idx]
     win = hu_window(vol, *window)
     return np.round(np.rot90(win, axes=(1, 2)) * 255.0).astype(np.uint8)
+
+
+def read_ct_volume(path: str | Path) -> np.ndarray:
+    """A CT volume in Hounsfield units, float32, axial slices along the **last** axis.
+
+    A NIfTI file (``.nii``/``.nii.gz``: header scaling applied, as stored, usually RAS) or a
+    folder holding one DICOM series (the modality LUT of each slice gives HU; slices ordered
+    by ``ImagePositionPatient`` z, else ``InstanceNumber``; no VOI window).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataNotFoundError(f"CT volume not found: {p}")
+    if p.is_file():
+        if not p.name.lower().endswith(NIFTI_SUFFIXES):
+            raise InputError(f"{p}: a CT volume is a NIfTI file or a folder of DICOM slices")
+        return read_nifti(p)
+    import pydicom
+
+    files = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith("."))
+    if not files:
+        raise InputError(f"{p}: no DICOM slices in the folder")
+    keyed = []
+    for q in files:
+        try:
+            ds = pydicom.dcmread(q, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - pydicom raises several kinds for non-DICOM files
+            raise InputError(f"cannot read DICOM {q}") from None
+        pos = getattr(ds, "ImagePositionPatient", None)
+        keyed.append((float(pos[2]) if pos is not None else float(getattr(ds, "InstanceNumber", 0)), q))
+    keyed.sort(key=lambda t: t[0])
+    slices = [read_dicom(q, voi_lut=False) for _, q in keyed]
+    if len({s.shape for s in slices}) > 1:
+        raise InputError(f"{p}: DICOM slices differ in shape")
+    return np.stack([s.T for s in slices], axis=-1).astype(np.float32)
+
+
+def ct_slices(volume: np.ndarray, *, n_slices: int, size: int,
+              window: tuple[float, float] = LUNG_WINDOW, axis: int = 2) -> np.ndarray:
+    """``n_slices`` evenly spaced axial slices of a HU volume, clipped to ``window``, scaled to
+    8 bits and resized to ``size`` x ``size``: uint8 ``(n_slices, size, size)`` (Paper B's
+    preprocessing; :func:`volume_slices` then :func:`resize_uint8`)."""
+    sl = volume_slices(volume, n_slices=n_slices, window=window, axis=axis)
+    if len(sl) != n_slices:
+        raise InputError(f"the volume has {len(sl)} slices along axis {axis}, fewer than "
+                         f"n_slices={n_slices}")
+    return np.stack([resize_uint8(s, size) for s in sl])

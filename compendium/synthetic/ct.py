@@ -49,8 +49,12 @@ def _seg_dist2(z, y, x, a, b):
 
 
 def render_volume(key: str, patient: str, *, pe: float, frailty: float, knob: dict[str, float],
-                  seed: int, size: int, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One volume (depth, size, size) in HU, its artery mask and its filling-defect mask."""
+                  seed: int, size: int, depth: int, emboli: int = 1
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One volume (depth, size, size) in HU, its artery mask and its filling-defect mask.
+
+    A PE study has ``emboli`` filling defects (the first as with one; the others in other
+    lobar branches, drawn from their own stream, so ``emboli=1`` volumes never change)."""
     z, y, x = _grid(depth, size)
     ra = stream(seed, patient, "anatomy")
     rv = stream(seed, key, "volume")
@@ -96,13 +100,20 @@ def render_volume(key: str, patient: str, *, pe: float, frailty: float, knob: di
     vol = np.where(artery, _F32(300), vol)
     defect = np.zeros(vol.shape, bool)
     if pe > 0:
-        a, b, r = SEGMENTS[seg_pick]
-        a = np.asarray(a) * [s, 1, 1] + jitter[seg_pick, 0]
-        b = np.asarray(b) * [s, 1, 1] + jitter[seg_pick, 1]
-        c = a + seg_t * (b - a)
-        rad = r * defect_r * (1 - knob["sign_strength"])
-        dd = (x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2
-        defect = artery & (dd < _F32(rad * rad))
+        places = [(seg_pick, seg_t, defect_r)]
+        if emboli > 1:
+            re_ = stream(seed, key, "emboli")
+            for _ in range(int(emboli) - 1):
+                places.append((int(re_.integers(3, len(SEGMENTS))), float(re_.uniform(0.25, 0.75)),
+                               float(re_.uniform(1.3, 1.9))))
+        for pick, t_, dr in places:
+            a, b, r = SEGMENTS[pick]
+            a = np.asarray(a) * [s, 1, 1] + jitter[pick, 0]
+            b = np.asarray(b) * [s, 1, 1] + jitter[pick, 1]
+            c = a + t_ * (b - a)
+            rad = r * dr * (1 - knob["sign_strength"])
+            dd = (x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2
+            defect |= artery & (dd < _F32(rad * rad))
         vol = np.where(defect, _F32(40), vol)
     rng = np.random.default_rng(int(noise_seed))
     vol = vol + rng.standard_normal(vol.shape, dtype=_F32) * _F32(12 + 400 * knob["noise"])

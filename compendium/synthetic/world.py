@@ -16,7 +16,7 @@ import dataclasses
 import functools
 import logging
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -318,14 +318,26 @@ def render_rows(cohort: Cohort, indices=None, size: int = 128) -> np.ndarray:
     return cxr.render(params, int(size))
 
 
-def render_ehr(cohort: Cohort, indices=None, *, hours: int = 48) -> np.ndarray:
+def render_ehr(cohort: Cohort, indices=None, *, hours: int = 48,
+               findings: Sequence[str] | None = None) -> np.ndarray:
     """EHR time series (n, hours/2, 76) in the MIMIC benchmark layout (see :mod:`.ehr`):
-    columns 0-58 values (standardised / one-hot), 59-75 masks (1 = measured in the bin)."""
+    columns 0-58 values (standardised / one-hot), 59-75 masks (1 = measured in the bin).
+
+    ``findings`` restricts which true states shape the record (e.g. ``["frailty"]``: a
+    history of comorbidity that does not show the acute PE); ``None``: every one the cohort
+    knows (its findings, ``PE``, ``frailty``)."""
     _, k, seed = _world(cohort)
     rows = _rows(cohort, indices)
     truth = _truth(rows, cohort.labels, (*cxr.FINDINGS, "PE", "frailty"))
     if "frailty" in rows.columns:
         truth["frailty"] = rows["frailty"].to_numpy(dtype=float)
+    if findings is not None:
+        known = set(cxr.FINDINGS) | {"PE", "frailty"}
+        bad = [f for f in findings if f not in known]
+        if bad:
+            raise ConfigError(f"render_ehr: unknown finding {bad[0]!r} "
+                              f"(allowed: {', '.join(sorted(known))})")
+        truth = {f: v for f, v in truth.items() if f in set(findings)}
     return ehr.simulate(list(rows["synthetic_key"].astype(str)), truth,
                         k.per_row(rows)["ehr_missing"], seed, hours)
 
@@ -349,16 +361,33 @@ def render_volumes(cohort: Cohort, indices=None, size: int = 48, depth: int = 24
         vols[i], arts[i], defs[i] = ct.render_volume(
             str(rows["synthetic_key"].iat[i]), str(rows["patient_id"].iat[i]), pe=pe[i],
             frailty=frail[i], knob={kk: v[i] for kk, v in per.items()}, seed=seed, size=size,
-            depth=depth)
+            depth=depth, emboli=int(cohort.meta["synthetic"].get("emboli", 1)))
     return (vols, arts, defs) if return_masks else vols
 
 
-def synthetic_inspect(*, n: int = 200, seed: int = 0, knobs: Any = None) -> Cohort:
-    """A synthetic INSPECT-like CTPA cohort: PE and seven prognostic outcomes."""
+#: mean of the frailty distribution (Beta(1.5, 4)); the outcome models are centred on it
+FRAILTY_MEAN = 1.5 / 5.5
+
+
+def synthetic_inspect(*, n: int = 200, seed: int = 0, knobs: Any = None,
+                      prognosis_strength: float = 1.0, emboli: int = 1) -> Cohort:
+    """A synthetic INSPECT-like CTPA cohort: PE and seven prognostic outcomes.
+
+    ``prognosis_strength`` multiplies the effect of frailty (the hidden cause of the
+    outcomes, visible in the volumes as emphysema, an enlarged heart and effusion) on the
+    log-odds of every prognostic outcome, around the mean frailty so that prevalences stay
+    close; 1 is the world's default, larger values make the outcomes more predictable.
+    ``emboli``: filling defects in every PE study's volume (1 by default).
+    """
     seed = world_seed(seed)
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"n must be a positive integer, got {n!r}")
+    if not (isinstance(prognosis_strength, (int, float)) and 0 <= prognosis_strength <= 20):
+        raise ConfigError(f"prognosis_strength must lie in [0, 20], got {prognosis_strength!r}")
+    if not (isinstance(emboli, int) and 1 <= emboli <= 6):
+        raise ConfigError(f"emboli must be an integer in [1, 6], got {emboli!r}")
     k = resolve_knobs(knobs)
+    ps = float(prognosis_strength)
     t = draw_demographics(n, seed=seed + 7919, source="parametric")
     t["race"] = [_race(seed, p) for p in t["patient_id"]]
     t.insert(0, "sample_id", [f"syn-ct-{seed}-{i:06d}" for i in range(n)])
@@ -374,16 +403,17 @@ def synthetic_inspect(*, n: int = 200, seed: int = 0, knobs: Any = None) -> Coho
         z = r.uniform(size=8)
         pe = z[0] < 1 / (1 + np.exp(-(np.log(0.2 / 0.8) + per["prevalence"][i])))
         # no demographic effect on outcomes unless a knob adds one (prevalence)
-        risk = -3.2 + 4.0 * frail[i] + 0.6 * pe + per["prevalence"][i]
+        f = frail[i] + (ps - 1.0) * (frail[i] - FRAILTY_MEAN)
+        risk = -3.2 + 4.0 * f + 0.6 * pe + per["prevalence"][i]
         p12 = 1 / (1 + np.exp(-risk))
         m12 = z[1] < p12
         m6 = m12 and z[2] < 0.7
         m1 = m6 and z[3] < 0.45
-        rr = 1 / (1 + np.exp(-(-1.6 + 2.5 * frail[i] + per["prevalence"][i])))
+        rr = 1 / (1 + np.exp(-(-1.6 + 2.5 * f + per["prevalence"][i])))
         r12 = z[4] < rr
         r6 = r12 and z[5] < 0.7
         r1 = r6 and z[6] < 0.5
-        ph = z[7] < 1 / (1 + np.exp(-(-2.8 + 2.5 * frail[i] + 0.9 * pe + per["prevalence"][i])))
+        ph = z[7] < 1 / (1 + np.exp(-(-2.8 + 2.5 * f + 0.9 * pe + per["prevalence"][i])))
         truth[i] = [pe, m1, m6, m12, r1, r6, r12, ph]
     t["frailty"] = frail
     rec = truth.copy()
@@ -391,7 +421,8 @@ def synthetic_inspect(*, n: int = 200, seed: int = 0, knobs: Any = None) -> Coho
     for j, lab in enumerate(CT_LABELS):
         t[lab] = rec[:, j]
         t[f"true_{lab}"] = truth[:, j]
-    meta = {"synthetic": {"seed": int(seed), "knobs": k.to_dict(), "kind": "ct", "race": "synthetic"}}
+    meta = {"synthetic": {"seed": int(seed), "knobs": k.to_dict(), "kind": "ct", "race": "synthetic",
+                          "emboli": int(emboli)}}
     return Cohort(name="synthetic-inspect", table=t, labels=CT_LABELS, source="synthetic",
                   pixel_column="synthetic_key", task="multilabel", meta=meta,
                   report=f"Synthetic INSPECT-like CTPA cohort (seed {seed}, {n} studies); all synthetic.")
