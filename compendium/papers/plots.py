@@ -43,4 +43,19 @@ def interval_bars(ax, table: pd.DataFrame, x: str, hue: str, order: Sequence[str
     ax.set_xticks(np.arange(len(order)), [wrap(o) for o in order])
 
 
-__all__ = ["interval_bars", "palette", "wrap"]
+def interval_points(ax, table: pd.DataFrame, x: str, hue: str, order: Sequence[str],
+                    hue_order: Sequence[str], *, y: str = "estimate", step: float = 0.18,
+                    ms: float = 3) -> None:
+    """Points of ``table[y]`` with whiskers from ``ci_low``/``ci_high``, one series per
+    ``hue`` dodged by ``step`` around each ``x`` position of ``order``."""
+    for j, h in enumerate(hue_order):
+        r = table[table[hue] == h].set_index(x).reindex(order)
+        pos = np.arange(len(order)) + (j - (len(hue_order) - 1) / 2) * step
+        est = r[y].to_numpy(float)
+        ax.errorbar(pos, est, yerr=[np.clip(est - r["ci_low"].to_numpy(float), 0, None),
+                                    np.clip(r["ci_high"].to_numpy(float) - est, 0, None)],
+                    fmt="o", ms=ms, capsize=2, label=h)
+    ax.set_xticks(np.arange(len(order)))
+
+
+__all__ = ["interval_bars", "interval_points", "palette", "wrap"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..plots import interval_points
 from .spec import PAIRS
 
 _TITLES = {"race": "Race: Black - White", "sex": "Sex: Female - Male",
@@ -87,13 +88,7 @@ def openi_figure(agreement: pd.DataFrame):
         rank = {"age_band=<40": 0, "age_band=40-59": 1, "age_band=60-79": 2,
                 "age_band=80+": 3, "age_band=unknown": 4}
         order = sorted(dict.fromkeys(d["where"]), key=lambda w: (rank.get(w, 9), w))
-        for k, lab in enumerate(labellers):
-            r = d[d["labeller"] == lab].set_index("where").reindex(order)
-            pos = np.arange(len(order)) + (k - (len(labellers) - 1) / 2) * 0.25
-            ax.errorbar(pos, r["estimate"], yerr=[r["estimate"] - r["ci_low"],
-                                                  r["ci_high"] - r["estimate"]],
-                        fmt="o", ms=4, capsize=2, label=lab)
-        ax.set_xticks(np.arange(len(order)))
+        interval_points(ax, d, "where", "labeller", order, labellers, step=0.25, ms=4)
         ax.set_xticklabels(order, rotation=30, ha="right", fontsize=7)
         ax.set_title({"false_normal": "labelled normal, MeSH not normal (share of MeSH abnormal)",
                       "false_abnormal": "labelled abnormal, MeSH normal (share of MeSH normal)"

@@ -3,8 +3,9 @@ the table it plots, so what is drawn is what the notebook publishes."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
+
+from ..plots import interval_points
 
 
 def umap_figure(umap: pd.DataFrame, info: dict[str, str]):
@@ -63,13 +64,7 @@ def groups_figure(groups: pd.DataFrame):
         d = g[(g["dataset"] == dataset) & (g["model"] == model)]
         order = list(dict.fromkeys(d["where"]))
         labels = list(dict.fromkeys(d["label"]))
-        for j, label in enumerate(labels):
-            r = d[d["label"] == label].set_index("where").reindex(order)
-            x = np.arange(len(order)) + (j - (len(labels) - 1) / 2) * 0.18
-            ax.errorbar(x, r["estimate"], yerr=[r["estimate"] - r["ci_low"],
-                                                r["ci_high"] - r["estimate"]],
-                        fmt="o", ms=3, capsize=2, label=label)
-        ax.set_xticks(np.arange(len(order)))
+        interval_points(ax, d, "where", "label", order, labels)
         ax.set_xticklabels(order, rotation=30, fontsize=7)
         ax.set_title(f"{model}\n{dataset}", fontsize=8)
     for row in axes:
