@@ -2,7 +2,7 @@
 
 ``compendium run NOTEBOOK --profile demo [--set key=value ...] [--params FILE] [--name RUN]``
 ``compendium list notebooks|models|cohorts``
-``compendium book [--profile demo] [--rerun]``
+``compendium book [--profile demo] [--rerun] [--jobs N]``
 
 plus the commands contributed by the package's parts (``audit``, ``cohort``, ``weights``),
 each a module with ``add_arguments(parser)`` and ``run(args) -> int``, listed in
@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerun", action="store_true",
                    help="execute every notebook even if its results are current")
     p.add_argument("--out", metavar="DIR", help="where _build/ goes (default: the root)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="notebooks executed at a time (default: 2 on a 2-core machine, one "
+                        "per two cores above that, at most 4)")
     p.set_defaults(func=_cmd_book)
 
     for name, (module, help_text) in SUBCOMMANDS.items():
@@ -198,7 +201,7 @@ def _cmd_book(args: argparse.Namespace) -> int:
         check_output(args.out, directory=True)
 
     try:
-        index = build_book(args.profile, rerun=args.rerun, out=args.out)
+        index = build_book(args.profile, rerun=args.rerun, out=args.out, jobs=args.jobs)
     except NotebookFailed as exc:
         print(f"compendium book: {exc}", file=sys.stderr)
         return 1

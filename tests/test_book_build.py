@@ -1,0 +1,60 @@
+"""Executing the book's notebooks several at a time (``compendium book --jobs``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from compendium import book, cli
+from compendium.errors import ConfigError
+from compendium.runner import results_dir, run_notebook
+
+
+@pytest.mark.parametrize("cores, jobs", [(1, 1), (2, 2), (4, 2), (8, 4), (64, 4)])
+def test_default_jobs_follow_the_cores(monkeypatch, cores, jobs):
+    monkeypatch.setattr(book, "_cores", lambda: cores)
+    assert book.default_jobs() == jobs
+
+
+def test_expected_seconds_come_from_the_last_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPENDIUM_RESULTS", str(tmp_path / "results"))
+    assert book.expected_seconds("glossary", "smoke", tmp_path) == book.UNKNOWN_SECONDS
+    out = results_dir("glossary", "smoke", tmp_path)
+    out.mkdir(parents=True)
+    (out / "run.json").write_text(json.dumps({"seconds": 12.5}))
+    assert book.expected_seconds("glossary", "smoke", tmp_path) == 12.5
+    (out / "run.json").write_text("{not json")
+    assert book.expected_seconds("glossary", "smoke", tmp_path) == book.UNKNOWN_SECONDS
+
+
+def _tables(folder):
+    return {p.name: p.read_bytes() for p in sorted((folder / "tables").glob("*.csv"))}
+
+
+def test_two_notebooks_at_once_publish_what_one_at_a_time_does(tmp_path, monkeypatch):
+    names = ["glossary", "synthetic_world"]
+    monkeypatch.setenv("COMPENDIUM_RESULTS", str(tmp_path / "parallel"))
+    seconds = book.execute_notebooks(names, "smoke", jobs=2)
+    assert sorted(seconds) == names and all(s > 0 for s in seconds.values())
+    parallel = {n: _tables(results_dir(n, "smoke")) for n in names}
+    monkeypatch.setenv("COMPENDIUM_RESULTS", str(tmp_path / "serial"))
+    for n in names:
+        run_notebook(n, "smoke", progress=False)
+    serial = {n: _tables(results_dir(n, "smoke")) for n in names}
+    assert all(parallel[n] for n in names)
+    assert parallel == serial
+
+
+def test_a_failing_notebook_is_raised_and_the_others_results_stay(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPENDIUM_RESULTS", str(tmp_path / "results"))
+    with pytest.raises(ConfigError, match="no_such_notebook"):
+        book.execute_notebooks(["glossary", "no_such_notebook"], "smoke", jobs=2)
+    assert (results_dir("glossary", "smoke") / "run.json").is_file()
+    assert not results_dir("no_such_notebook", "smoke").exists()
+
+
+def test_book_jobs_below_one_is_a_one_line_error(capsys):
+    assert cli.main(["book", "--profile", "smoke", "--jobs", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "jobs must be at least 1" in err and len(err.splitlines()) == 1
