@@ -120,3 +120,32 @@ def test_synthetic_pairs_and_nih6_task():
 def test_impression():
     assert toy.impression("FINDINGS: x.\nIMPRESSION: Small effusion.") == "small effusion."
     assert toy.impression("No finding.") == "no finding."
+
+
+def test_a_second_process_waits_for_the_toy_being_pretrained(tmp_path, monkeypatch):
+    """The book's notebooks run in parallel: two asking for the same toy train it once."""
+    import shutil
+    import threading
+
+    from filelock import FileLock
+
+    monkeypatch.setenv("COMPENDIUM_CACHE", str(tmp_path / "c"))
+    img, texts, _ = two_class_pairs()
+    ready = toy.pretrain_toy("toy-clip-vit", seed=0, pairs=(img, texts), spec=SMALL,
+                             progress=False)
+    kept = tmp_path / "kept"
+    shutil.copytree(ready, kept)
+    shutil.rmtree(ready)
+    trained = []
+    monkeypatch.setattr(toy, "pretrain_clip", lambda *a, **k: trained.append(1) or [1.0])
+    key = "custom-" + toy._pairs_hash("toy-clip-vit", (img, texts), 0, SMALL)
+    result = {}
+    with FileLock(str(ready.parent / f".toy-clip-vit-{key}.lock")):   # "another process"
+        worker = threading.Thread(target=lambda: result.setdefault("path", toy.pretrain_toy(
+            "toy-clip-vit", seed=0, pairs=(img, texts), spec=SMALL, progress=False)))
+        worker.start()
+        worker.join(timeout=1.0)
+        assert worker.is_alive() and not trained    # it waits for the lock holder
+        shutil.copytree(kept, ready)                # the holder's weights appear
+    worker.join(timeout=30)
+    assert result["path"] == ready and not trained  # reused, not trained again

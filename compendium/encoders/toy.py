@@ -220,10 +220,6 @@ def pretrain_toy(name: str, *, seed: int = 0, progress: bool = True,
     The folder holds ``model.safetensors`` and ``meta.json`` (spec, seed, loss history,
     seconds); it appears atomically, so an interrupted run leaves nothing behind.
     """
-    import torch
-    from safetensors.torch import save_file
-
-    from ..atomic import replace_dir, write_json
     from ..paths import cache_dir
 
     if name not in TOYS:
@@ -233,8 +229,29 @@ def pretrain_toy(name: str, *, seed: int = 0, progress: bool = True,
         name, pairs, seed, spec)
     root = cache_dir("toy-encoders")
     out = root / f"{name}-{key}"
-    if (out / "model.safetensors").is_file() and (out / "meta.json").is_file():
+    if _cached(out):
         return out
+    from filelock import FileLock
+
+    # one pretraining per toy at a time: a second process (notebooks of the book run in
+    # parallel) waits for the first's weights instead of training the same toy again
+    with FileLock(str(root / f".{name}-{key}.lock")):
+        if _cached(out):
+            return out
+        return _pretrain(name, spec, seed, pairs, root, out, progress)
+
+
+def _cached(out: Path) -> bool:
+    return (out / "model.safetensors").is_file() and (out / "meta.json").is_file()
+
+
+def _pretrain(name: str, spec: ToySpec, seed: int, pairs, root: Path, out: Path,
+              progress: bool) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    from ..atomic import replace_dir, write_json
+
     if pairs is None:
         pairs = synthetic_pairs(name, seed=seed, n_pairs=spec.n_pairs)
     images, texts = pairs
