@@ -2,7 +2,7 @@
 
 ``compendium run NOTEBOOK --profile demo [--set key=value ...] [--params FILE] [--name RUN]``
 ``compendium list notebooks|models|cohorts``
-``compendium book [--profile demo] [--rerun]``
+``compendium book [--profile demo] [--rerun] [--solutions]``
 
 plus the commands contributed by the package's parts (``audit``, ``cohort``, ``weights``),
 each a module with ``add_arguments(parser)`` and ``run(args) -> int``, listed in
@@ -85,7 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="demo", choices=["smoke", "demo", "full"])
     p.add_argument("--rerun", action="store_true",
                    help="execute every notebook even if its results are current")
-    p.add_argument("--out", metavar="DIR", help="where _build/ goes (default: the root)")
+    p.add_argument("--out", metavar="DIR", help="where _build/ goes (default: the root; "
+                   "with --solutions: _build/teacher/)")
+    p.add_argument("--solutions", action="store_true",
+                   help="the teacher's edition: show the exercises' solutions (the default "
+                        "student build has no solution text)")
     p.set_defaults(func=_cmd_book)
 
     for name, (module, help_text) in SUBCOMMANDS.items():
@@ -200,7 +204,8 @@ def _cmd_book(args: argparse.Namespace) -> int:
         check_output(args.out, directory=True)
 
     try:
-        index = build_book(args.profile, rerun=args.rerun, out=args.out)
+        index = build_book(args.profile, rerun=args.rerun, out=args.out,
+                           solutions=args.solutions)
     except NotebookFailed as exc:
         print(f"compendium book: {exc}", file=sys.stderr)
         return 1

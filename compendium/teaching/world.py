@@ -92,18 +92,36 @@ def simulate_world(n: int, *, seed: int, knobs: Mapping | str = "zero"
     label stays inside (``true_any`` of the cohort is dropped): an audit sees what a
     hospital would.
     """
-    from ..synthetic._rng import stream
     from ..synthetic.knobs import resolve_knobs
     from ..synthetic.world import synthetic_cxr
 
     if not isinstance(n, int) or n < 50:
         raise ConfigError(f"n must be an integer >= 50, got {n!r}")
     k = resolve_knobs(knobs)
-    cohort = synthetic_cxr(n=n, seed=seed, knobs=k)
-    t = cohort.table
+    t = synthetic_cxr(n=n, seed=seed, knobs=k).table
+    ap, measured, score = _classify(t, k, seed)
+    recorded_any = (1.0 - t["No Finding"].to_numpy()).astype(int)
+    base = t[["sample_id", "patient_id", "age", "sex", "race", "age_group"]].reset_index(drop=True)
+    out_cohort = base.assign(view=np.where(ap, "AP", "PA"), ehr_measured=measured)
+    predictions = base.drop(columns=["age"]).assign(y_true=recorded_any,
+                                                    y_score=np.round(score, 6))
+    return out_cohort, predictions
+
+
+def classifier_scores(table: pd.DataFrame, *, knobs: Mapping | str, seed: int) -> np.ndarray:
+    """The simulated classifier's P(any finding) for the rows of a synthetic-cxr cohort
+    table (see the module docstring), under ``knobs``."""
+    from ..synthetic.knobs import resolve_knobs
+
+    return _classify(table, resolve_knobs(knobs), seed)[2]
+
+
+def _classify(t: pd.DataFrame, k, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from ..synthetic._rng import stream
+
+    n = len(t)
     per = k.per_row(t)
     true_any = (1.0 - t["true_No Finding"].to_numpy()).astype(int)
-    recorded_any = (1.0 - t["No Finding"].to_numpy()).astype(int)
     p_ap = np.clip(BASE_AP + per["ap_portable"], 0, 1)
     p_missing = np.clip(BASE_MISSING + per["ehr_missing"], 0, 1)
     ap = np.zeros(n, bool)
@@ -117,12 +135,7 @@ def simulate_world(n: int, *, seed: int, knobs: Mapping | str = "zero"
     image = (1.0 - per["sign_strength"]) * np.where(ap, AP_QUALITY, 1.0)
     quality = IMAGE_WEIGHT * image + (1 - IMAGE_WEIGHT) * measured / N_MEASUREMENTS
     z = SEPARATION * quality * (2 * true_any - 1) + e
-    score = 1.0 / (1.0 + np.exp(-z))
-    base = t[["sample_id", "patient_id", "age", "sex", "race", "age_group"]].reset_index(drop=True)
-    out_cohort = base.assign(view=np.where(ap, "AP", "PA"), ehr_measured=measured)
-    predictions = base.drop(columns=["age"]).assign(y_true=recorded_any,
-                                                    y_score=np.round(score, 6))
-    return out_cohort, predictions
+    return ap, measured, 1.0 / (1.0 + np.exp(-z))
 
 
 def group_member(table: pd.DataFrame, group: str) -> np.ndarray:
