@@ -61,6 +61,8 @@ def results():
         "teaching_mitigation": lessons.mitigation_lesson(n=800, minority=0.2, seed=1),
         "teaching_claims": lessons.claims_lesson(accuracy=0.6, n_per_class=40, n_classes=6,
                                                  n_sims=100, seed=1),
+        "teaching_adaptation": lessons.adaptation_lesson(n=1000, n_train=200,
+                                                         shares=[0.05, 0.5], seed=1),
     }
 
 
@@ -78,7 +80,12 @@ def _student_answers(r) -> dict:
     gaps = lab["gaps"].set_index("labels")["estimate"]
     meth = r["teaching_mitigation"]["methods"].set_index("method")
     claims = r["teaching_claims"]["gaps"]
+    ad = r["teaching_adaptation"]["methods"].set_index(["method", "share_B_in_training"])
+    zero_shot = ad.xs("zero-shot")[["auroc_A", "auroc_B"]].iloc[0]
     return {
+        "adaptation-zero-shot-favours": zero_shot.idxmax()[-1],
+        "adaptation-gap-change": (zero_shot["auroc_A"] - zero_shot["auroc_B"])
+        - (ad.loc[("adapted", 0.5), "auroc_A"] - ad.loc[("adapted", 0.5), "auroc_B"]),
         "metrics-tpr-gap": tpr.max() - tpr.min(),
         "metrics-fpr-significant": "yes" if fpr_p < 0.05 else "no",
         "noise-ci-covers-zero": ((fair["ci_low"] <= 0) & (fair["ci_high"] >= 0)).mean(),
@@ -128,6 +135,8 @@ def test_checks_say_right_and_wrong_without_the_answer(results):
     # label noise is the mechanism that raises the FPR the most; cohort-visible ones are two
     assert answers["knobs-fpr-mechanism"] == "label_noise"
     assert sorted(answers["knobs-cohort-visible"]) == ["acquisition", "missingness"]
+    # the zero-shot direction is group A's (disparity_embeddings' construction)
+    assert answers["adaptation-zero-shot-favours"] == "A"
     for ex, right in answers.items():
         r = results[EXERCISES[ex].lesson]
         ok = check(ex, right, r)

@@ -129,3 +129,22 @@ class TeachingClaimsSpec(NotebookSpec):
     n_classes: int = ranged(6, lo=2, hi=100)
     #: fair classifiers simulated for the 95th percentile
     n_sims: int = ranged(2000, lo=20, hi=10_000_000)
+
+
+@register_notebook("teaching_adaptation", title="Lesson 7: adaptation and fairness",
+                   description="a zero-shot direction against probes adapted on sets with "
+                               "more or less of the minority group (synthetic; cf. Paper A)")
+@dataclass(frozen=True)
+class TeachingAdaptationSpec(NotebookSpec):
+    #: synthetic embeddings drawn (both groups equally common; 80% pool, 20% test)
+    n: int = ranged(4000, lo=400, hi=10_000_000)
+    #: rows of each adaptation (training) set
+    n_train: int = ranged(600, lo=20, hi=10_000_000)
+    #: shares of group B in the adaptation sets compared
+    shares: list[float] = ranged(default_factory=lambda: [0.02, 0.1, 0.25, 0.5], lo=0.0,
+                                 hi=1.0, min_items=1)
+
+    def check(self) -> None:
+        if self.n_train > 0.3 * self.n:
+            raise ConfigError(f"n_train ({self.n_train}) must be at most 30% of n ({self.n}): "
+                              "each group's pool holds about 40% of the rows")

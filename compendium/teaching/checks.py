@@ -89,6 +89,13 @@ def _gap_direction(result: Result) -> str:
     return "grows" if g["report labeller"] > g["recorded"] else "shrinks"
 
 
+def _gap_change(result: Result) -> float:
+    m = result["methods"]
+    adapted = m[m["method"] == "adapted"]
+    last = adapted.loc[adapted["share_B_in_training"].idxmax()]
+    return float(_row(m, method="zero-shot")["gap_A_minus_B"] - last["gap_A_minus_B"])
+
+
 #: Every exercise of the course, by id (``<lesson>-<what>``).
 EXERCISES: dict[str, Exercise] = {
     "metrics-tpr-gap": Exercise(
@@ -154,6 +161,16 @@ EXERCISES: dict[str, Exercise] = {
         lambda r: float(r["methods"].set_index("method").loc["none", "auroc"]
                         - r["methods"].set_index("method").loc["importance_weighting", "auroc"]),
         "subtract in the order asked (a gain is a negative loss)", tol=0.003),
+    "adaptation-zero-shot-favours": Exercise(
+        "teaching_adaptation", "which group the zero-shot score favours (A or B)", "choice",
+        lambda r: "A" if _row(r["methods"], method="zero-shot")["gap_A_minus_B"] > 0 else "B",
+        "compare the zero-shot row's per-group AUROCs", choices=("A", "B")),
+    "adaptation-gap-change": Exercise(
+        "teaching_adaptation", "how much the AUROC gap A - B falls from zero-shot to the probe "
+        "adapted on the set with the largest share of B (zero-shot gap minus adapted gap)",
+        "number", _gap_change,
+        "use the signed gap column, the zero-shot row and the adapted row with the largest "
+        "share_B_in_training", tol=0.005),
     "claims-exceed": Exercise(
         "teaching_claims", "how many of Paper A's reported sex gaps exceed what a fair "
         "classifier exceeds 5% of the time at the paper's test size", "number",
