@@ -289,8 +289,12 @@ def test_the_handout_alone_does_not_reveal_the_secret(handouts):
             text = (folder / name).read_text()
             assert not any(w in text for w in KNOB_WORDS + tuple(MECHANISMS)), name
             assert not re.search(r"\b(?:sex|race|age_group)=", text)
+        secret = draw_secret(bytes.fromhex(TEST_KEY), info["challenge"])
         for p in folder.iterdir():
-            assert TEST_KEY not in p.read_text()
+            text = p.read_text()
+            assert TEST_KEY not in text
+            # nor the world's seed, from which the secret could be re-simulated
+            assert str(secret.world_seed) not in text, p.name
         pred = pd.read_csv(folder / "predictions.csv")
         assert list(pred.columns) == ["sample_id", "patient_id", "sex", "race", "age_group",
                                       "y_true", "y_score"]

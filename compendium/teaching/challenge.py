@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..errors import ConfigError, DataNotFoundError, InputError
 from .world import ATTRIBUTES, GROUPS, MECHANISMS, STRENGTHS, mechanism_knobs, simulate_world
@@ -162,6 +163,11 @@ def write_challenge(out: str | Path, *, key: bytes, challenge_id: int,
     secret = draw_secret(key, challenge_id)
     knobs = mechanism_knobs(secret.mechanism, secret.group, secret.strength)
     cohort, predictions = simulate_world(n, seed=secret.world_seed, knobs=knobs)
+    # the world's ids carry its seed, from which the secret could be re-simulated: renumber
+    ids = {"sample_id": [f"s{i:05d}" for i in range(len(cohort))],
+           "patient_id": [f"p{c:05d}" for c in pd.factorize(cohort["patient_id"])[0]]}
+    cohort = cohort.assign(**ids)
+    predictions = predictions.assign(**ids)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = partial_dir(out.parent, out.name)
