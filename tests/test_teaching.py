@@ -464,3 +464,39 @@ def test_student_build_has_no_solution_text_and_teacher_build_has_it(tmp_path):
     assert "solution-text-9f3b" in (teacher / "book" / "lesson.html").read_text()
     assert "edition, with solutions" in (teacher / "book" / "lesson.html").read_text()
     assert "edition, with solutions" not in (student / "book" / "lesson.html").read_text()
+
+
+def test_staged_config_hides_solutions_unless_asked():
+    import yaml
+
+    from compendium.book import staged_config
+
+    text = (ROOT / "_config.yml").read_text()
+    assert "sphinx_exercise" in yaml.safe_load(text)["sphinx"]["extra_extensions"]
+    student = yaml.safe_load(staged_config(text, solutions=False))
+    teacher = yaml.safe_load(staged_config(text, solutions=True))
+    assert student["sphinx"]["config"]["hide_solutions"] is True
+    assert student["sphinx"]["config"]["html_copy_source"] is False
+    assert teacher["sphinx"]["config"]["hide_solutions"] is False
+    assert "with solutions" in teacher["title"] and "with solutions" not in student["title"]
+    # everything else is the project's configuration
+    for cfg in (student, teacher):
+        assert cfg["sphinx"]["extra_extensions"] == yaml.safe_load(text)["sphinx"]["extra_extensions"]
+
+
+def test_book_command_passes_solutions(monkeypatch, tmp_path, capsys):
+    import compendium.book as book
+
+    seen = {}
+
+    def fake_build(profile, **kw):
+        seen.update(kw, profile=profile)
+        index = tmp_path / "index.html"
+        index.write_text("")
+        return index
+
+    monkeypatch.setattr(book, "build_book", fake_build)
+    assert main(["book", "--profile", "smoke", "--solutions"]) == 0
+    assert seen["solutions"] is True and seen["profile"] == "smoke"
+    assert main(["book", "--profile", "smoke"]) == 0
+    assert seen["solutions"] is False
