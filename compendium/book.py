@@ -6,6 +6,12 @@ The notebooks that belong to the book are the ``book/generated/<name>`` entries 
 and executed otherwise.  The book's sources are staged in ``_build/src`` (the executed
 notebooks copied to ``book/generated/``), then built with Jupyter Book 1.x into
 ``_build/html``, with no network access.
+
+Exercises and solutions use sphinx-exercise.  The default build is the **student** build:
+solutions are dropped when the pages are read (``hide_solutions``) and the page sources are
+not copied into the HTML (``html_copy_source``), so no solution text reaches the output.
+``solutions=True`` (``compendium book --solutions``) is the **teacher** build: it shows them,
+and goes to ``<out>/_build/teacher/`` by default so that it never replaces the student book.
 """
 
 from __future__ import annotations
@@ -50,16 +56,33 @@ def book_notebooks(root: str | Path | None = None) -> list[str]:
     return names
 
 
+def staged_config(text: str, *, solutions: bool) -> str:
+    """The ``_config.yml`` a build uses: the student build (``solutions=False``) hides the
+    exercises' solutions and copies no page source; the teacher build shows the solutions
+    and says so in the title."""
+    cfg = yaml.safe_load(text) or {}
+    conf = cfg.setdefault("sphinx", {}).setdefault("config", {})
+    conf["hide_solutions"] = not solutions
+    conf["html_copy_source"] = False
+    if solutions:
+        cfg["title"] = f"{cfg.get('title', 'The compendium')} (teacher's edition, with solutions)"
+    return "# staged by compendium.book.staged_config\n" + yaml.safe_dump(cfg, sort_keys=False)
+
+
 def build_book(profile: str = "demo", *, rerun: bool = False, out: str | Path | None = None,
                root: str | Path | None = None, strict: bool = False,
-               jobs: int | None = None) -> Path:
+               jobs: int | None = None, solutions: bool = False) -> Path:
     """Execute (or reuse) the book's notebooks under ``profile`` and build the HTML book.
 
-    ``jobs`` notebooks run at a time (default: :func:`default_jobs`). Returns the path of
-    ``index.html``.
+    ``jobs`` notebooks run at a time (default: :func:`default_jobs`). ``solutions`` builds
+    the teacher's edition (see the module docstring); without ``out`` it goes to
+    ``<root>/_build/teacher/``.  Returns the path of ``index.html``.
     """
     root = project_root(root)
-    out = Path(out) if out else root
+    if out:
+        out = Path(out)
+    else:
+        out = root / "_build" / "teacher" if solutions else root
     names = book_notebooks(root)
     stale = []
     for name in names:
@@ -76,9 +99,11 @@ def build_book(profile: str = "demo", *, rerun: bool = False, out: str | Path | 
     if src.exists():
         shutil.rmtree(src)
     src.mkdir(parents=True)
-    for item in ("_config.yml", "_toc.yml", "references.bib"):
+    for item in ("_toc.yml", "references.bib"):
         if (root / item).exists():
             shutil.copy2(root / item, src / item)
+    (src / "_config.yml").write_text(staged_config((root / "_config.yml").read_text(),
+                                                   solutions=solutions))
     shutil.copytree(root / "book", src / "book",
                     ignore=shutil.ignore_patterns("generated", "_build", ".ipynb_checkpoints"))
     (src / GENERATED).mkdir(parents=True, exist_ok=True)

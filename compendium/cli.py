@@ -2,7 +2,7 @@
 
 ``compendium run NOTEBOOK --profile demo [--set key=value ...] [--params FILE] [--name RUN]``
 ``compendium list notebooks|models|cohorts``
-``compendium book [--profile demo] [--rerun] [--jobs N]``
+``compendium book [--profile demo] [--rerun] [--jobs N] [--solutions]``
 
 plus the commands contributed by the package's parts (``audit``, ``cohort``, ``weights``),
 each a module with ``add_arguments(parser)`` and ``run(args) -> int``, listed in
@@ -39,6 +39,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "prepare-cxr": ("compendium.imaging.cli", "prepare radiographs for a vendor embedding tool "
                     "(Paper D section 2.2)"),
     "labels": ("compendium.labels.cli", "label radiology reports with a registered labeller"),
+    "teaching": ("compendium.teaching.cli", "'find the bias' challenges: write hand-outs, "
+                 "grade answers"),
 }
 
 
@@ -83,10 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="demo", choices=["smoke", "demo", "full"])
     p.add_argument("--rerun", action="store_true",
                    help="execute every notebook even if its results are current")
-    p.add_argument("--out", metavar="DIR", help="where _build/ goes (default: the root)")
+    p.add_argument("--out", metavar="DIR", help="where _build/ goes (default: the root; "
+                   "with --solutions: _build/teacher/)")
     p.add_argument("--jobs", type=int, metavar="N",
                    help="notebooks executed at a time (default: 2 on a 2-core machine, one "
                         "per two cores above that, at most 4)")
+    p.add_argument("--solutions", action="store_true",
+                   help="the teacher's edition: show the exercises' solutions (the default "
+                        "student build has no solution text)")
     p.set_defaults(func=_cmd_book)
 
     for name, (module, help_text) in SUBCOMMANDS.items():
@@ -201,7 +207,8 @@ def _cmd_book(args: argparse.Namespace) -> int:
         check_output(args.out, directory=True)
 
     try:
-        index = build_book(args.profile, rerun=args.rerun, out=args.out, jobs=args.jobs)
+        index = build_book(args.profile, rerun=args.rerun, out=args.out, jobs=args.jobs,
+                           solutions=args.solutions)
     except NotebookFailed as exc:
         print(f"compendium book: {exc}", file=sys.stderr)
         return 1

@@ -181,9 +181,9 @@ def write_parameters_cell(name: str, root: str | Path | None = None) -> Path:
     import nbformat
 
     from .errors import ConfigError
-    from .runner import project_root
+    from .runner import notebook_path
 
-    path = project_root(root) / "notebooks" / f"{name}.ipynb"
+    path = notebook_path(name, root)
     nb = nbformat.read(str(path), as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     if len(cells) != 1:

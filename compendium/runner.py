@@ -66,12 +66,39 @@ def project_root(start: str | Path | None = None) -> Path:
     )
 
 
+def notebook_files(root: str | Path | None = None) -> dict[str, Path]:
+    """Every ``notebooks/<name>.ipynb`` and ``notebooks/<part>/<name>.ipynb`` (one level of
+    sub-folders, e.g. ``notebooks/teaching/``), by name; a name used twice is an error."""
+    root = project_root(root)
+    found: dict[str, Path] = {}
+    for path in sorted((root / "notebooks").glob("*.ipynb")) + \
+            sorted((root / "notebooks").glob("*/*.ipynb")):
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        if path.stem in found:
+            raise ConfigError(f"two notebooks are named {path.stem!r}: "
+                              f"{found[path.stem].relative_to(root)} and {path.relative_to(root)}")
+        found[path.stem] = path
+    return found
+
+
+def notebook_path(name: str, root: str | Path | None = None) -> Path:
+    """The ``.ipynb`` file of notebook ``name`` (see :func:`notebook_files`)."""
+    root = project_root(root)
+    path = root / "notebooks" / f"{name}.ipynb"
+    if path.is_file():
+        return path
+    path = notebook_files(root).get(name)
+    if path is None:
+        raise DataNotFoundError(f"notebook file not found: notebooks/{name}.ipynb")
+    return path
+
+
 def list_notebooks(root: str | Path | None = None) -> list[str]:
     """Names of notebooks that have both a registered spec and a ``.ipynb`` file."""
     root = project_root(root)
     registered = set(load_specs().names())
-    files = {p.stem for p in (root / "notebooks").glob("*.ipynb")}
-    return sorted(registered & files)
+    return sorted(registered & set(notebook_files(root)))
 
 
 # -------------------------------------------------------------------------- parameters
@@ -86,8 +113,7 @@ def resolve_params(name: str, profile: str, *, overrides: Iterable[str] = (),
         raise ConfigError(f"unknown profile {profile!r} (allowed: {', '.join(PROFILES)})")
     root = project_root(root)
     spec_cls = get_spec(name)
-    if not (root / "notebooks" / f"{name}.ipynb").is_file():
-        raise DataNotFoundError(f"notebook file not found: notebooks/{name}.ipynb")
+    notebook_path(name, root)
     base = root / "params" / name / f"{profile}.yaml"
     merged: dict[str, Any] = {}
     where = str(base.relative_to(root))
@@ -134,7 +160,7 @@ def git_commit(root: Path) -> dict[str, Any]:
 def fingerprint(name: str, params: Mapping[str, Any], root: Path) -> str:
     """Hash of what determines a run: notebook, resolved parameters and package sources."""
     h = hashlib.sha256()
-    h.update((root / "notebooks" / f"{name}.ipynb").read_bytes())
+    h.update(notebook_path(name, root).read_bytes())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     pkg = Path(__file__).resolve().parent
     for path in sorted(pkg.rglob("*")):
@@ -244,7 +270,7 @@ def run_notebook(name: str, profile: str = "demo", *, overrides: Iterable[str] =
             with _quiet_kernel_env(), _sigterm_as_interrupt(), \
                     _papermill_param_warnings_off(set(params)):
                 pm.execute_notebook(
-                    str(root / "notebooks" / f"{name}.ipynb"), str(executed),
+                    str(notebook_path(name, root)), str(executed),
                     parameters={**params, "output_dir": str(work)},
                     cwd=str(root), kernel_name="python3", progress_bar=progress,
                     log_output=False, report_mode=False,

@@ -11,18 +11,19 @@ import pytest
 
 from compendium.config import load_yaml
 from compendium.notebook import PROFILES, get_spec, load_specs
-from compendium.runner import list_notebooks, project_root, resolve_params, results_dir
+from compendium.runner import (list_notebooks, notebook_files, notebook_path, project_root,
+                               resolve_params, results_dir)
 
 ROOT = project_root()
 NOTEBOOKS = list_notebooks(ROOT)
 
 
 def _cells(name):
-    return nbformat.read(str(ROOT / "notebooks" / f"{name}.ipynb"), as_version=4).cells
+    return nbformat.read(str(notebook_path(name, ROOT)), as_version=4).cells
 
 
 def test_every_notebook_file_has_a_spec_and_every_spec_a_file():
-    files = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    files = sorted(notebook_files(ROOT))
     assert files == NOTEBOOKS
     assert sorted(load_specs().names()) == NOTEBOOKS
 

@@ -19,7 +19,7 @@ from compendium.config import field_range
 from compendium.notebook import PROFILES, get_spec, load_specs
 from compendium.paramdoc import field_docs, parameters_cell
 from compendium.papers.readings import load_readings
-from compendium.runner import project_root, resolve_params
+from compendium.runner import notebook_path, project_root, resolve_params
 
 ROOT = project_root()
 NOTEBOOKS = sorted(load_specs().names())
@@ -114,7 +114,7 @@ def test_params_text_shows_every_parameter_meaning_and_profile_value(capsys):
 def test_parameters_cell_is_generated_from_the_spec(name):
     """The notebook's parameters cell carries the same meanings (regenerate it with
     ``compendium params NB --write-cell``)."""
-    cells = nbformat.read(str(ROOT / "notebooks" / f"{name}.ipynb"), as_version=4).cells
+    cells = nbformat.read(str(notebook_path(name, ROOT)), as_version=4).cells
     tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
     assert tagged[0].source == parameters_cell(name)
 

@@ -10,7 +10,7 @@ import numpy as np
 #: Independent streams drawn from one key (adding a stream never shifts another).
 STREAMS = {"anatomy": 1, "image": 2, "finding": 3, "label": 4, "report": 5, "ehr": 6,
            "volume": 7, "outcome": 8, "demographics": 9, "record": 10, "style": 11,
-           "emboli": 12, "mislabel": 20}
+           "emboli": 12, "mislabel": 20, "classifier": 24}
 
 
 def key_int(key: str) -> int:
