@@ -39,6 +39,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "prepare-cxr": ("compendium.imaging.cli", "prepare radiographs for a vendor embedding tool "
                     "(Paper D section 2.2)"),
     "labels": ("compendium.labels.cli", "label radiology reports with a registered labeller"),
+    "sweep": ("compendium.sweep.cli", "run a notebook over a grid of parameters and seeds, "
+              "as Ray tasks (local cores or a cluster); needs the [scale] extra"),
 }
 
 
