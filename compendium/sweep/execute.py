@@ -188,11 +188,12 @@ def ray_session(address: str | None, *, root: Path, results: Path, num_cpus: int
         raise ConfigError("Ray is already running in this process; compendium sweep starts "
                           "or joins its own")
     try:
-        try:
-            ctx = ray.init(runtime_env=runtime_env, **kwargs)
-        except ConnectionError as exc:
-            raise ConfigError(f"--address {address}: cannot connect to a Ray cluster "
-                              f"({_reason(exc)})") from None
+        with _keep_signal_handlers():
+            try:
+                ctx = ray.init(runtime_env=runtime_env, **kwargs)
+            except ConnectionError as exc:
+                raise ConfigError(f"--address {address}: cannot connect to a Ray cluster "
+                                  f"({_reason(exc)})") from None
         url = getattr(ctx, "dashboard_url", "") or ""
         yield ray, (f"http://{url}" if url and "://" not in url else url)
     finally:
@@ -200,6 +201,25 @@ def ray_session(address: str | None, *, root: Path, results: Path, num_cpus: int
             ray.shutdown()
         if remove and temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _keep_signal_handlers():
+    """Put back the SIGTERM / SIGINT handlers that ``ray.init`` replaces with its own (which
+    aborts the process): the command line's handlers stop the sweep cleanly instead."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def available_cpus() -> int:
