@@ -20,8 +20,7 @@ from compendium import cli
 from compendium.errors import ConfigError
 from compendium.runner import RUN_NAME
 from compendium.sweep import grid as grid_mod
-from compendium.sweep.execute import (Outcome, SweepReport, run_sweep, sweep_table,
-                                      default_table_path)
+from compendium.sweep.execute import Outcome, SweepReport, run_sweep, sweep_table
 from compendium.sweep.grid import (Point, Sweep, build_sweep, expand_grid, parse_grid_option,
                                    point_name, seeds_grid, validate_points)
 
@@ -278,7 +277,7 @@ def test_ray_sweep_stopped_part_way_resumes_without_recomputing(tmp_path):
     for n in finished:            # finished points were not run again
         assert (folder / n / "run.json").stat().st_mtime_ns == stamps[n]
     assert not [p for p in folder.iterdir() if ".partial" in p.name]
-    table = pd.read_csv(default_table_path(sweep))
+    table = pd.read_csv(results / "sweeps" / f"glossary.smoke.{sweep.name}.csv")
     assert len(table) == 4
     assert table["point"].tolist() == names
     assert table["status"].tolist() == ["skipped" if n in finished else "done" for n in names]

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import ConfigError
+
 
 def add_arguments(parser) -> None:
     from ..config import cli_number
@@ -52,19 +54,25 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", metavar="FILE",
                         help="the table across points (default: "
                              "results/sweeps/NOTEBOOK.PROFILE.SWEEP.csv)")
+    parser.add_argument("--rows", action="append", default=[], metavar="TABLE",
+                        help="also collect this table's rows from every point, beside the "
+                             "table across points (.../SWEEP.TABLE.csv; repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def run(args) -> int:
     from ..atomic import check_output
-    from .execute import (default_table_path, is_done, require_ray, run_sweep, sweep_table,
-                          write_table)
+    from .execute import (default_table_path, is_done, point_rows, require_ray, run_sweep,
+                          sweep_table, write_table)
+    from ..results import _check_name
     from .grid import build_sweep, validate_points
 
     sweep = build_sweep(args.notebook, args.profile, grid_options=args.grid, seeds=args.seeds,
                         set_options=args.overrides, sweep_file=args.sweep_file)
     points = validate_points(sweep)
     out = check_output(args.out) if args.out else default_table_path(sweep)
+    for name in args.rows:
+        _check_name(name)
     if args.list:
         for p in points:
             state = "current" if is_done(sweep, p) else "to run"
@@ -81,4 +89,12 @@ def run(args) -> int:
     write_table(table, out)
     print(report.summary())
     print(f"table ({len(table)} rows: parameters + published values): {out}")
+    for name in args.rows:
+        try:
+            rows = point_rows(sweep, report, name)
+        except ConfigError as exc:
+            print(f"rows of {name}: none ({exc})")
+            continue
+        path = write_table(rows, out.with_name(f"{out.stem}.{name}.csv"))
+        print(f"rows of {name} from every point ({len(rows)}): {path}")
     return 1 if report.count("failed") else 0

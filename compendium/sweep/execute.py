@@ -397,6 +397,40 @@ def sweep_table(sweep: Sweep, report_or_points: SweepReport | Iterable[Point],
     return pd.DataFrame(rows)
 
 
+def point_rows(sweep: Sweep, report_or_points: SweepReport | Iterable[Point], table: str,
+               root: str | Path | None = None):
+    """The rows of one table the notebook published (``tables/<table>.csv``), from every
+    finished point, each with ``point`` and the point's parameters in front: a number a
+    notebook publishes as a table row (Paper A's sex F1 gap of one model) rather than a
+    value is taken from here."""
+    import pandas as pd
+
+    from ..results import _check_name
+
+    _check_name(table)
+    if isinstance(report_or_points, SweepReport):
+        outcomes = report_or_points.outcomes
+    else:
+        outcomes = [Outcome(p, "done" if is_done(sweep, p, root) else "missing",
+                            point_dir(sweep, p, root)) for p in report_or_points]
+    parts = []
+    for o in outcomes:
+        path = o.path / "tables" / f"{table}.csv"
+        if o.status not in ("done", "skipped") or not path.is_file():
+            continue
+        rows = pd.read_csv(path)
+        front = {"point": o.point.name, "status": o.status,
+                 **{k: (json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v)
+                    for k, v in o.point.params.items()}}
+        rows = rows.rename(columns={c: f"table.{c}" for c in rows.columns if c in front})
+        for i, (k, v) in enumerate(front.items()):
+            rows.insert(i, k, v)
+        parts.append(rows)
+    if not parts:
+        raise ConfigError(f"no finished point of the sweep has a table {table!r}")
+    return pd.concat(parts, ignore_index=True)
+
+
 def default_table_path(sweep: Sweep, root: str | Path | None = None) -> Path:
     """``results/sweeps/<notebook>.<profile>.<sweep>.csv``."""
     from ..runner import results_root

@@ -244,6 +244,10 @@ def _digest(obj: Any) -> str:
 
 
 def _slug(value: Any) -> str:
+    if isinstance(value, Mapping):          # knobs: {preset: zero, ...} reads "zero"
+        value = value.get("preset", "map")
+    elif isinstance(value, (list, tuple)):
+        value = "-".join(_slug(v) for v in value) or "empty"
     text = _show(value).lower().strip('"')
     text = text.replace(".", "p").replace("-", "m")
     return re.sub(r"[^a-z0-9]+", "", text)[:16] or "x"
@@ -251,7 +255,8 @@ def _slug(value: Any) -> str:
 
 def point_name(params: Mapping[str, Any]) -> str:
     """A point's run name, derived from its parameters only: ``key-value_...`` (values
-    reduced to letters and digits, ``.`` as ``p``, ``-`` as ``m``) and 8 hex digits of a hash
+    reduced to letters and digits, ``.`` as ``p``, ``-`` as ``m``, a mapping to its
+    ``preset``) and 8 hex digits of a hash
     of the exact parameters, so that two points never share a name; at most 64 characters.
 
     >>> point_name({"knobs": "zero", "seed": 3})
