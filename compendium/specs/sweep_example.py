@@ -17,23 +17,25 @@ from ..notebook import NotebookSpec, register_notebook
 
 
 @register_notebook(
-    "sweep_example", title="Example: one number over seeds, bias knobs on and off",
-    description="compendium sweep over seeds and bias knobs of the synthetic world, the "
-                "table across points and the spread over seeds; all numbers synthetic.")
+    "sweep_example", title="Example: a fairness gap over seeds, with and without a bias",
+    description="compendium sweep over seeds and an injected gap (simulated predictions), "
+                "the table across points and the spread over seeds; all numbers synthetic.")
 @dataclass(frozen=True)
 class SweepExampleSpec(NotebookSpec):
-    """Parameters of the sweep example (its runs are synthetic-world runs)."""
+    """Parameters of the sweep example (its runs are simulated, synthetic runs)."""
 
     #: the sweep file, relative to the project's root (notebook, profile, grid, seeds)
-    sweep_file: str = "params/sweeps/synthetic_world_knobs.yaml"
+    sweep_file: str = "params/sweeps/glossary_seeds.yaml"
     #: seeds swept instead of the file's, as A..B or a,b,c ('': the file's)
     seeds: str = ""
     #: parameters fixed for every point, as KEY=VALUE (VALUE read as YAML)
     fixed: list[str] = field(default_factory=list)
     #: the published value (values.json) whose spread over seeds is shown
-    value: str = "sign_ratio_f_m_knobs"
+    value: str = "tpr_gap"
+    #: the published value holding the true value of each setting ('': none)
+    truth: str = "true_tpr_gap"
     #: the swept parameter whose settings are compared
-    by: str = "knobs"
+    by: str = "tpr_b"
     #: where the points run: a local Ray (ray), one after another (serial), or Ray when it
     #: is installed (auto)
     executor: Literal["auto", "ray", "serial"] = "auto"
@@ -68,19 +70,25 @@ class SweepExampleSpec(NotebookSpec):
             self.executor == "auto" and importlib.util.find_spec("ray") is None)
         return args + (["--serial"] if serial else [])
 
-    def knob_settings(self):
+    def settings(self):
         """The settings of ``by`` compared, each with what it sets (bias knobs described
-        by :func:`compendium.notebook.describe_knobs`)."""
+        by :func:`compendium.notebook.describe_knobs`), and the parameters every point
+        shares (the profile's, with the sweep's fixed ones)."""
         import pandas as pd
 
         from ..notebook import describe_knobs
+        from ..runner import resolve_params
 
-        values = self.sweep().grid[self.by]
+        sweep = self.sweep()
+        base = {**resolve_params(sweep.notebook, sweep.profile).to_dict(), **sweep.fixed}
+        shared = ", ".join(f"{k}={v}" for k, v in base.items()
+                           if k not in {"profile", "output_dir", *sweep.grid})
         rows = []
-        for v in values:
-            label = v if isinstance(v, str) else v.get("preset", "custom")
-            what = describe_knobs(v) if self.by == "knobs" else str(v)
-            rows.append({self.by: label, "sets": what.replace("`", "")})
+        for v in sweep.grid[self.by]:
+            what = describe_knobs(v).replace("`", "") if self.by == "knobs" else f"{self.by}={v}"
+            rows.append({self.by: v if isinstance(v, (str, int, float)) else
+                         v.get("preset", "custom"), "sets": what,
+                         f"shared ({sweep.notebook}, {sweep.profile})": shared})
         return pd.DataFrame(rows)
 
     def figure_title(self) -> str:

@@ -24,7 +24,7 @@ def _select(table: pd.DataFrame, value: str, by: str, seed: str,
         rows = rows[rows[col].astype(str) == str(want)]
     if "status" in rows.columns:
         rows = rows[rows["status"].isin(["done", "skipped"])]
-    rows = rows[[by, seed, value]].dropna(subset=[value])
+    rows = rows[list(dict.fromkeys([by, seed, value]))].dropna(subset=[value])
     if rows.empty:
         raise InputError(f"no finished point of the sweep has a value of {value!r}"
                          + (f" where {dict(where)}" if where else ""))
@@ -54,11 +54,14 @@ def seed_spread(table: pd.DataFrame, value: str, *, by: str, seed: str = "seed",
     return pd.DataFrame(out)
 
 
-def spread_values(spread: pd.DataFrame, *, by: str, prefix: str = "") -> dict[str, Any]:
+def spread_values(spread: pd.DataFrame, *, by: str, prefix: str | None = None
+                  ) -> dict[str, Any]:
     """The numbers a chapter quotes from :func:`seed_spread`, named
     ``<prefix><setting>_<mean|sd|min|max|at_first_seed>`` (formatted ``.3f``) and
-    ``<prefix><setting>_seeds``."""
+    ``<prefix><setting>_seeds``; the prefix is ``<by>_`` unless given, the setting reduced
+    to letters, digits and ``_`` (``tpr_b`` 0.7: ``tpr_b_0_7_mean``)."""
     values: dict[str, Any] = {}
+    prefix = f"{re.sub(r'[^a-z0-9]+', '_', by.lower())}_" if prefix is None else prefix
     for row in spread.to_dict("records"):
         key = prefix + re.sub(r"[^a-z0-9]+", "_", str(row[by]).lower()).strip("_")
         values[f"{key}_seeds"] = int(row["seeds"])
@@ -69,14 +72,18 @@ def spread_values(spread: pd.DataFrame, *, by: str, prefix: str = "") -> dict[st
 
 def seed_spread_figure(table: pd.DataFrame, value: str, *, by: str, seed: str = "seed",
                        where: Mapping[str, Any] | None = None, ylabel: str | None = None,
-                       title: str | None = None, labels: Mapping[str, str] | None = None):
+                       title: str | None = None, labels: Mapping[str, str] | None = None,
+                       truth: str | None = None):
     """One column of points per setting of ``by``: every seed's ``value`` (grey), their
     mean and standard deviation (black bar), and the lowest seed's value alone (a red
-    diamond: what one run shows)."""
+    diamond: what one run shows); ``truth`` names a column holding the true value of each
+    setting (a simulation's injected gap), drawn as a dashed line."""
     import matplotlib.pyplot as plt
     import numpy as np
 
     rows = _select(table, value, by, seed, where)
+    if truth:
+        truths = _select(table, truth, by, seed, where).groupby(by, sort=False)[truth].mean()
     groups = list(dict.fromkeys(rows[by]))
     fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(groups), 3.4))
     rng = np.random.default_rng(0)                   # jitter only, fixed for byte-identical PNGs
@@ -91,6 +98,9 @@ def seed_spread_figure(table: pd.DataFrame, value: str, *, by: str, seed: str = 
                     label="mean ± SD over seeds" if i == 0 else None)
         ax.scatter(x[0], v[0], marker="D", s=42, color="C3", zorder=4,
                    label=f"{seed} {g[seed].iloc[0]} alone" if i == 0 else None)
+        if truth and key in truths.index:
+            ax.hlines(truths[key], i - 0.3, i + 0.4, colors="C0", linestyles="--", zorder=1,
+                      label="true value" if i == 0 else None)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([(labels or {}).get(str(k), str(k)) for k in groups])
     ax.set_xlim(-0.6, len(groups) - 0.4)
