@@ -331,40 +331,38 @@ def _ray_points(ray, sweep: Sweep, todo: list[Point], outcomes: dict[str, Outcom
     queue = collections.deque((p, 1) for p in todo)
     running: dict[Any, tuple[Point, int, float]] = {}
     limit = max_parallel or len(todo) or 1
-    try:
-        while queue or running:
-            while queue and len(running) < limit:
-                p, attempt = queue.popleft()
-                ref = task.remote(sweep.notebook, sweep.profile, p.overrides(), p.name)
-                running[ref] = (p, attempt, time.perf_counter())
-            ready, _ = ray.wait(list(running), num_returns=1)
-            ref = ready[0]
-            p, attempt, t0 = running.pop(ref)
-            o = outcomes[p.name]
-            o.attempts = attempt
-            try:
-                ray.get(ref)
-            except Exception as exc:    # noqa: BLE001 - a task's error or a lost worker
-                o.status, o.reason = "failed", _reason(exc)
-                if _retryable(exc) and attempt <= retries:
-                    queue.append((p, attempt + 1))
-                    continue
-                finish(o)
+    # On Ctrl-C or SIGTERM the exception leaves this loop and ray_session stops the local Ray,
+    # which ends the running tasks (their kernels follow their parent); a task's work folder
+    # is removed by the runner when the point runs next.  (ray.cancel before ray.shutdown
+    # trips a check in Ray 2.60's task manager, so the tasks are not cancelled one by one.)
+    while queue or running:
+        while queue and len(running) < limit:
+            p, attempt = queue.popleft()
+            ref = task.remote(sweep.notebook, sweep.profile, p.overrides(), p.name)
+            running[ref] = (p, attempt, time.perf_counter())
+        ready, _ = ray.wait(list(running), num_returns=1)
+        ref = ready[0]
+        p, attempt, t0 = running.pop(ref)
+        o = outcomes[p.name]
+        o.attempts = attempt
+        try:
+            ray.get(ref)
+        except Exception as exc:        # noqa: BLE001 - a task's error or a lost worker
+            o.status, o.reason = "failed", _reason(exc)
+            if _retryable(exc) and attempt <= retries:
+                queue.append((p, attempt + 1))
                 continue
-            o.seconds = time.perf_counter() - t0
-            if not (o.path / "run.json").is_file():
-                o.status = "failed"
-                o.reason = (f"the point finished but {o.path} is not visible here: on a "
-                            "cluster the results folder must be storage every node shares "
-                            "(COMPENDIUM_RESULTS)")
-            else:
-                o.status, o.reason = "done", ""
             finish(o)
-    except BaseException:
-        for ref in running:             # Ctrl-C: the tasks stop and clean up their folder
-            with contextlib.suppress(Exception):
-                ray.cancel(ref)
-        raise
+            continue
+        o.seconds = time.perf_counter() - t0
+        if not (o.path / "run.json").is_file():
+            o.status = "failed"
+            o.reason = (f"the point finished but {o.path} is not visible here: on a "
+                        "cluster the results folder must be storage every node shares "
+                        "(COMPENDIUM_RESULTS)")
+        else:
+            o.status, o.reason = "done", ""
+        finish(o)
 
 
 # ------------------------------------------------------------------------------- table
