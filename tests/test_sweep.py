@@ -289,3 +289,57 @@ def test_ray_sweep_stopped_part_way_resumes_without_recomputing(tmp_path):
     for n in names:
         info = json.loads((folder / n / "run.json").read_text())
         assert info["run"] == n and info["parameters"]["seed"] in (0, 1)
+
+
+# ---------------------------------------------------------------- figures and rows
+
+
+def test_seed_spread_by_hand():
+    from compendium.errors import InputError
+    from compendium.sweep import figures
+
+    assert doctest.testmod(figures).failed == 0
+    t = pd.DataFrame({"status": ["done", "skipped", "done", "failed", "done", "done"],
+                      "tpr_b": [0.7, 0.7, 0.7, 0.7, 0.85, 0.85],
+                      "seed": [2, 0, 1, 3, 1, 0],
+                      "gap": [0.2, 0.1, 0.3, 9.0, 0.05, -0.01]})
+    s = figures.seed_spread(t, "gap", by="tpr_b").set_index("tpr_b")
+    # the failed point (gap 9.0) is left out; seeds 0, 1, 2 -> 0.1, 0.3, 0.2
+    assert s.loc[0.7, "seeds"] == 3 and s.loc[0.7, "mean"] == pytest.approx(0.2)
+    assert s.loc[0.7, "sd"] == pytest.approx(0.1)
+    assert s.loc[0.7, "at_first_seed"] == pytest.approx(0.1)
+    assert s.loc[0.85, "at_first_seed"] == pytest.approx(-0.01)
+    assert s.loc[0.85, "sd"] == pytest.approx(0.0424264069, abs=1e-9)  # |0.06| / sqrt(2)
+    v = figures.spread_values(s.reset_index(), by="tpr_b")
+    assert v["tpr_b_0_7_seeds"] == 3 and v["tpr_b_0_85_mean"] == (pytest.approx(0.02), ".3f")
+    fig = figures.seed_spread_figure(t.assign(truth=[0.15] * 4 + [0.0] * 2), "gap",
+                                     by="tpr_b", truth="truth")
+    ax = fig.axes[0]
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["0.7", "0.85"]
+    from matplotlib.collections import PathCollection
+
+    dots = [len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection)]
+    assert dots == [3, 1, 2, 1]          # per setting: every finished seed, then the first
+    with pytest.raises(InputError, match="no column 'nope'"):
+        figures.seed_spread(t, "nope", by="tpr_b")
+    with pytest.raises(InputError, match="no finished point"):
+        figures.seed_spread(t, "gap", by="tpr_b", where={"seed": 7})
+
+
+def test_point_rows_put_the_parameters_in_front(tmp_path):
+    from compendium.sweep.execute import point_rows
+
+    sweep = Sweep("paper_a", "demo", {"seed": [0, 1]}, {}, "t")
+    outcomes = []
+    for p in sweep.points():
+        (tmp_path / p.name / "tables").mkdir(parents=True)
+        pd.DataFrame({"metric": ["f1_gap", "eqodds"], "seed": [5, 5],
+                      "estimate": [p.params["seed"] + 0.5, 1.0]}).to_csv(
+            tmp_path / p.name / "tables" / "gaps.csv", index=False)
+        outcomes.append(Outcome(p, "done", tmp_path / p.name))
+    rows = point_rows(sweep, SweepReport(sweep, outcomes, "test"), "gaps")
+    assert list(rows.columns) == ["point", "status", "seed", "metric", "table.seed", "estimate"]
+    assert rows["seed"].tolist() == [0, 0, 1, 1]
+    assert rows.query("metric == 'f1_gap'")["estimate"].tolist() == [0.5, 1.5]
+    with pytest.raises(ConfigError, match="no finished point of the sweep has a table"):
+        point_rows(sweep, SweepReport(sweep, outcomes, "test"), "audit")
