@@ -222,6 +222,36 @@ def _keep_signal_handlers():
                 signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def _sigterm_stays_sigterm():
+    """Ray turns any exception raised by a signal handler during ``ray.wait`` into a plain
+    KeyboardInterrupt; re-raise :class:`Terminated` when the signal was SIGTERM, so that the
+    command says what happened (and exits 143)."""
+    import signal
+    import threading
+
+    from ..errors import Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    seen = []
+
+    def handler(signum, frame):
+        seen.append(signum)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if seen and not isinstance(exc, Terminated):
+            raise Terminated() from None
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def available_cpus() -> int:
     """The cores this process may use (its affinity mask, else ``os.cpu_count()``)."""
     try:
@@ -289,9 +319,10 @@ def run_sweep(sweep: Sweep, points: list[Point], *, executor: str = "ray",
                     f", {res.get('CPU', 0):g} CPU, {res.get('GPU', 0):g} GPU"
                 shown = url or "none in this Ray install (pip install 'ray[default]' for one)"
                 bar.write(f"{where}; Ray dashboard: {shown}", file=sys.stdout)
-                _ray_points(ray, sweep, todo, outcomes, finish, cpus_per_run=cpus_per_run,
-                            gpus_per_run=gpus_per_run, max_parallel=max_parallel,
-                            retries=retries, results=results)
+                with _sigterm_stays_sigterm():
+                    _ray_points(ray, sweep, todo, outcomes, finish, cpus_per_run=cpus_per_run,
+                                gpus_per_run=gpus_per_run, max_parallel=max_parallel,
+                                retries=retries, results=results)
         else:
             raise ConfigError(f"unknown executor {executor!r} (ray or serial)")
     finally:
