@@ -126,17 +126,17 @@ def run_point(notebook: str, profile: str, overrides: list[str], run_name: str) 
 # --------------------------------------------------------------------------------- ray
 
 
-def ray_temp_dir() -> tuple[Path, bool]:
-    """Where a local Ray keeps its session files: ``<cache>/ray`` when the path leaves
-    room for Ray's sockets, else a fresh short folder in the system's temporary folder
-    (removed after the sweep).  Returns the folder and whether to remove it."""
+def ray_temp_dir() -> Path:
+    """A fresh folder for a local Ray's session files (logs, sockets, spilled objects),
+    removed after the sweep: under ``<cache>/ray/`` when that path leaves room for Ray's
+    sockets, else in the system's temporary folder."""
     from ..paths import cache_dir
 
     cached = cache_dir("ray", create=False)
-    if len(str(cached)) <= _RAY_SOCKET_ROOM:
+    if len(str(cached)) + 10 <= _RAY_SOCKET_ROOM:
         cached.mkdir(parents=True, exist_ok=True)
-        return cached, False
-    return Path(tempfile.mkdtemp(prefix="compendium-ray-")), True
+        return Path(tempfile.mkdtemp(prefix="s-", dir=cached))
+    return Path(tempfile.mkdtemp(prefix="compendium-ray-"))
 
 
 def task_env(root: Path, results: Path, *, cluster: bool) -> dict[str, str]:
@@ -181,7 +181,7 @@ def ray_session(address: str | None, *, root: Path, results: Path, num_cpus: int
         runtime_env["excludes"] = WORKING_DIR_EXCLUDES
         kwargs["address"] = address
     else:
-        temp, remove = ray_temp_dir()
+        temp, remove = ray_temp_dir(), True
         kwargs.update(num_cpus=num_cpus or available_cpus(), include_dashboard=dashboard,
                       _temp_dir=str(temp))
     if ray.is_initialized():
