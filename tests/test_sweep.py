@@ -144,6 +144,8 @@ def test_cli_errors_are_one_line(capsys):
     _one_line_error(capsys, ["sweep", "glossary", "--seeds", "0..1", "--max-parallel", "0"],
                     "--max-parallel")
     _one_line_error(capsys, ["sweep", "glossary"], "nothing to sweep")
+    _one_line_error(capsys, ["sweep", "glossary", "--seeds", "0..1", "--serial", "--address",
+                             "auto"], "--address is for Ray")
 
 
 def test_sweep_without_ray_says_how_to_install(capsys, monkeypatch):

@@ -78,8 +78,17 @@ def run(args) -> int:
             state = "current" if is_done(sweep, p) else "to run"
             print(f"{p.index:>4}  {p.name:<64}  {state:<8}  {p.describe()}")
         return 0
-    if not args.serial:
+    if args.serial:
+        ray_only = [opt for opt, given in (("--address", args.address),
+                                           ("--num-cpus", args.num_cpus),
+                                           ("--max-parallel", args.max_parallel)) if given]
+        if ray_only:
+            raise ConfigError(f"--serial runs the points here, one after another: "
+                              f"{ray_only[0]} is for Ray")
+    else:
         require_ray()
+    if args.address and args.num_cpus:
+        raise ConfigError("--num-cpus sizes a local Ray; a cluster (--address) has its own")
     report = run_sweep(sweep, points, executor="serial" if args.serial else "ray",
                        address=args.address, cpus_per_run=args.cpus_per_run,
                        gpus_per_run=args.gpus_per_run, max_parallel=args.max_parallel,

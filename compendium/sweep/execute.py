@@ -171,6 +171,9 @@ def ray_session(address: str | None, *, root: Path, results: Path, num_cpus: int
     ('' when this Ray install has none).  A local Ray is stopped and its temp folder
     removed on the way out, also on Ctrl-C."""
     ray = require_ray()
+    if ray.is_initialized():
+        raise ConfigError("Ray is already running in this process; compendium sweep starts "
+                          "or joins its own")
     cluster = address is not None
     runtime_env: dict[str, Any] = {"env_vars": task_env(root, results, cluster=cluster)}
     kwargs: dict[str, Any] = dict(logging_level=logging.WARNING, log_to_driver=False,
@@ -184,9 +187,6 @@ def ray_session(address: str | None, *, root: Path, results: Path, num_cpus: int
         temp, remove = ray_temp_dir(), True
         kwargs.update(num_cpus=num_cpus or available_cpus(), include_dashboard=dashboard,
                       _temp_dir=str(temp))
-    if ray.is_initialized():
-        raise ConfigError("Ray is already running in this process; compendium sweep starts "
-                          "or joins its own")
     try:
         with _keep_signal_handlers():
             try:
@@ -317,6 +317,7 @@ def run_sweep(sweep: Sweep, points: list[Point], *, executor: str = "ray",
                 res = ray.cluster_resources()
                 where = (f"Ray at {address}" if address else "local Ray") + \
                     f", {res.get('CPU', 0):g} CPU, {res.get('GPU', 0):g} GPU"
+                _check_resources(ray, cpus_per_run, gpus_per_run, where)
                 shown = url or "none in this Ray install (pip install 'ray[default]' for one)"
                 bar.write(f"{where}; Ray dashboard: {shown}", file=sys.stdout)
                 with _sigterm_stays_sigterm():
@@ -329,6 +330,16 @@ def run_sweep(sweep: Sweep, points: list[Point], *, executor: str = "ray",
         bar.close()
     return SweepReport(sweep, [outcomes[p.name] for p in points], where, url,
                        time.perf_counter() - started)
+
+
+def _check_resources(ray, cpus: float, gpus: float, where: str) -> None:
+    """A one-line error when no node can hold one point (Ray would wait for ever)."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if not any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in nodes):
+        largest = max(((n.get("CPU", 0), n.get("GPU", 0)) for n in nodes), default=(0, 0))
+        raise ConfigError(f"no node of the {where} can run a point with {cpus:g} CPU and "
+                          f"{gpus:g} GPU (the largest has {largest[0]:g} CPU, "
+                          f"{largest[1]:g} GPU): lower --cpus-per-run / --gpus-per-run")
 
 
 def _bar(total: int, initial: int, progress: bool):
