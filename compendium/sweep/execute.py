@@ -192,8 +192,11 @@ def ray_session(address: str | None, *, root: Path, results: Path, num_cpus: int
             try:
                 ctx = ray.init(runtime_env=runtime_env, **kwargs)
             except ConnectionError as exc:
+                hint = "" if os.environ.get("RAY_AUTH_MODE") else (
+                    "; a cluster with token authentication also needs RAY_AUTH_MODE=token "
+                    "and its token in ~/.ray/auth_token or RAY_AUTH_TOKEN")
                 raise ConfigError(f"--address {address}: cannot connect to a Ray cluster "
-                                  f"({_reason(exc)})") from None
+                                  f"({_reason(exc)}{hint})") from None
         url = getattr(ctx, "dashboard_url", "") or ""
         yield ray, (f"http://{url}" if url and "://" not in url else url)
     finally:
