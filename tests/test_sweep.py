@@ -133,6 +133,14 @@ def test_shipped_sweep_files_validate():
     for f in files:
         points = validate_points(build_sweep(None, None, sweep_file=f))
         assert len(points) >= 2
+    # Paper A's "default knobs" point is the demo profile's knobs, and "off" keeps only its
+    # operating-point calibration (the same for every row)
+    from compendium.config import load_yaml
+
+    demo = load_yaml(ROOT / "params" / "paper_a" / "demo.yaml")["knobs"]
+    on, off = load_yaml(ROOT / "params" / "sweeps" / "paper_a_sex_gap.yaml")["grid"]["knobs"]
+    assert on == demo
+    assert off == {"preset": "zero", "all": demo["all"]}
 
 
 def test_cli_errors_are_one_line(capsys):
@@ -270,6 +278,8 @@ def test_ray_sweep_stopped_part_way_resumes_without_recomputing(tmp_path):
         pytest.fail(f"the sweep was not stopped part way: {out}")
     assert first.returncode == 143, err
     assert "terminated" in err and len(finished) < 4
+    # the points that were running left no work folder behind
+    assert not [p.name for p in folder.iterdir() if ".partial" in p.name]
 
     second = subprocess.run(_sweep_cmd(), cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=600)

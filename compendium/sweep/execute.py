@@ -331,8 +331,30 @@ def run_sweep(sweep: Sweep, points: list[Point], *, executor: str = "ray",
             raise ConfigError(f"unknown executor {executor!r} (ray or serial)")
     finally:
         bar.close()
+        if executor == "ray" and address is None:
+            _remove_partials(sweep, todo, root)
     return SweepReport(sweep, [outcomes[p.name] for p in points], where, url,
                        time.perf_counter() - started)
+
+
+def _remove_partials(sweep: Sweep, todo: list[Point], root: Path, wait_s: float = 15.0) -> None:
+    """Remove the work folders that tasks of a stopped local Ray left (the runner removes
+    its own on an error, but a task ended by ``ray.shutdown`` cannot): those whose process
+    is gone, waiting up to ``wait_s`` for the ended workers to exit.  (On a cluster the
+    processes are on other nodes; the runner removes their folders when the point runs
+    again.)"""
+    from ..atomic import sweep_partials
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        left = []
+        for p in todo:
+            folder = point_dir(sweep, p, root)
+            sweep_partials(folder.parent, folder.name)
+            left += list(folder.parent.glob(f".{folder.name}.partial-*"))
+        if not left or time.monotonic() > deadline:
+            return
+        time.sleep(0.5)
 
 
 def _check_resources(ray, cpus: float, gpus: float, where: str) -> None:
