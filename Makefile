@@ -13,7 +13,7 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[book,test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[book,test,scale]"
 	touch $@
 
 # Debian's Chromium + ChromeDriver for the browser check of the built book.

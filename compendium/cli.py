@@ -41,6 +41,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "labels": ("compendium.labels.cli", "label radiology reports with a registered labeller"),
     "teaching": ("compendium.teaching.cli", "'find the bias' challenges: write hand-outs, "
                  "grade answers"),
+    "sweep": ("compendium.sweep.cli", "run a notebook over a grid of parameters and seeds, "
+              "as Ray tasks (local cores or a cluster); needs the [scale] extra"),
 }
 
 

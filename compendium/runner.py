@@ -210,10 +210,12 @@ def named_run_dirs(folder: Path) -> list[Path]:
                   and p.name not in RESERVED_RUN_NAMES and (p / "run.json").is_file())
 
 
-def is_current(name: str, spec: NotebookSpec, root: str | Path | None = None) -> bool:
-    """True when ``results/<name>/<profile>`` was produced by exactly this code and params."""
+def is_current(name: str, spec: NotebookSpec, root: str | Path | None = None,
+               run: str | None = None) -> bool:
+    """True when ``results/<name>/<profile>`` (or the named run ``.../<run>``) was produced
+    by exactly this code and params."""
     root = project_root(root)
-    out = results_dir(name, spec.profile, root)
+    out = results_dir(name, spec.profile, root, run)
     try:
         info = json.loads((out / "run.json").read_text())
     except (OSError, ValueError):
