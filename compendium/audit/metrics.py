@@ -554,16 +554,32 @@ METRICS: tuple[MetricSpec, ...] = (
                r"\Delta\mathrm{UDR}_c = \max_g \mathrm{UDR}_c^g - \min_g \mathrm{UDR}_c^g",
                "Largest difference in underdiagnosis rate between groups (equal to the TPR gap).",
                base="udr", over_groups="range", higher_is_better=False, papers="B"),
-    MetricSpec("fpr_diff", "fairness", "Signed FPR difference for a named pair",
+    MetricSpec("fpr_diff", "fairness", "Signed FPR difference (two groups, or a named pair)",
                r"\mathrm{FPR}^{a} - \mathrm{FPR}^{b}",
-               "Signed FPR difference between two named groups, e.g. Black - White, "
-               "Female - Male, 18-40 vs 80+ (Paper C); reported only when a pair is requested.",
+               "Signed FPR difference between two groups, first minus second as the group "
+               "column names them ('a vs b' = a - b): for every named pair, e.g. Black - White, "
+               "Female - Male, 18-40 vs 80+ (Paper C; tested by permutation), and beside the "
+               "FPR gap of every attribute with two groups.",
                base="fpr", over_groups="pair", higher_is_better=False, papers="C"),
-)
+) + tuple(
+    MetricSpec(f"{b}_diff", "fairness", f"Signed {t} difference (two groups)",
+               rf"\mathrm{{{t}}}^{{a}} - \mathrm{{{t}}}^{{b}}",
+               f"Signed {t} difference between the two groups of an attribute with two groups, "
+               "first minus second as the group column names them ('a vs b' = a - b), beside "
+               f"the {t} gap; the gap's interval is the absolute value of this difference's "
+               "interval. Its p-value is the gap's (the same two-sided test).",
+               base=b, over_groups="pair", needs=needs, higher_is_better=hib, papers=papers)
+    for b, t, needs, hib, papers in (("f1", "F1", "pred", True, "A"),
+                                     ("tpr", "TPR", "pred", True, "A, B"),
+                                     ("udr", "UDR", "pred", False, "B"),
+                                     ("auroc", "AUROC", "score", True, "B"),
+                                     ("ece", "ECE", "score", False, "A")))
 
 SPECS: dict[str, MetricSpec] = {m.name: m for m in METRICS}
 UTILITY = tuple(m.name for m in METRICS if m.kind == "utility")
 GAPS = tuple(m.name for m in METRICS if m.over_groups in ("range", "min"))
+#: Signed differences between two groups, by the per-group base metric they compare.
+DIFFS = {m.base: m.name for m in METRICS if m.over_groups == "pair"}
 
 
 def spec(name: str) -> MetricSpec:
