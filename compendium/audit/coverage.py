@@ -41,7 +41,8 @@ CANDIDATES = {
 }
 #: The interval the audit reports for each statistic (chosen with :func:`coverage_table`;
 #: ``tests/test_audit_coverage.py`` checks that it covers 93-97% where a valid one exists).
-CHOSEN = {"signed": "percentile", "abs": "abs_of_signed", "maxmin": "bc", "eqodds": "bc"}
+CHOSEN = {"signed": "percentile", "abs": "abs_of_signed", "maxmin": "simultaneous",
+          "eqodds": "simultaneous"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""Coverage of the audit's gap intervals by simulation, and the interval helpers against
+hand-computed values and scipy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from compendium.audit import coverage, stats
+from compendium.audit.coverage import CHOSEN, Scenario
+
+
+def test_abs_interval_by_hand():
+    lo, hi = stats.abs_interval(np.array([-0.02, -0.09, 0.01, -0.3]),
+                                np.array([0.05, -0.01, 0.2, 0.1]))
+    assert lo.tolist() == [0.0, 0.01, 0.01, 0.0]
+    assert hi.tolist() == [0.05, 0.09, 0.2, 0.3]
+
+
+def test_bc_interval_with_jackknife_acceleration_equals_scipy_bca():
+    """Our BCa bounds equal scipy.stats.bootstrap's BCa on scipy's own resamples."""
+    rng = np.random.default_rng(3)
+    x = rng.exponential(size=40)
+    res = sps.bootstrap((x,), np.mean, n_resamples=2000, method="BCa", random_state=1,
+                        confidence_level=0.9)
+    boot = res.bootstrap_distribution
+    jack = np.array([np.delete(x, i).mean() for i in range(len(x))])
+    lo, hi = stats.bc_interval(boot, np.array(x.mean()), level=0.9,
+                               acceleration=stats.jackknife_acceleration(jack))
+    assert (float(lo), float(hi)) == pytest.approx(
+        (res.confidence_interval.low, res.confidence_interval.high), rel=1e-6)
+
+
+def test_range_interval_holds_its_estimate_and_zero_when_groups_agree():
+    rng = np.random.default_rng(0)
+    est = np.array([0.5, 0.52, 0.49])[:, None]
+    boot = est[..., None] + rng.normal(0, 0.05, size=(3, 1, 500))
+    _, _, lo, hi = stats.range_interval(est, boot)
+    gap = est.max() - est.min()
+    assert lo[0] == 0.0 and gap < hi[0]
+    # far-apart groups: the interval leaves 0 and still holds the estimate
+    est = np.array([0.2, 0.5, 0.8])[:, None]
+    boot = est[..., None] + rng.normal(0, 0.02, size=(3, 1, 500))
+    _, _, lo, hi = stats.range_interval(est, boot)
+    assert 0.5 < lo[0] <= 0.6 <= hi[0] < 0.7
+
+
+@pytest.fixture(scope="module")
+def measured():
+    """A few of the papers' designs, 1000 simulated data sets each (about 30 s)."""
+    scenarios = [Scenario("A: 2 x 120, gap 0.3", (120, 120), 1 / 6, (0.75, 0.45), (0.2, 0.2)),
+                 Scenario("A: 3 x 80, gap 0.3", (80, 80, 80), 1 / 6, (0.75, 0.6, 0.45),
+                          (0.2, 0.2, 0.2)),
+                 Scenario("B: 3 x 300, gap 0", (300,) * 3, 0.3, (0.6,) * 3, (0.2,) * 3)]
+    return coverage.coverage_table(scenarios, n_sim=1000, n_bootstrap=400, seed=20261203)
+
+
+def _row(t, scenario, statistic, interval):
+    r = t[(t.scenario == scenario) & (t.statistic == statistic) & (t.interval == interval)]
+    assert len(r) == 1
+    return r.iloc[0]
+
+
+def test_reported_intervals_cover_93_to_97_percent_where_a_valid_one_exists(measured):
+    """The intervals the audit reports (coverage.CHOSEN) cover the true value of a signed
+    difference, a two-group gap and a max-min gap of three groups in 93-97% of 1000
+    simulated data sets (Monte-Carlo standard error 0.7 points), and never exclude their own
+    estimate; the percentile interval of a max-min gap does not cover a true gap of 0."""
+    t = measured
+    for scenario, statistic in (("A: 2 x 120, gap 0.3", "signed"), ("A: 2 x 120, gap 0.3", "abs"),
+                                ("A: 3 x 80, gap 0.3", "maxmin"), ("B: 3 x 300, gap 0", "maxmin")):
+        r = _row(t, scenario, statistic, CHOSEN[statistic])
+        assert r.chosen
+        assert 0.93 <= r.coverage <= 0.97, (scenario, statistic, r.coverage)
+        assert r.excludes_estimate == 0.0
+    # the problem the choice solves: percentile intervals of a max-min gap at a true gap
+    # of 0 hardly ever hold 0, and they sometimes exclude their own estimate
+    pct = _row(t, "B: 3 x 300, gap 0", "maxmin", "percentile")
+    assert pct.coverage < 0.05 and pct.excludes_estimate > 0
+    assert not _row(t, "B: 3 x 300, gap 0", "maxmin", "percentile").valid
+    # EqOdds' simultaneous interval is conservative but valid
+    assert _row(t, "A: 2 x 120, gap 0.3", "eqodds", CHOSEN["eqodds"]).coverage >= 0.93
+
+
+def test_recommendation_flags_what_is_out_of_range(measured):
+    rec = coverage.recommendation(measured).set_index(["statistic", "interval"])
+    assert bool(rec.loc[("abs", "abs_of_signed"), "within"])
+    # the bias-corrected percentile undercovers a two-group gap of 0.3 at Paper A's size
+    assert rec.loc[("abs", "bc"), "min_coverage"] < 0.93
+
+
+def test_scenarios_validate():
+    with pytest.raises(Exception, match="one value per group"):
+        Scenario("bad", (10, 10), 0.5, (0.5,), (0.2, 0.2))
