@@ -296,5 +296,33 @@ def recommendation(table: pd.DataFrame, *, low: float = 0.93, high: float = 0.97
     return out
 
 
+#: Readable names of the statistics and intervals (the glossary's table).
+STATISTIC_NAMES = {"signed": "signed difference (2 groups)", "abs": "absolute gap (2 groups)",
+                   "maxmin": "max-min TPR gap", "eqodds": "EqOdds (TPR and FPR gaps)"}
+INTERVAL_NAMES = {"percentile": "percentile", "bc": "bias-corrected percentile (BC)",
+                  "bca": "BCa", "abs_of_signed": "|signed difference's interval|",
+                  "simultaneous": "simultaneous pairwise (max-t)"}
+
+
+def coverage_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The coverage table for a reader: one row per design, statistic and interval, with
+    readable names, ``reported`` marking the interval the audit reports, and the coverage
+    left empty's reason where no valid interval can exist."""
+    out = pd.DataFrame({
+        "design (synthetic)": table["scenario"],
+        "statistic": table["statistic"].map(STATISTIC_NAMES),
+        "true value": table["truth"].round(3),
+        "interval": table["interval"].map(INTERVAL_NAMES),
+        "coverage": table["coverage"].round(3),
+        "mean width": table["width"].round(3),
+        "excludes its estimate": table["excludes_estimate"].round(3),
+        "reported by the audit": np.where(table["chosen"], "yes", ""),
+        "note": np.where(table["valid"], "",
+                         "true gap 0: a gap's percentile or bias-corrected interval holds 0 "
+                         "only when resamples reach 0 exactly"),
+    })
+    return out.reset_index(drop=True)
+
+
 __all__ = ["CANDIDATES", "CHOSEN", "SCENARIOS", "Scenario", "coverage_table", "interval",
-           "paper_scenarios", "recommendation", "simulate", "statistic"]
+           "coverage_display", "paper_scenarios", "recommendation", "simulate", "statistic"]

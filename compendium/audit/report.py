@@ -795,17 +795,14 @@ def _gap_interval(d, metric: str, attribute: str, label: str, groups: list[str],
     return float(lo.mean()), float(hi.mean()), "simultaneous"
 
 
-def _signed_rows(d, attrs, estimates, boot, table: pd.DataFrame, requested, sizes,
+def _signed_rows(d, attrs, estimates, boot, requested, sizes,
                  small_attr, *, level: float) -> list[tuple]:
     """The signed difference beside every gap of an attribute with two groups (first minus
-    second; p-values of the gap's test for a per-class row, whose |difference| is the gap)."""
+    second).  Not tested again: a per-class gap is its absolute value, and the gap's row
+    holds the (two-sided) permutation test."""
     bases = list(dict.fromkeys(b for m in requested if m in GAPS
                                and spec(m).over_groups == "range"
                                for b in spec(m).base.split(",")))
-    gap_of = {spec(m).base: m for m in GAPS if "," not in spec(m).base
-              and spec(m).over_groups == "range"}
-    tests = {(r.metric, r.attribute, r.label): (r.p_value, r.p_adjusted, r.p_floor)
-             for r in table[table.kind == "gap"].itertuples()}
     rows = []
     for a in attrs:
         groups = [g for g in a.groups if sizes[(a.name, g)] > 0]
@@ -830,8 +827,6 @@ def _signed_rows(d, attrs, estimates, boot, table: pd.DataFrame, requested, size
                     lo, hi = (float(x) for x in stats.percentile_interval(ra - rb, level=level))
                     how = "percentile" if np.isfinite(lo) else ""
                 p = pa = floor = np.nan
-                if lab != "macro":
-                    p, pa, floor = tests.get((gap_of.get(base), a.name, lab), (p, pa, floor))
                 flags = (["small_group"] if small else []) + (
                     [] if np.isfinite(est) else ["undefined"])
                 rows.append((DIFFS[base], a.name, pair, lab, est, lo, hi, p, pa,
@@ -934,7 +929,7 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
         if udr.any() and len(tpr):
             table.loc[udr, "p_adjusted"] = (table.loc[udr, key].merge(tpr, on=key, how="left")
                                             ["p_adjusted"].to_numpy())
-    signed = _signed_rows(d, attrs, estimates, boot, table,
+    signed = _signed_rows(d, attrs, estimates, boot,
                           ALL_METRICS if requested is None else requested, sizes, small_attr,
                           level=level)
     if signed:
