@@ -324,5 +324,29 @@ def coverage_display(table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def coverage_values(table: pd.DataFrame) -> dict:
+    """The numbers the glossary quotes from a :func:`coverage_table` (for
+    ``out.values_from``): per reported interval the lowest and highest coverage where a valid
+    one exists, the bias-corrected intervals' highest coverage of a non-zero gap, and the
+    percentile interval's highest coverage of a max-min gap whose true value is 0."""
+    valid = table[table["valid"]]
+    out = {}
+    for s, m in CHOSEN.items():
+        v = valid[(valid["statistic"] == s) & (valid["interval"] == m)]["coverage"]
+        out[f"coverage_{s}_min"] = (float(v.min()), ".3f")
+        out[f"coverage_{s}_max"] = (float(v.max()), ".3f")
+    bc = valid[valid["interval"].isin(["bc", "bca"]) & (valid["statistic"] != "signed")]
+    out["coverage_bc_min"] = (float(bc["coverage"].min()), ".3f")
+    out["coverage_bc_max"] = (float(bc["coverage"].max()), ".3f")
+    zero = table[(table["statistic"] == "maxmin") & (table["truth"] == 0)]
+    for m in ("percentile", "bc", "bca"):
+        out[f"coverage_zero_{m}_max"] = (float(zero[zero["interval"] == m]["coverage"].max()),
+                                         ".3f")
+    chosen = zero[zero["interval"] == CHOSEN["maxmin"]]["coverage"]
+    out["coverage_zero_simultaneous_min"] = (float(chosen.min()), ".3f")
+    out["coverage_zero_simultaneous_max"] = (float(chosen.max()), ".3f")
+    return out
+
+
 __all__ = ["CANDIDATES", "CHOSEN", "SCENARIOS", "Scenario", "coverage_table", "interval",
-           "coverage_display", "paper_scenarios", "recommendation", "simulate", "statistic"]
+           "coverage_display", "coverage_values", "paper_scenarios", "recommendation", "simulate", "statistic"]
