@@ -4,6 +4,7 @@ hand-computed values and scipy."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as sps
 
@@ -93,3 +94,62 @@ def test_recommendation_flags_what_is_out_of_range(measured):
 def test_scenarios_validate():
     with pytest.raises(Exception, match="one value per group"):
         Scenario("bad", (10, 10), 0.5, (0.5,), (0.2, 0.2))
+
+
+def _random_table(rng, n, n_groups, task):
+    groups = np.array([f"g{i}" for i in range(n_groups)])
+    df = {"sex": rng.choice(["F", "M"], n), "site": rng.choice(groups, n),
+          "patient_id": rng.integers(0, n // 2, n)}
+    if task == "multiclass":
+        classes = ["a", "b", "c"]
+        s = rng.dirichlet([1, 1, 1], n)
+        df["y_true"] = rng.choice(classes, n)
+        df.update({f"score_{c}": s[:, i] for i, c in enumerate(classes)})
+    else:
+        df["y_true"] = rng.integers(0, 2, n)
+        df["y_score"] = np.round(rng.random(n), 2)
+    return pd.DataFrame(df)
+
+
+def test_no_audit_interval_excludes_its_estimate_and_the_table_says_how_it_was_formed():
+    """Random small tables (the sizes where percentile intervals of gaps failed): every
+    finite interval of every row holds its estimate; two-group gaps have their signed
+    difference beside them; the column ``interval`` names the method."""
+    from compendium.audit import audit
+
+    rng = np.random.default_rng(11)
+    for n, n_groups, task in ((120, 3, "binary"), (240, 4, "multiclass"), (90, 2, "binary")):
+        t = audit(_random_table(rng, n, n_groups, task), task=task, attributes=["sex", "site"],
+                  n_bootstrap=120, n_permutations=0, seed=int(rng.integers(1000)))
+        ok = t.ci_low.notna()
+        assert ok.sum() > 20
+        assert ((t.ci_low[ok] <= t.estimate[ok] + 1e-9)
+                & (t.estimate[ok] <= t.ci_high[ok] + 1e-9)).all(), t[ok & (
+                    (t.ci_low > t.estimate + 1e-9) | (t.estimate > t.ci_high + 1e-9))]
+        gaps = t[t.kind == "gap"]
+        assert set(gaps.loc[gaps.attribute == "sex", "interval"]) <= {"abs_of_signed",
+                                                                      "simultaneous", ""}
+        assert set(gaps.loc[(gaps.attribute == "site") & gaps.ci_low.notna(), "interval"]) == (
+            {"abs_of_signed", "simultaneous"} if n_groups == 2 else {"simultaneous"})
+        signed = t[(t.metric == "tpr_diff") & (t.attribute == "sex")]
+        assert len(signed) and set(signed.group) == {"F vs M"} and set(signed.kind) == {"pair"}
+        for r in signed[signed.label != "macro"].itertuples():
+            gap = gaps[(gaps.metric == "tpr_gap") & (gaps.attribute == "sex")
+                       & (gaps.label == r.label)].iloc[0]
+            assert gap.estimate == pytest.approx(abs(r.estimate))
+            if np.isfinite(r.ci_low):
+                assert gap.ci_low == pytest.approx(0.0 if r.ci_low <= 0 <= r.ci_high
+                                                   else min(abs(r.ci_low), abs(r.ci_high)))
+                assert gap.ci_high == pytest.approx(max(abs(r.ci_low), abs(r.ci_high)))
+
+
+def test_metrics_restricted_to_a_gap_keep_its_signed_difference_only():
+    from compendium.audit import audit
+
+    t = audit(_random_table(np.random.default_rng(2), 200, 3, "binary"), task="binary",
+              attributes=["sex", "site"], n_bootstrap=50, n_permutations=20,
+              metrics=["tpr_gap"])
+    assert set(t.metric) == {"tpr_gap", "tpr_diff"}
+    assert t.iloc[0].metric == "tpr_gap"          # gaps first, signed rows after
+    assert t.loc[t.metric == "tpr_diff", "p_value"].isna().all()
+    assert t.loc[t.metric == "tpr_gap", "p_value"].notna().all()
