@@ -63,7 +63,8 @@ COLUMNS = ["metric", "attribute", "group", "label", "estimate", "ci_low", "ci_hi
 #: difference); the absolute value of the signed difference's percentile interval (the gap
 #: of two groups); the maximum (mean, minimum) of simultaneous intervals of the groups'
 #: pairwise differences (values) for a max-min gap of more groups, a gap averaged over
-#: classes or EqOdds (the worst group); empty when there is no interval.
+#: classes or EqOdds (the worst group), and of the class-wise F1s' pairwise differences for
+#: their variance (``f1_var``); empty when there is no interval.
 INTERVALS = ("percentile", "abs_of_signed", "simultaneous")
 #: Row kinds (column ``kind``): the whole table, one group, a gap over an attribute's
 #: groups, a named pair.  The kind comes from the metric, never from a group's name, so a
@@ -544,7 +545,7 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
             raise ConfigError(f"unknown metric {unknown[0]!r} (known: {', '.join(ALL_METRICS)})")
     requested = list(ALL_METRICS if metrics is None else metrics)
     # a gap's interval comes from its groups' values: compute them even when not asked for
-    needed = set(requested) | {b for m in requested if m in GAPS
+    needed = set(requested) | {b for m in requested if m in GAPS or m == "f1_var"
                                for b in spec(m).base.split(",")}
     engines = [_Engine(x, attrs, pair_map, opt, [m for m in ALL_METRICS if m in needed])
                for x in ds]
@@ -795,6 +796,28 @@ def _gap_interval(d, metric: str, attribute: str, label: str, groups: list[str],
     return float(lo.mean()), float(hi.mean()), "simultaneous"
 
 
+def _variance_interval(d, attribute: str, group: str, estimates, boot, *, level: float,
+                       opt: Options) -> tuple[float, float, str]:
+    """Interval of the variance of the class-wise F1 of one set of rows.
+
+    The variance is a sum of squared differences between classes,
+    ``sum_(i<j) (F1_i - F1_j)^2 / (C (C - ddof))``, increasing in every ``|F1_i - F1_j|``,
+    so (as for a max-min gap) its bounds come from simultaneous intervals of the pairwise
+    differences (:func:`stats.range_interval` over classes); a percentile interval of a
+    variance shares a gap's upward bias.
+    """
+    labs = list(d.labels)
+    values = _group_values(estimates, boot, attribute, [group], [("f1", lab) for lab in labs])
+    if values is None or len(labs) < 2:
+        return np.nan, np.nan, ""
+    est, reps = values
+    if not np.isfinite(est).all():
+        return np.nan, np.nan, ""
+    alo, ahi, _, _ = stats.range_interval(est[0][:, None], reps[0][:, None, :], level=level)
+    scale = len(labs) * (len(labs) - opt.var_ddof)
+    return float((alo ** 2).sum() / scale), float((ahi ** 2).sum() / scale), "simultaneous"
+
+
 def _signed_rows(d, attrs, estimates, boot, requested, sizes,
                  small_attr, *, level: float) -> list[tuple]:
     """The signed difference beside every gap of an attribute with two groups (first minus
@@ -876,6 +899,9 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
         if kind == "gap":
             lo, hi, how = _gap_interval(d, metric, attribute, label, groups_of[attribute],
                                         estimates, boot, level=level, opt=opt or Options())
+        elif metric == "f1_var":
+            lo, hi, how = _variance_interval(d, attribute, group, estimates, boot, level=level,
+                                             opt=opt or Options())
         elif boot.get(key):
             lo, hi = stats.percentile_interval(np.concatenate(boot[key]), level=level)
             how = "percentile" if np.isfinite(lo) else ""
