@@ -49,11 +49,13 @@ def test_range_interval_holds_its_estimate_and_zero_when_groups_agree():
 
 @pytest.fixture(scope="module")
 def measured():
-    """A few of the papers' designs, 1000 simulated data sets each (about 30 s)."""
+    """A few of the papers' designs, 1000 simulated data sets each (about 20 s of CPU)."""
     scenarios = [Scenario("A: 2 x 120, gap 0.3", (120, 120), 1 / 6, (0.75, 0.45), (0.2, 0.2)),
                  Scenario("A: 3 x 80, gap 0.3", (80, 80, 80), 1 / 6, (0.75, 0.6, 0.45),
                           (0.2, 0.2, 0.2)),
-                 Scenario("B: 3 x 300, gap 0", (300,) * 3, 0.3, (0.6,) * 3, (0.2,) * 3)]
+                 Scenario("B: 3 x 300, gap 0", (300,) * 3, 0.3, (0.6,) * 3, (0.2,) * 3),
+                 Scenario("B: 3 x 300, gap 0.1", (300,) * 3, 0.3, (0.65, 0.6, 0.55),
+                          (0.2,) * 3)]
     return coverage.coverage_table(scenarios, n_sim=1000, n_bootstrap=400, seed=20261203)
 
 
@@ -67,7 +69,8 @@ def test_reported_intervals_cover_93_to_97_percent_where_a_valid_one_exists(meas
     """The intervals the audit reports (coverage.CHOSEN) cover the true value of a signed
     difference, a two-group gap and a max-min gap of three groups in 93-97% of 1000
     simulated data sets (Monte-Carlo standard error 0.7 points), and never exclude their own
-    estimate; the percentile interval of a max-min gap does not cover a true gap of 0."""
+    estimate; the percentile interval of a max-min gap does not cover a true gap of 0.
+    Where the reported interval is conservative (above 97%) the test asks only for >= 93%."""
     t = measured
     for scenario, statistic in (("A: 2 x 120, gap 0.3", "signed"), ("A: 2 x 120, gap 0.3", "abs"),
                                 ("A: 3 x 80, gap 0.3", "maxmin"), ("B: 3 x 300, gap 0", "maxmin")):
@@ -80,7 +83,9 @@ def test_reported_intervals_cover_93_to_97_percent_where_a_valid_one_exists(meas
     pct = _row(t, "B: 3 x 300, gap 0", "maxmin", "percentile")
     assert pct.coverage < 0.05 and pct.excludes_estimate > 0
     assert not _row(t, "B: 3 x 300, gap 0", "maxmin", "percentile").valid
-    # EqOdds' simultaneous interval is conservative but valid
+    # conservative but valid: the max-min gap of three groups a few hundred strong at a
+    # non-zero gap, and EqOdds (both measured at 0.98-1.00; the glossary says so)
+    assert _row(t, "B: 3 x 300, gap 0.1", "maxmin", CHOSEN["maxmin"]).coverage >= 0.93
     assert _row(t, "A: 2 x 120, gap 0.3", "eqodds", CHOSEN["eqodds"]).coverage >= 0.93
 
 

@@ -227,7 +227,9 @@ def simulate(sc: Scenario, *, n_sim: int = 1000, n_bootstrap: int = 1000, level:
     (share of intervals that exclude their own estimate), ``n_sim``, ``n_bootstrap``.
     """
     rng = stats.as_generator(seed)
-    names = [s for s in CANDIDATES if len(sc.sizes) == 2 or s in ("maxmin", "eqodds")]
+    # two groups: the max-min gap is the absolute difference (``abs``, as the audit forms it)
+    names = [s for s in CANDIDATES if (s in ("signed", "abs")) == (len(sc.sizes) == 2)
+             or s == "eqodds"]
     acc = {(s, m): {"covered": 0, "width": 0.0, "excl": 0, "n": 0}
            for s in names for m in CANDIDATES[s]}
     done = 0
@@ -269,23 +271,25 @@ def coverage_table(scenarios: Sequence[Scenario] = SCENARIOS, *, n_sim: int = 10
                    n_bootstrap: int = 1000, level: float = 0.95,
                    seed: int | np.random.Generator = 0) -> pd.DataFrame:
     """:func:`simulate` over ``scenarios`` (the papers' designs by default), one table, with
-    a column ``valid``: whether a valid interval can exist (not for a max-min or absolute
-    gap whose true value is 0, the boundary of what the statistic can take: an interval of
-    resample quantiles holds 0 only when resamples reach 0 exactly), and ``chosen``: whether
-    the audit reports this interval for this statistic."""
+    a column ``valid``: whether an interval of this kind can be valid in the design (not the
+    percentile, BC or BCa interval of a gap whose true value is 0, the boundary of what a gap
+    can take: resample quantiles of a gap hold 0 only when resamples reach 0 exactly), and
+    ``chosen``: whether the audit reports this interval for this statistic."""
     rng = stats.as_generator(seed)
     t = pd.concat([simulate(sc, n_sim=n_sim, n_bootstrap=n_bootstrap, level=level, seed=rng)
                    for sc in scenarios], ignore_index=True)
-    t["valid"] = (t["statistic"] == "signed") | (t["truth"] > 0)
+    t["valid"] = ((t["statistic"] == "signed") | (t["truth"] > 0)
+                  | t["interval"].isin(["abs_of_signed", "simultaneous"]))
     t["chosen"] = [CHOSEN[s] == m for s, m in zip(t["statistic"], t["interval"])]
     return t
 
 
 def recommendation(table: pd.DataFrame, *, low: float = 0.93, high: float = 0.97
                    ) -> pd.DataFrame:
-    """Per statistic and interval over the designs where a valid interval exists: the
-    lowest and highest coverage, the mean width, the most often an interval excluded its
-    estimate, and ``within`` (every coverage in ``[low, high]``)."""
+    """Per statistic and interval over the designs where it can be valid (for the percentile,
+    BC and BCa intervals of a gap: a non-zero true gap): the lowest and highest coverage,
+    the mean width, the most often an interval excluded its estimate, and ``within`` (every
+    coverage in ``[low, high]``)."""
     v = table[table["valid"]]
     g = v.groupby(["statistic", "interval"], sort=False)
     out = g.agg(min_coverage=("coverage", "min"), max_coverage=("coverage", "max"),
@@ -318,8 +322,8 @@ def coverage_display(table: pd.DataFrame) -> pd.DataFrame:
         "excludes its estimate": table["excludes_estimate"].round(3),
         "reported by the audit": np.where(table["chosen"], "yes", ""),
         "note": np.where(table["valid"], "",
-                         "true gap 0: a gap's percentile or bias-corrected interval holds 0 "
-                         "only when resamples reach 0 exactly"),
+                         "no valid interval of this kind at a true gap of 0: resample "
+                         "quantiles of a gap hold 0 only when resamples reach 0 exactly"),
     })
     return out.reset_index(drop=True)
 
