@@ -7,13 +7,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-from compendium.audit import audit  # noqa: E402
-from compendium.papers.plots import interval_bars, interval_points, whiskers  # noqa: E402
+from compendium.audit import audit
+from compendium.papers.plots import interval_bars, interval_points, whiskers
 
 
 def _segments(ax):

@@ -3,8 +3,8 @@
 >>> from compendium.audit import audit, f1_gap, tpr_gap
 """
 
-from .metrics import (GAPS, METRICS, SPECS, MetricSpec, accuracy, auprc, auroc, auroc_gap,
-                      auroc_difference, by_group, ece, ece_difference, ece_gap, eqodds, f1,
+from .metrics import (GAPS, METRICS, SPECS, MetricSpec, accuracy, auprc, auroc,
+                      auroc_difference, auroc_gap, by_group, ece, ece_difference, ece_gap, eqodds, f1,
                       f1_difference, f1_gap, f1_var, fpr, fpr_difference, fpr_gap, tpr,
                       tpr_difference, tpr_gap, udr, udr_difference, udr_gap, worst_group_auroc)
 from .predictions import parse_predictions, read_predictions

@@ -24,7 +24,7 @@ often it excludes its own estimate; :data:`SCENARIOS` holds the papers' sample s
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -161,7 +161,7 @@ def _acceleration(cells: np.ndarray, name: str) -> np.ndarray:
     """BCa acceleration from the leave-one-row-out jackknife, exactly: removing a row changes
     only its group's cell, so there are at most 4 G distinct jackknife values, each weighted
     by how many rows it stands for."""
-    r, g, _ = cells.shape
+    g = cells.shape[1]
     values, weights = [], []
     for gg in range(g):
         for k in range(4):
@@ -352,5 +352,17 @@ def coverage_values(table: pd.DataFrame) -> dict:
     return out
 
 
-__all__ = ["CANDIDATES", "CHOSEN", "SCENARIOS", "Scenario", "coverage_table", "interval",
-           "coverage_display", "coverage_values", "paper_scenarios", "recommendation", "simulate", "statistic"]
+__all__ = [
+    "CANDIDATES",
+    "CHOSEN",
+    "SCENARIOS",
+    "Scenario",
+    "coverage_display",
+    "coverage_table",
+    "coverage_values",
+    "interval",
+    "paper_scenarios",
+    "recommendation",
+    "simulate",
+    "statistic",
+]
