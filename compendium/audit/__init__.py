@@ -4,9 +4,10 @@
 """
 
 from .metrics import (GAPS, METRICS, SPECS, MetricSpec, accuracy, auprc, auroc,
-                      auroc_difference, auroc_gap, by_group, ece, ece_difference, ece_gap, eqodds, f1,
-                      f1_difference, f1_gap, f1_var, fpr, fpr_difference, fpr_gap, tpr,
-                      tpr_difference, tpr_gap, udr, udr_difference, udr_gap, worst_group_auroc)
+                      auroc_difference, auroc_gap, by_group, ece, ece_difference, ece_gap,
+                      eqodds, f1, f1_difference, f1_gap, f1_var, fpr, fpr_difference, fpr_gap,
+                      tpr, tpr_difference, tpr_gap, udr, udr_difference, udr_gap,
+                      worst_group_auroc)
 from .predictions import parse_predictions, read_predictions
 from .report import COLUMNS, audit, summary
 from .stats import adjust_pvalues, iter_resample_counts, percentile_interval, permutation_pvalue
