@@ -158,3 +158,25 @@ def test_metrics_restricted_to_a_gap_keep_its_signed_difference_only():
     assert t.iloc[0].metric == "tpr_gap"          # gaps first, signed rows after
     assert t.loc[t.metric == "tpr_diff", "p_value"].isna().all()
     assert t.loc[t.metric == "tpr_gap", "p_value"].notna().all()
+
+
+def test_an_estimate_undefined_in_most_resamples_gets_no_interval_and_a_flag():
+    """A group whose two labels have one positive each: its macro AUROC is defined, but
+    in most resamples one of the positives is missing (each is drawn with probability
+    about 0.64, both about 0.4): no interval, flag few_resamples."""
+    from compendium.audit import audit
+
+    rng = np.random.default_rng(4)
+    n = 40
+    df = pd.DataFrame({"true_a": 0, "true_b": 0, "score_a": rng.random(n),
+                       "score_b": rng.random(n), "site": ["rare"] * 20 + ["common"] * 20})
+    df.loc[[0], "true_a"] = 1
+    df.loc[[1], "true_b"] = 1
+    df.loc[20:29, ["true_a", "true_b"]] = 1
+    t = audit(df, task="multilabel", attributes=["site"], metrics=["auroc"],
+              n_bootstrap=200, n_permutations=0)
+    row = t[(t.group == "rare") & (t.label == "macro")].iloc[0]
+    assert np.isfinite(row.estimate) and np.isnan(row.ci_low) and row.interval == ""
+    assert "few_resamples" in row.flag
+    common = t[(t.group == "common") & (t.label == "macro")].iloc[0]
+    assert np.isfinite(common.ci_low) and "few_resamples" not in common.flag

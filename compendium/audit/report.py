@@ -27,7 +27,8 @@ p_floor, kind, interval``
   twice);
 * ``n``: rows behind the estimate; ``flag``: ``small_group`` when a group (or, for a gap,
   one of its groups) has fewer than ``min_group_size`` rows, ``undefined`` when the
-  estimate is undefined (e.g. AUROC of a group with one class), ``single_group`` for the
+  estimate is undefined (e.g. AUROC of a group with one class), ``few_resamples`` when it is
+  undefined in more than half the resamples (no interval then), ``single_group`` for the
   gaps of an attribute with one group, ``p_floor`` when the row's family cannot reach an
   adjusted p-value below alpha, separated by ``;``;
 * ``p_floor``: the smallest adjusted p-value the row's family can reach with the
@@ -66,6 +67,11 @@ COLUMNS = ["metric", "attribute", "group", "label", "estimate", "ci_low", "ci_hi
 #: classes or EqOdds (the worst group), and of the class-wise F1s' pairwise differences for
 #: their variance (``f1_var``); empty when there is no interval.
 INTERVALS = ("percentile", "abs_of_signed", "simultaneous")
+#: An interval needs its estimate defined in at least this share of the resamples (a rare
+#: label in a small group has no positives in many of them): fewer, and the row has no
+#: interval and the flag ``few_resamples`` (the few defined resamples do not describe the
+#: estimate's sampling distribution).
+MIN_DEFINED = 0.5
 #: Row kinds (column ``kind``): the whole table, one group, a gap over an attribute's
 #: groups, a named pair.  The kind comes from the metric, never from a group's name, so a
 #: group may be called ``all``.
@@ -846,12 +852,14 @@ def _signed_rows(d, attrs, estimates, boot, requested, sizes,
                 ra, rb = _replicates(boot, ka), _replicates(boot, kb)
                 lo = hi = np.nan
                 how = ""
-                if ra is not None and rb is not None:
+                few = (ra is not None and rb is not None and np.isfinite(est)
+                       and np.isfinite(ra - rb).mean() < MIN_DEFINED)
+                if ra is not None and rb is not None and not few:
                     lo, hi = (float(x) for x in stats.percentile_interval(ra - rb, level=level))
                     how = "percentile" if np.isfinite(lo) else ""
                 p = pa = floor = np.nan
                 flags = (["small_group"] if small else []) + (
-                    [] if np.isfinite(est) else ["undefined"])
+                    ["few_resamples"] if few else []) + ([] if np.isfinite(est) else ["undefined"])
                 rows.append((DIFFS[base], a.name, pair, lab, est, lo, hi, p, pa,
                              sizes[(a.name, ga)] + sizes[(a.name, gb)], ";".join(flags),
                              floor, "pair", how))
@@ -896,7 +904,11 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
             small = n < min_group_size
         lo = hi = np.nan
         how = ""
-        if kind == "gap":
+        reps = _replicates(boot, key)
+        few = reps is not None and np.isfinite(est) and np.isfinite(reps).mean() < MIN_DEFINED
+        if few:
+            pass
+        elif kind == "gap":
             lo, hi, how = _gap_interval(d, metric, attribute, label, groups_of[attribute],
                                         estimates, boot, level=level, opt=opt or Options())
         elif metric == "f1_var":
@@ -920,6 +932,8 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
         flags = []
         if small:
             flags.append("small_group")
+        if few:
+            flags.append("few_resamples")
         if attribute in single and metric in GAPS:
             flags.append("single_group")
         if not np.isfinite(est):
