@@ -180,3 +180,29 @@ def test_an_estimate_undefined_in_most_resamples_gets_no_interval_and_a_flag():
     assert "few_resamples" in row.flag
     common = t[(t.group == "common") & (t.label == "macro")].iloc[0]
     assert np.isfinite(common.ci_low) and "few_resamples" not in common.flag
+
+
+def test_an_interval_that_would_exclude_its_estimate_is_withheld_and_flagged(monkeypatch):
+    """Where the resamples lie almost all on one side of the estimate (Paper E's smoke:
+    the macro AUPRC of 13 rows, 0.337 with resamples' 2.5-97.5% at [0.349, 0.565]), the row
+    gets no interval and the flag biased_bootstrap (here forced by shifting the bounds)."""
+    from compendium.audit import audit, report
+
+    real = report.stats.percentile_interval
+
+    def shifted(boot, *, level=0.95):
+        lo, hi = real(boot, level=level)
+        return lo + 10.0, hi + 10.0
+
+    df = _random_table(np.random.default_rng(3), 200, 2, "binary")
+    monkeypatch.setattr(report.stats, "percentile_interval", shifted)
+    t = audit(df, task="binary", attributes=["sex"], metrics=["tpr", "tpr_gap"],
+              n_bootstrap=50, n_permutations=0)
+    pct = t[t.kind.isin(["overall", "group", "pair"])]
+    assert pct.ci_low.isna().all() and pct.flag.str.contains("biased_bootstrap").all()
+    gap = t[t.kind == "gap"].iloc[0]   # |shifted signed interval| excludes the gap too
+    assert np.isnan(gap.ci_low) and "biased_bootstrap" in gap.flag
+    monkeypatch.undo()
+    t = audit(df, task="binary", attributes=["sex"], metrics=["tpr", "tpr_gap"],
+              n_bootstrap=50, n_permutations=0)
+    assert t.ci_low.notna().all() and not t.flag.str.contains("biased_bootstrap").any()

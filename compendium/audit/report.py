@@ -28,7 +28,9 @@ p_floor, kind, interval``
 * ``n``: rows behind the estimate; ``flag``: ``small_group`` when a group (or, for a gap,
   one of its groups) has fewer than ``min_group_size`` rows, ``undefined`` when the
   estimate is undefined (e.g. AUROC of a group with one class), ``few_resamples`` when it is
-  undefined in more than half the resamples (no interval then), ``single_group`` for the
+  undefined in more than half the resamples (no interval then), ``biased_bootstrap`` when
+  the interval would exclude the estimate (its resamples lie almost all on one side of it:
+  no interval then), ``single_group`` for the
   gaps of an attribute with one group, ``p_floor`` when the row's family cannot reach an
   adjusted p-value below alpha, separated by ``;``;
 * ``p_floor``: the smallest adjusted p-value the row's family can reach with the
@@ -72,6 +74,13 @@ INTERVALS = ("percentile", "abs_of_signed", "simultaneous")
 #: interval and the flag ``few_resamples`` (the few defined resamples do not describe the
 #: estimate's sampling distribution).
 MIN_DEFINED = 0.5
+
+
+def _holds(est, lo, hi, tol: float = 1e-9) -> bool:
+    """Whether a finite interval holds its estimate (True when either is undefined)."""
+    if not (np.isfinite(est) and np.isfinite(lo) and np.isfinite(hi)):
+        return True
+    return bool(lo - tol <= est <= hi + tol)
 #: Row kinds (column ``kind``): the whole table, one group, a gap over an attribute's
 #: groups, a named pair.  The kind comes from the metric, never from a group's name, so a
 #: group may be called ``all``.
@@ -857,9 +866,15 @@ def _signed_rows(d, attrs, estimates, boot, requested, sizes,
                 if ra is not None and rb is not None and not few:
                     lo, hi = (float(x) for x in stats.percentile_interval(ra - rb, level=level))
                     how = "percentile" if np.isfinite(lo) else ""
+                biased = not _holds(est, lo, hi)
+                if biased:
+                    lo = hi = np.nan
+                    how = ""
                 p = pa = floor = np.nan
                 flags = (["small_group"] if small else []) + (
-                    ["few_resamples"] if few else []) + ([] if np.isfinite(est) else ["undefined"])
+                    ["few_resamples"] if few else []) + (
+                    ["biased_bootstrap"] if biased else []) + (
+                    [] if np.isfinite(est) else ["undefined"])
                 rows.append((DIFFS[base], a.name, pair, lab, est, lo, hi, p, pa,
                              sizes[(a.name, ga)] + sizes[(a.name, gb)], ";".join(flags),
                              floor, "pair", how))
@@ -917,6 +932,12 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
         elif boot.get(key):
             lo, hi = stats.percentile_interval(np.concatenate(boot[key]), level=level)
             how = "percentile" if np.isfinite(lo) else ""
+        # resamples almost all on one side of the estimate (a biased statistic in a small
+        # group, e.g. average precision of a dozen rows): no percentile interval describes it
+        biased = not _holds(est, lo, hi)
+        if biased:
+            lo = hi = np.nan
+            how = ""
         p = floor = np.nan
         if key in perm:
             values = np.concatenate(perm[key])
@@ -934,6 +955,8 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
             flags.append("small_group")
         if few:
             flags.append("few_resamples")
+        if biased:
+            flags.append("biased_bootstrap")
         if attribute in single and metric in GAPS:
             flags.append("single_group")
         if not np.isfinite(est):
