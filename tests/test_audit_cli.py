@@ -16,7 +16,9 @@ from compendium.errors import ConfigError, InputError
 
 METRIC_NAMES = {"accuracy", "f1", "auroc", "auprc", "tpr", "fpr", "udr", "ece", "f1_var",
                 "f1_gap", "eqodds", "ece_gap", "auroc_gap", "worst_group_auroc", "tpr_gap",
-                "fpr_gap", "udr_gap"}
+                "fpr_gap", "udr_gap",
+                # signed differences beside the gaps of the two-group attributes
+                "f1_diff", "tpr_diff", "fpr_diff", "udr_diff", "auroc_diff", "ece_diff"}
 
 
 def _multiclass(n=300, seed=0):

@@ -230,9 +230,20 @@ def test_property_multiclass_matches_sklearn(seed, k):
     assert M.accuracy(y, p, labels=labels) == pytest.approx(skm.accuracy_score(y, p))
 
 
+def test_signed_differences_by_hand():
+    y = [0, 0, 1, 1, 0, 0, 1, 1]
+    p = [1, 0, 1, 0, 0, 0, 1, 1]
+    g = ["a"] * 4 + ["b"] * 4
+    assert M.fpr_difference(y, p, sensitive_features=g, pair=("a", "b")) == 0.5
+    assert M.tpr_difference(y, p, sensitive_features=g, pair=("a", "b")) == -0.5
+    assert M.tpr_difference(y, p, sensitive_features=g, pair=("b", "a")) == 0.5
+    s = [0.9, 0.1, 0.8, 0.2, 0.1, 0.2, 0.9, 0.8]
+    assert M.auroc_difference(y, s, sensitive_features=g, pair=("a", "b")) == 0.5 - 1.0
+
+
 def test_spec_list_drives_public_functions():
     for sp in M.METRICS:
-        fn = getattr(M, sp.name if sp.name != "fpr_diff" else "fpr_difference")
+        fn = getattr(M, sp.name.replace("_diff", "_difference"))
         assert fn.__doc__ and sp.title.split(" (")[0].split()[0] in fn.__doc__
     assert set(M.GAPS) == {"f1_gap", "eqodds", "ece_gap", "auroc_gap", "worst_group_auroc",
                            "tpr_gap", "fpr_gap", "udr_gap"}

@@ -77,7 +77,9 @@ def test_vectorised_engine_equals_naive_loop_on_the_same_resamples():
 
 
 def test_audit_intervals_equal_naive_metricframe_loop():
-    """The audit's intervals are percentiles of the naive per-resample MetricFrame values."""
+    """The audit's intervals equal those formed from naive per-resample MetricFrame values:
+    percentiles of a group's metric and of a signed difference, the absolute value of the
+    signed interval for a two-group gap, simultaneous pairwise intervals for three groups."""
     df = _binary_table(n=200, seed=2)
     n_boot = 60
     table = audit(df, task="binary", attributes=["sex", "age"], n_bootstrap=n_boot,
@@ -88,18 +90,44 @@ def test_audit_intervals_equal_naive_metricframe_loop():
     counts = np.concatenate(list(stats.iter_resample_counts(
         n_boot, len(df), strata=strata.ravel(), clusters=df.patient_id.astype(str).to_numpy(),
         seed=np.random.default_rng(11))), axis=1)
-    gaps, aucs = [], []
+    fprs, tpr_sex, aucs = [], [], []
+
+    def fpr_by(r, attr):
+        p = (r.y_score >= 0.5).astype(int)
+        return MetricFrame(metrics={"fpr": false_positive_rate, "tpr": true_positive_rate},
+                           y_true=r.y_true, y_pred=p, sensitive_features=r[attr]).by_group
+
     for idx in stats.counts_to_indices(counts):
         r = df.iloc[idx]
-        p = (r.y_score >= 0.5).astype(int)
-        frame = MetricFrame(metrics={"tpr": true_positive_rate, "fpr": false_positive_rate},
-                            y_true=r.y_true, y_pred=p, sensitive_features=r.age)
-        gaps.append(frame.difference()["fpr"])
+        fprs.append(fpr_by(r, "age")["fpr"].to_numpy())
+        tpr_sex.append(fpr_by(r, "sex")["tpr"].to_numpy())
         aucs.append(MetricFrame(metrics=skm.roc_auc_score, y_true=r.y_true, y_pred=r.y_score,
                                 sensitive_features=r.sex).by_group["F"])
+    # three age groups: max over pairs of |d| bounds of simultaneous (max-t) intervals
+    est = fpr_by(df, "age")["fpr"].to_numpy()
+    fprs = np.array(fprs)
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    d_hat = np.array([est[i] - est[j] for i, j in pairs])
+    d_boot = np.array([fprs[:, i] - fprs[:, j] for i, j in pairs])
+    se = d_boot.std(axis=1)
+    c = np.quantile((np.abs(d_boot - d_hat[:, None]) / se[:, None]).max(axis=0), 0.95)
+    lows, highs = d_hat - c * se, d_hat + c * se
+    abs_lo = [0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi)) for lo, hi in zip(lows, highs)]
+    abs_hi = [max(abs(lo), abs(hi)) for lo, hi in zip(lows, highs)]
     row = table.query("metric == 'fpr_gap' and attribute == 'age'").iloc[0]
-    lo, hi = np.quantile(gaps, [0.025, 0.975])
-    assert (row.ci_low, row.ci_high) == pytest.approx((lo, hi))
+    assert row.interval == "simultaneous"
+    assert (row.ci_low, row.ci_high) == pytest.approx((max(abs_lo), max(abs_hi)))
+    assert row.ci_low <= row.estimate <= row.ci_high
+    # two sexes: the signed difference F - M (percentiles) and the gap, its absolute value
+    tpr_sex = np.array(tpr_sex)
+    lo, hi = np.quantile(tpr_sex[:, 0] - tpr_sex[:, 1], [0.025, 0.975])
+    diff = table.query("metric == 'tpr_diff' and attribute == 'sex'").iloc[0]
+    assert diff.group == "F vs M" and (diff.ci_low, diff.ci_high) == pytest.approx((lo, hi))
+    gap = table.query("metric == 'tpr_gap' and attribute == 'sex'").iloc[0]
+    assert gap.estimate == pytest.approx(abs(diff.estimate))
+    expected = ((0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi))), max(abs(lo), abs(hi)))
+    assert (gap.ci_low, gap.ci_high) == pytest.approx(expected)
+    assert gap.p_value == diff.p_value or np.isnan(gap.p_value)
     row = table.query("metric == 'auroc' and attribute == 'sex' and group == 'F'").iloc[0]
     assert (row.ci_low, row.ci_high) == pytest.approx(tuple(np.quantile(aucs, [0.025, 0.975])))
 

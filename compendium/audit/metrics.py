@@ -554,16 +554,32 @@ METRICS: tuple[MetricSpec, ...] = (
                r"\Delta\mathrm{UDR}_c = \max_g \mathrm{UDR}_c^g - \min_g \mathrm{UDR}_c^g",
                "Largest difference in underdiagnosis rate between groups (equal to the TPR gap).",
                base="udr", over_groups="range", higher_is_better=False, papers="B"),
-    MetricSpec("fpr_diff", "fairness", "Signed FPR difference for a named pair",
+    MetricSpec("fpr_diff", "fairness", "Signed FPR difference (two groups, or a named pair)",
                r"\mathrm{FPR}^{a} - \mathrm{FPR}^{b}",
-               "Signed FPR difference between two named groups, e.g. Black - White, "
-               "Female - Male, 18-40 vs 80+ (Paper C); reported only when a pair is requested.",
+               "Signed FPR difference between two groups, first minus second as the group "
+               "column names them ('a vs b' = a - b): for every named pair, e.g. Black - White, "
+               "Female - Male, 18-40 vs 80+ (Paper C; tested by permutation), and beside the "
+               "FPR gap of every attribute with two groups.",
                base="fpr", over_groups="pair", higher_is_better=False, papers="C"),
-)
+) + tuple(
+    MetricSpec(f"{b}_diff", "fairness", f"Signed {t} difference (two groups)",
+               rf"\mathrm{{{t}}}^{{a}} - \mathrm{{{t}}}^{{b}}",
+               f"Signed {t} difference between the two groups of an attribute with two groups, "
+               "first minus second as the group column names them ('a vs b' = a - b), beside "
+               f"the {t} gap; the gap's interval is the absolute value of this difference's "
+               "interval. Not tested again: the gap's permutation test is its two-sided test.",
+               base=b, over_groups="pair", needs=needs, higher_is_better=hib, papers=papers)
+    for b, t, needs, hib, papers in (("f1", "F1", "pred", True, "A"),
+                                     ("tpr", "TPR", "pred", True, "A, B"),
+                                     ("udr", "UDR", "pred", False, "B"),
+                                     ("auroc", "AUROC", "score", True, "B"),
+                                     ("ece", "ECE", "score", False, "A")))
 
 SPECS: dict[str, MetricSpec] = {m.name: m for m in METRICS}
 UTILITY = tuple(m.name for m in METRICS if m.kind == "utility")
 GAPS = tuple(m.name for m in METRICS if m.over_groups in ("range", "min"))
+#: Signed differences between two groups, by the per-group base metric they compare.
+DIFFS = {m.base: m.name for m in METRICS if m.over_groups == "pair"}
 
 
 def spec(name: str) -> MetricSpec:
@@ -828,40 +844,42 @@ def f1_var(y_true, y_pred, *, labels=None, ddof: int = 0) -> float:
     return float(np.var(values, ddof=ddof))
 
 
-def fpr_difference(y_true, y_pred, *, sensitive_features, pair: tuple, labels=None,
-                   average="macro"):
-    r"""Signed FPR difference between two named groups (Paper C).
+def _make_difference(sp: MetricSpec):
+    other = "y_score" if sp.needs == "score" else "y_pred"
 
-    .. math:: \mathrm{FPR}^{a} - \mathrm{FPR}^{b}
+    def metric(y_true, y_other, *, sensitive_features, pair: tuple, labels=None,
+               average="macro", threshold: float = 0.5):
+        d = as_task_data(y_true, y_other, needs=sp.needs, labels=labels, threshold=threshold)
+        codes, groups = _group_codes(sensitive_features, d.n)
+        a, b = (str(p) for p in pair)
+        names = [str(g) for g in groups]
+        for g in (a, b):
+            if g not in names:
+                raise InputError(f"group {g!r} not found (groups: {', '.join(names)})")
+        va, vb = (_point(d.take(np.flatnonzero(codes == names.index(g))), sp.base,
+                         n_bins=ECE_BINS, binning="uniform") for g in (a, b))
+        diff = va - vb
+        if len(diff) == 1:
+            return float(diff[0])
+        return _average(diff, average, d.ece_labels if sp.base == "ece" else d.labels)
 
-    Parameters
-    ----------
-    y_true, y_pred : array-like
-    sensitive_features : array-like
-    pair : (a, b)
-        The two group values, e.g. ``("Black", "White")``.
+    metric.__name__ = f"{sp.base}_difference"
+    metric.__doc__ = (f"{sp.title}: ``{sp.base}(pair[0]) - {sp.base}(pair[1])``.\n\n"
+                      f"{sp.description}\n\n.. math::\n\n    {sp.formula}\n\n"
+                      f"Parameters\n----------\ny_true, {other} : array-like\n"
+                      "sensitive_features : array-like\npair : (a, b)\n"
+                      "    The two group values, e.g. ``(\"Black\", \"White\")``.\n\n"
+                      "Generated from :data:`compendium.audit.metrics.METRICS`.")
+    return metric
 
-    Examples
-    --------
-    >>> fpr_difference([0, 0, 0, 0], [1, 0, 0, 0], sensitive_features=["a", "a", "b", "b"],
-    ...                pair=("a", "b"))
-    0.5
-    """
-    d = as_task_data(y_true, y_pred, needs="pred", labels=labels)
-    codes, groups = _group_codes(sensitive_features, d.n)
-    a, b = (str(p) for p in pair)
-    names = [str(g) for g in groups]
-    for g in (a, b):
-        if g not in names:
-            raise InputError(f"group {g!r} not found (groups: {', '.join(names)})")
-    va = _point(d.take(np.flatnonzero(codes == names.index(a))), "fpr", n_bins=ECE_BINS,
-                binning="uniform")
-    vb = _point(d.take(np.flatnonzero(codes == names.index(b))), "fpr", n_bins=ECE_BINS,
-                binning="uniform")
-    diff = va - vb
-    if len(diff) == 1:
-        return float(diff[0])
-    return _average(diff, average, d.labels)
+
+#: ``fpr_difference``, ``tpr_difference``, ...: one signed difference per ``*_diff`` spec.
+fpr_difference = _make_difference(SPECS["fpr_diff"])
+f1_difference = _make_difference(SPECS["f1_diff"])
+tpr_difference = _make_difference(SPECS["tpr_diff"])
+udr_difference = _make_difference(SPECS["udr_diff"])
+auroc_difference = _make_difference(SPECS["auroc_diff"])
+ece_difference = _make_difference(SPECS["ece_diff"])
 
 
 def by_group(metric: str, y_true, y_other, *, sensitive_features, labels=None,

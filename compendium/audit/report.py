@@ -3,7 +3,7 @@
 :func:`audit` returns one tidy table, one row per estimate:
 
 ``metric, attribute, group, label, estimate, ci_low, ci_high, p_value, p_adjusted, n, flag,
-p_floor, kind``
+p_floor, kind, interval``
 
 * ``attribute``: the attribute's name (``all`` for overall rows; ``a+b`` for an
   intersection); ``group``: the group's value (``all`` for overall rows and for gap rows,
@@ -11,8 +11,14 @@ p_floor, kind``
 * ``label``: the class or label; ``macro`` for macro averages and for gaps averaged over
   classes; ``all`` for quantities computed jointly over classes (multi-class accuracy and
   top-label ECE; binary accuracy);
-* ``ci_low, ci_high``: percentile bootstrap interval (patients resampled when a
-  ``patient_id`` column is present, stratified by the groups of all attributes);
+* ``ci_low, ci_high``: bootstrap interval (patients resampled when a ``patient_id`` column
+  is present, stratified by the groups of all attributes), formed as column ``interval``
+  says (:data:`INTERVALS`): percentiles for one group or a signed difference; for the gap
+  of two groups the absolute value of the signed difference's interval (which holds 0 when
+  that one does); for a max-min gap of more groups, a gap averaged over classes and EqOdds,
+  bounds from simultaneous intervals of the groups' differences (valid at a true gap of 0
+  too).  Every gap of an attribute with two groups has its signed difference beside it
+  (``tpr_diff``, ...: group ``a vs b`` = a minus b; kind ``pair``);
 * ``p_value``: permutation test of a gap (group membership shuffled, between patients when a
   ``patient_id`` is present and the attribute is constant within patients; sequential with
   ``max_permutations``); ``p_adjusted``: Holm (default), Benjamini-Hochberg or Bonferroni
@@ -21,12 +27,16 @@ p_floor, kind``
   twice);
 * ``n``: rows behind the estimate; ``flag``: ``small_group`` when a group (or, for a gap,
   one of its groups) has fewer than ``min_group_size`` rows, ``undefined`` when the
-  estimate is undefined (e.g. AUROC of a group with one class), ``single_group`` for the
+  estimate is undefined (e.g. AUROC of a group with one class), ``few_resamples`` when it is
+  undefined in more than half the resamples (no interval then), ``biased_bootstrap`` when
+  the interval would exclude the estimate (its resamples lie almost all on one side of it:
+  no interval then), ``single_group`` for the
   gaps of an attribute with one group, ``p_floor`` when the row's family cannot reach an
   adjusted p-value below alpha, separated by ``;``;
 * ``p_floor``: the smallest adjusted p-value the row's family can reach with the
   permutations drawn (``m / (N + 1)``); ``kind``: ``overall``, ``group``, ``gap`` or ``pair``
-  (from the metric, so a group may be named ``all``).
+  (from the metric, so a group may be named ``all``); ``interval``: how the interval is
+  formed.
 """
 
 from __future__ import annotations
@@ -41,8 +51,8 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 from . import stats
-from .metrics import (BINNINGS, ECE_BINS, GAPS, GroupAUROC, RowSet, fairness_from_groups,
-                      population_variance, spec)
+from .metrics import (BINNINGS, DIFFS, ECE_BINS, GAPS, GroupAUROC, RowSet,
+                      fairness_from_groups, population_variance, spec)
 from .predictions import (CONFIDENCES, Attribute, TaskData, parse_attributes, parse_predictions,
                           task_data)
 from .thresholds import choose_threshold, parse_policy
@@ -50,7 +60,27 @@ from .thresholds import choose_threshold, parse_policy
 log = logging.getLogger(__name__)
 
 COLUMNS = ["metric", "attribute", "group", "label", "estimate", "ci_low", "ci_high",
-           "p_value", "p_adjusted", "n", "flag", "p_floor", "kind"]
+           "p_value", "p_adjusted", "n", "flag", "p_floor", "kind", "interval"]
+#: How an interval is formed (column ``interval``; see the glossary's coverage table):
+#: percentiles of the bootstrap distribution (a group's or the overall metric, a signed
+#: difference); the absolute value of the signed difference's percentile interval (the gap
+#: of two groups); the maximum (mean, minimum) of simultaneous intervals of the groups'
+#: pairwise differences (values) for a max-min gap of more groups, a gap averaged over
+#: classes or EqOdds (the worst group), and of the class-wise F1s' pairwise differences for
+#: their variance (``f1_var``); empty when there is no interval.
+INTERVALS = ("percentile", "abs_of_signed", "simultaneous")
+#: An interval needs its estimate defined in at least this share of the resamples (a rare
+#: label in a small group has no positives in many of them): fewer, and the row has no
+#: interval and the flag ``few_resamples`` (the few defined resamples do not describe the
+#: estimate's sampling distribution).
+MIN_DEFINED = 0.5
+
+
+def _holds(est, lo, hi, tol: float = 1e-9) -> bool:
+    """Whether a finite interval holds its estimate (True when either is undefined)."""
+    if not (np.isfinite(est) and np.isfinite(lo) and np.isfinite(hi)):
+        return True
+    return bool(lo - tol <= est <= hi + tol)
 #: Row kinds (column ``kind``): the whole table, one group, a gap over an attribute's
 #: groups, a named pair.  The kind comes from the metric, never from a group's name, so a
 #: group may be called ``all``.
@@ -68,7 +98,7 @@ BASE_METRICS = ("accuracy", "f1", "auroc", "auprc", "tpr", "fpr", "udr", "ece")
 #: Fairness metrics tested by permutation (the gaps; the worst group is not a gap).
 TESTED = tuple(g for g in GAPS if spec(g).over_groups == "range") + ("fpr_diff",)
 #: Every metric of the table, in order.
-ALL_METRICS = BASE_METRICS + ("f1_var",) + GAPS + ("fpr_diff",)
+ALL_METRICS = BASE_METRICS + ("f1_var",) + GAPS + tuple(DIFFS.values())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -528,7 +558,12 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
         unknown = [m for m in metrics if m not in ALL_METRICS]
         if unknown:
             raise ConfigError(f"unknown metric {unknown[0]!r} (known: {', '.join(ALL_METRICS)})")
-    engines = [_Engine(x, attrs, pair_map, opt, metrics) for x in ds]
+    requested = list(ALL_METRICS if metrics is None else metrics)
+    # a gap's interval comes from its groups' values: compute them even when not asked for
+    needed = set(requested) | {b for m in requested if m in GAPS or m == "f1_var"
+                               for b in spec(m).base.split(",")}
+    engines = [_Engine(x, attrs, pair_map, opt, [m for m in ALL_METRICS if m in needed])
+               for x in ds]
     engine = engines[0] if len(engines) == 1 else _MeanEngine(engines)
     estimates = {k: v[0] for k, v in engine.evaluate(None).items()}
     rng = stats.as_generator(seed)
@@ -626,7 +661,11 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
     table = _table(d, attrs, pair_map, estimates, boot, perm, level=level,
                    min_group_size=min_group_size, correction=correction,
                    sequential=sequential, fam_of=fam_of, fam_size=fam_size, drawn=drawn,
-                   alpha=alpha, present=dict(zip([a.name for a in attrs], engine.present)))
+                   alpha=alpha, present=dict(zip([a.name for a in attrs], engine.present)),
+                   opt=opt, requested=requested)
+    keep = set(requested) | {DIFFS[b] for m in requested if m in GAPS
+                             and spec(m).over_groups == "range" for b in spec(m).base.split(",")}
+    table = table[table["metric"].isin(keep)].reset_index(drop=True)
     table.attrs.update({"runs": len(tables), "family": family, "alpha": alpha,
                         "correction": correction,
                         "permutations": drawn,
@@ -703,9 +742,148 @@ def _map_chunks(func, chunks, n_jobs: int, axis: int = 1):
             yield fut.result(), width
 
 
+def _replicates(boot: dict, key: tuple) -> np.ndarray | None:
+    chunks = boot.get(key)
+    return np.concatenate(chunks) if chunks else None
+
+
+def _group_values(estimates: dict, boot: dict, attribute: str, groups: list[str],
+                  components: list[tuple[str, str]]):
+    """The groups' estimates (G, K) and resamples (G, K, B) of the (base, label)
+    ``components``; None when one is missing or has no resamples."""
+    est, reps = [], []
+    for g in groups:
+        for base, lab in components:
+            key = (base, attribute, g, lab)
+            r = _replicates(boot, key)
+            if key not in estimates or r is None:
+                return None
+            est.append(float(estimates[key]))
+            reps.append(r)
+    k = len(components)
+    return (np.array(est).reshape(len(groups), k),
+            np.stack(reps).reshape(len(groups), k, -1))
+
+
+def _gap_interval(d, metric: str, attribute: str, label: str, groups: list[str], estimates,
+                  boot, *, level: float, opt: Options) -> tuple[float, float, str]:
+    """Interval of a gap row from its groups' values (see :data:`INTERVALS`).
+
+    Two groups and one value per group (a per-class gap, a gap of macro averages): the
+    absolute value of the signed difference's percentile interval.  Otherwise (more groups,
+    a mean of per-class gaps, EqOdds' TPR and FPR gaps): simultaneous intervals of every
+    pairwise difference the gap depends on (:func:`stats.range_interval`), reduced as the
+    gap is (max over pairs, the EqOdds reading over TPR and FPR, the mean over classes).
+    The worst group: the minimum of simultaneous intervals of the groups' values.
+    """
+    sp = spec(metric)
+    bases = sp.base.split(",")
+    names = list(_labels(d, bases[0]))
+    if label != "macro":
+        labs = [label]
+    elif sp.over_groups == "min" or opt.gap_macro == "gap_of_macro":
+        labs = ["macro"]
+    else:
+        labs = names
+    values = _group_values(estimates, boot, attribute, groups,
+                           [(b, lab) for lab in labs for b in bases])
+    if values is None or len(groups) < 2:
+        return np.nan, np.nan, ""
+    est, reps = values
+    if not np.isfinite(est).all():
+        return np.nan, np.nan, ""
+    if sp.over_groups == "min":
+        lo, hi = stats.simultaneous_band(est.reshape(-1), reps.reshape(-1, reps.shape[-1]),
+                                         level=level)
+        return (float(lo.reshape(est.shape).min(axis=0)[0]),
+                float(hi.reshape(est.shape).min(axis=0)[0]), "simultaneous")
+    if len(groups) == 2 and est.shape[1] == 1:
+        lo, hi = stats.abs_interval(*stats.percentile_interval(reps[0, 0] - reps[1, 0],
+                                                               level=level))
+        return float(lo), float(hi), "abs_of_signed"
+    _, _, lo, hi = stats.range_interval(est, reps, level=level)
+    lo, hi = lo.reshape(len(labs), len(bases)), hi.reshape(len(labs), len(bases))
+    if metric == "eqodds":
+        combine = np.mean if opt.eqodds == "mean" else np.max
+        lo, hi = combine(lo, axis=1), combine(hi, axis=1)
+    else:
+        lo, hi = lo[:, 0], hi[:, 0]
+    return float(lo.mean()), float(hi.mean()), "simultaneous"
+
+
+def _variance_interval(d, attribute: str, group: str, estimates, boot, *, level: float,
+                       opt: Options) -> tuple[float, float, str]:
+    """Interval of the variance of the class-wise F1 of one set of rows.
+
+    The variance is a sum of squared differences between classes,
+    ``sum_(i<j) (F1_i - F1_j)^2 / (C (C - ddof))``, increasing in every ``|F1_i - F1_j|``,
+    so (as for a max-min gap) its bounds come from simultaneous intervals of the pairwise
+    differences (:func:`stats.range_interval` over classes); a percentile interval of a
+    variance shares a gap's upward bias.
+    """
+    labs = list(d.labels)
+    values = _group_values(estimates, boot, attribute, [group], [("f1", lab) for lab in labs])
+    if values is None or len(labs) < 2:
+        return np.nan, np.nan, ""
+    est, reps = values
+    if not np.isfinite(est).all():
+        return np.nan, np.nan, ""
+    alo, ahi, _, _ = stats.range_interval(est[0][:, None], reps[0][:, None, :], level=level)
+    scale = len(labs) * (len(labs) - opt.var_ddof)
+    return float((alo ** 2).sum() / scale), float((ahi ** 2).sum() / scale), "simultaneous"
+
+
+def _signed_rows(d, attrs, estimates, boot, requested, sizes,
+                 small_attr, *, level: float) -> list[tuple]:
+    """The signed difference beside every gap of an attribute with two groups (first minus
+    second).  Not tested again: a per-class gap is its absolute value, and the gap's row
+    holds the (two-sided) permutation test."""
+    bases = list(dict.fromkeys(b for m in requested if m in GAPS
+                               and spec(m).over_groups == "range"
+                               for b in spec(m).base.split(",")))
+    rows = []
+    for a in attrs:
+        groups = [g for g in a.groups if sizes[(a.name, g)] > 0]
+        if a.name == OVERALL_ONLY or len(groups) != 2:
+            continue
+        ga, gb = groups
+        pair = f"{ga}{PAIR_SEP}{gb}"
+        small = bool(set(groups) & set(small_attr[a.name]))
+        for base in bases:
+            labs = list(_labels(d, base))
+            labs += ["macro"] if len(labs) > 1 else []
+            for lab in labs:
+                key = (DIFFS[base], a.name, pair, lab)
+                ka, kb = (base, a.name, ga, lab), (base, a.name, gb, lab)
+                if key in estimates or ka not in estimates or kb not in estimates:
+                    continue
+                est = float(estimates[ka] - estimates[kb])
+                ra, rb = _replicates(boot, ka), _replicates(boot, kb)
+                lo = hi = np.nan
+                how = ""
+                few = (ra is not None and rb is not None and np.isfinite(est)
+                       and np.isfinite(ra - rb).mean() < MIN_DEFINED)
+                if ra is not None and rb is not None and not few:
+                    lo, hi = (float(x) for x in stats.percentile_interval(ra - rb, level=level))
+                    how = "percentile" if np.isfinite(lo) else ""
+                biased = not _holds(est, lo, hi)
+                if biased:
+                    lo = hi = np.nan
+                    how = ""
+                p = pa = floor = np.nan
+                flags = (["small_group"] if small else []) + (
+                    ["few_resamples"] if few else []) + (
+                    ["biased_bootstrap"] if biased else []) + (
+                    [] if np.isfinite(est) else ["undefined"])
+                rows.append((DIFFS[base], a.name, pair, lab, est, lo, hi, p, pa,
+                             sizes[(a.name, ga)] + sizes[(a.name, gb)], ";".join(flags),
+                             floor, "pair", how))
+    return rows
+
+
 def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, correction,
            sequential=frozenset(), fam_of=None, fam_size=None, drawn=None, alpha=0.05,
-           present=None):
+           present=None, opt: Options | None = None, requested=None):
     sizes = {("all", "all"): d.n}
     small_attr = {}
     single = {a.name for a in attrs if (present or {}).get(a.name, 2) < 2}
@@ -722,6 +900,7 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
         if a.name in single and a.name != OVERALL_ONLY:
             log.warning("%s has a single group (%s): its gaps are undefined (flag single_group)",
                         a.name, ", ".join(g for g, c in zip(a.groups, counts) if c) or "none")
+    groups_of = {a.name: [g for g in a.groups if sizes[(a.name, g)] > 0] for a in attrs}
     rows = []
     undefined: dict[tuple[str, str, str], list[str]] = {}
     pairs_of = {(a, f"{ga}{PAIR_SEP}{gb}"): (ga, gb) for a, ps in pair_map.items()
@@ -739,8 +918,26 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
             kind, n = "group", sizes[(attribute, group)]
             small = n < min_group_size
         lo = hi = np.nan
-        if boot.get(key):
+        how = ""
+        reps = _replicates(boot, key)
+        few = reps is not None and np.isfinite(est) and np.isfinite(reps).mean() < MIN_DEFINED
+        if few:
+            pass
+        elif kind == "gap":
+            lo, hi, how = _gap_interval(d, metric, attribute, label, groups_of[attribute],
+                                        estimates, boot, level=level, opt=opt or Options())
+        elif metric == "f1_var":
+            lo, hi, how = _variance_interval(d, attribute, group, estimates, boot, level=level,
+                                             opt=opt or Options())
+        elif boot.get(key):
             lo, hi = stats.percentile_interval(np.concatenate(boot[key]), level=level)
+            how = "percentile" if np.isfinite(lo) else ""
+        # resamples almost all on one side of the estimate (a biased statistic in a small
+        # group, e.g. average precision of a dozen rows): no percentile interval describes it
+        biased = not _holds(est, lo, hi)
+        if biased:
+            lo = hi = np.nan
+            how = ""
         p = floor = np.nan
         if key in perm:
             values = np.concatenate(perm[key])
@@ -756,6 +953,10 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
         flags = []
         if small:
             flags.append("small_group")
+        if few:
+            flags.append("few_resamples")
+        if biased:
+            flags.append("biased_bootstrap")
         if attribute in single and metric in GAPS:
             flags.append("single_group")
         if not np.isfinite(est):
@@ -764,7 +965,7 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
         if np.isfinite(floor) and floor >= alpha:
             flags.append("p_floor")
         rows.append((metric, attribute, group, label, float(est), float(lo), float(hi), p,
-                     np.nan, int(n), ";".join(flags), floor, kind))
+                     np.nan, int(n), ";".join(flags), floor, kind, how))
     for (attribute, group, kind), what in undefined.items():
         where = {"overall": "overall", "gap": f"{attribute} (gap over groups)"}.get(
             kind, f"{attribute}={group}")
@@ -791,6 +992,11 @@ def _table(d, attrs, pair_map, estimates, boot, perm, *, level, min_group_size, 
         if udr.any() and len(tpr):
             table.loc[udr, "p_adjusted"] = (table.loc[udr, key].merge(tpr, on=key, how="left")
                                             ["p_adjusted"].to_numpy())
+    signed = _signed_rows(d, attrs, estimates, boot,
+                          ALL_METRICS if requested is None else requested, sizes, small_attr,
+                          level=level)
+    if signed:
+        table = pd.concat([table, pd.DataFrame(signed, columns=COLUMNS)], ignore_index=True)
     return table
 
 

@@ -1,5 +1,6 @@
 """Plot pieces the papers' figures share: a colour-blind palette, grouped bars with interval
-whiskers, two-line tick labels."""
+whiskers (never clipped: an interval that excludes its estimate is an error), two-line tick
+labels."""
 
 from __future__ import annotations
 
@@ -21,6 +22,23 @@ def wrap(label: str) -> str:
     return str(label).replace(" (", "\n(")
 
 
+def whiskers(estimate, ci_low, ci_high, *, tol: float = 1e-9) -> np.ndarray:
+    """Error-bar lengths ``[[estimate - ci_low], [ci_high - estimate]]`` (2, n) for
+    matplotlib's ``yerr``; an undefined bound draws no whisker.  ValueError when a finite
+    interval excludes its estimate: the audit's intervals hold their estimates, so a
+    whisker is never clipped to hide one that does not."""
+    est = np.asarray(estimate, dtype=float)
+    lo = est - np.asarray(ci_low, dtype=float)
+    hi = np.asarray(ci_high, dtype=float) - est
+    bad = (lo < -tol) | (hi < -tol)
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} interval(s) exclude their estimate (first: "
+                         f"{est[bad][0]:.4g} outside [{np.asarray(ci_low, float)[bad][0]:.4g}, "
+                         f"{np.asarray(ci_high, float)[bad][0]:.4g}]): not drawn as whiskers")
+    return np.vstack([np.where(np.isfinite(lo), np.maximum(lo, 0), 0),
+                      np.where(np.isfinite(hi), np.maximum(hi, 0), 0)])
+
+
 def interval_bars(ax, table: pd.DataFrame, x: str, hue: str, order: Sequence[str],
                   hue_order: Sequence[str], *, y: str = "estimate",
                   star: str | None = None) -> None:
@@ -32,9 +50,9 @@ def interval_bars(ax, table: pd.DataFrame, x: str, hue: str, order: Sequence[str
         sub = table[table[hue] == h].set_index(x).reindex(order)
         pos = np.arange(len(order)) - 0.4 + width * (j + 0.5)
         est = sub[y].to_numpy(float)
-        lo = np.clip(est - sub["ci_low"].to_numpy(float), 0, None)
-        hi = np.clip(sub["ci_high"].to_numpy(float) - est, 0, None)
-        ax.bar(pos, est, width, color=colors[h], label=h, yerr=[lo, hi], capsize=2,
+        err = whiskers(est, sub["ci_low"], sub["ci_high"])
+        hi = err[1]
+        ax.bar(pos, est, width, color=colors[h], label=h, yerr=err, capsize=2,
                error_kw={"lw": 0.8})
         if star:
             for p, e, s, top in zip(pos, est, sub[star].to_numpy(), est + hi):
@@ -52,10 +70,9 @@ def interval_points(ax, table: pd.DataFrame, x: str, hue: str, order: Sequence[s
         r = table[table[hue] == h].set_index(x).reindex(order)
         pos = np.arange(len(order)) + (j - (len(hue_order) - 1) / 2) * step
         est = r[y].to_numpy(float)
-        ax.errorbar(pos, est, yerr=[np.clip(est - r["ci_low"].to_numpy(float), 0, None),
-                                    np.clip(r["ci_high"].to_numpy(float) - est, 0, None)],
+        ax.errorbar(pos, est, yerr=whiskers(est, r["ci_low"], r["ci_high"]),
                     fmt="o", ms=ms, capsize=2, label=h)
     ax.set_xticks(np.arange(len(order)))
 
 
-__all__ = ["interval_bars", "interval_points", "palette", "wrap"]
+__all__ = ["interval_bars", "interval_points", "palette", "whiskers", "wrap"]

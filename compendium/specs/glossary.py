@@ -30,3 +30,8 @@ class GlossarySpec(NotebookSpec):
     n_permutations: int = ranged(1000, lo=0, hi=1_000_000)
     #: groups smaller than this are flagged as small
     min_group_size: int = ranged(30, lo=0, hi=10_000_000)
+    #: simulated data sets per design of the interval coverage table (Monte-Carlo standard
+    #: error of a 95% coverage: 0.22 / sqrt(coverage_sims))
+    coverage_sims: int = ranged(1000, lo=10, hi=1_000_000)
+    #: bootstrap resamples of every interval of the coverage table
+    coverage_bootstrap: int = ranged(1000, lo=50, hi=1_000_000)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..plots import interval_bars, palette, wrap
+from ..plots import interval_bars, palette, whiskers, wrap
 from .pipeline import ATTRIBUTES, GAP_METRICS, GROUPS
 from .spec import METHODS
 from .tables import ATTRIBUTE_LABELS, GAP_LABELS, GROUP_LABELS, METHOD_LABELS
@@ -65,8 +65,7 @@ def fig_var_f1(var: pd.DataFrame, method: str = "finetune"):
     colors = palette(models)
     est = v.set_index("model_label").reindex(models)
     ax.bar(range(len(models)), est["estimate"], color=[colors[m] for m in models],
-           yerr=[np.clip(est["estimate"] - est["ci_low"], 0, None),
-                 np.clip(est["ci_high"] - est["estimate"], 0, None)], capsize=3)
+           yerr=whiskers(est["estimate"], est["ci_low"], est["ci_high"]), capsize=3)
     ax.set_xticks(range(len(models)), [wrap(m) for m in models], fontsize=8)
     ax.set_ylabel("Var_F1 (after FT)")
     fig.tight_layout()
@@ -123,8 +122,7 @@ def fig_trajectory(gaps: pd.DataFrame):
                 xs = [METHODS.index(str(v)) + (k - (len(models) - 1) / 2) * 0.06
                       for v in sub["method"]]
                 ax.errorbar(xs, sub["estimate"],
-                            yerr=[np.clip(sub["estimate"] - sub["ci_low"], 0, None),
-                                  np.clip(sub["ci_high"] - sub["estimate"], 0, None)],
+                            yerr=whiskers(sub["estimate"], sub["ci_low"], sub["ci_high"]),
                             marker="o", ms=4, lw=1.2, capsize=2, color=colors[m], label=m)
             ax.set_title(f"{GAP_LABELS[metric]} ({ATTRIBUTE_LABELS[attr]})", fontsize=9)
             ax.set_xticks(range(len(METHODS)), [METHOD_LABELS[m] for m in METHODS])

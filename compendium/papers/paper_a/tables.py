@@ -62,13 +62,15 @@ def accuracy_wide(acc: pd.DataFrame) -> pd.DataFrame:
 
 
 def gap_table(audits: pd.DataFrame) -> pd.DataFrame:
-    """The headline gaps (Fig. 3c/d and the trajectory), with intervals and p-values."""
+    """The headline gaps (Fig. 3c/d and the trajectory), with intervals (column ``interval``:
+    how the audit formed them) and p-values."""
     g = audits[headline_mask(audits)]
     g = g.assign(method=pd.Categorical(g["method"], METHODS, ordered=True),
                  metric_label=g["metric"].map(GAP_LABELS),
                  attribute_label=g["attribute"].map(ATTRIBUTE_LABELS))
     return (g[["model_label", "method", "metric", "metric_label", "attribute",
-               "attribute_label", "estimate", "ci_low", "ci_high", "p_value", "p_adjusted"]]
+               "attribute_label", "estimate", "ci_low", "ci_high", "interval", "p_value",
+               "p_adjusted"]]
             .sort_values(["model_label", "method", "metric", "attribute"])
             .reset_index(drop=True))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..plots import palette, wrap
+from ..plots import palette, whiskers, wrap
 from .spec import ATTRIBUTES
 
 
@@ -30,8 +30,7 @@ def fig2(groups: pd.DataFrame):
             r = d[d["model"] == m].set_index("group").reindex(order)
             x = np.arange(len(order)) + (j - (len(models) - 1) / 2) * 0.22
             est = r["estimate"].to_numpy(float)
-            err = [np.clip(est - r["ci_low"].to_numpy(float), 0, None),
-                   np.clip(r["ci_high"].to_numpy(float) - est, 0, None)]
+            err = whiskers(est, r["ci_low"], r["ci_high"])
             small = r["small_group"].fillna(False).to_numpy(bool)
             ax.errorbar(x, est, yerr=err, fmt="none", ecolor=colours[m], capsize=2, lw=0.8)
             ax.scatter(x[~small], est[~small], color=colours[m], s=22, zorder=3,

@@ -106,8 +106,8 @@ def gaps_table(audit: pd.DataFrame, cfg: PaperBSpec) -> pd.DataFrame:
     from ...audit.stats import adjust_pvalues
 
     g = audit[audit["kind"] == "gap"][["model", "paper_model", "task", "metric", "attribute",
-                                       "estimate", "ci_low", "ci_high", "p_value", "n",
-                                       "threshold"]].copy()
+                                       "estimate", "ci_low", "ci_high", "interval",
+                                       "p_value", "n", "threshold"]].copy()
     g["p_adjusted"] = np.nan
     for m, idx in g.groupby("metric").groups.items():
         g.loc[idx, "p_adjusted"] = adjust_pvalues(g.loc[idx, "p_value"].to_numpy(),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..plots import whiskers
 from .spec import DATASET_NAMES, STRATEGIES
 from .tables import TABLE2, TABLE4
 
@@ -28,8 +29,7 @@ def comparison_figure(long: pd.DataFrame, reported: pd.DataFrame, *, pixels: str
         est = t.loc[names, "estimate"].to_numpy(float)
         lo = t.loc[names, "ci_low"].to_numpy(float)
         hi = t.loc[names, "ci_high"].to_numpy(float)
-        err = np.vstack([est - lo, hi - est])
-        err = np.clip(np.where(np.isfinite(err), err, 0), 0, None)
+        err = whiskers(est, lo, hi)
         colours = [GROUP_COLOURS[STRATEGIES[s][0]] for s in names]
         ax.bar(range(len(names)), est, color=colours, yerr=err, capsize=2)
         ax.set_xticks(range(len(names)))
@@ -62,8 +62,8 @@ def subgroup_figure(audit: pd.DataFrame, strategies=("barlowtwins-cxr", "medcam"
         for j, s in enumerate(strategies):
             t = sub[sub["strategy"] == s].set_index("dataset").reindex(ds)
             x = np.arange(len(ds)) + (j - 0.5) * 0.35
-            err = np.vstack([t["estimate"] - t["ci_low"], t["ci_high"] - t["estimate"]])
-            ax.bar(x, t["estimate"], width=0.35, yerr=np.clip(np.nan_to_num(err), 0, None),
+            err = whiskers(t["estimate"], t["ci_low"], t["ci_high"])
+            ax.bar(x, t["estimate"], width=0.35, yerr=err,
                    capsize=2, label=STRATEGIES[s][1], color=GROUP_COLOURS[STRATEGIES[s][0]])
         ax.set_xticks(range(len(ds)))
         ax.set_xticklabels([DATASET_NAMES[d] for d in ds], rotation=30, fontsize=8)

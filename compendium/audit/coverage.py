@@ -1,0 +1,368 @@
+"""How often each kind of bootstrap interval covers a true gap: a simulation (synthetic).
+
+The audit's gap intervals (:mod:`compendium.audit.report`) are chosen with this evidence.
+Each simulated data set holds, per group, the four cells of a binary confusion matrix (true
+positives, false negatives, false positives, true negatives) drawn from known rates; the
+audit's bootstrap resamples rows *within* groups, so a resample of a group is a multinomial
+draw of its cells with the observed shares, which is what is drawn here (exactly the
+distribution the audit's resampling gives, without building a predictions table).  The
+statistics are those the audit reports:
+
+* ``signed``: the difference of the TPRs of two groups (first minus second);
+* ``abs``: its absolute value (a two-group gap: ``tpr_gap``);
+* ``maxmin``: the largest minus the smallest TPR over the groups (the gap of more groups);
+* ``eqodds``: the mean of the TPR and FPR max-min gaps (Paper A's EqOdds, one class).
+
+and the candidate intervals (:mod:`compendium.audit.stats`): ``percentile``, ``bc``
+(bias-corrected percentile), ``bca`` (bias-corrected and accelerated; acceleration from the
+leave-one-row-out jackknife) and, for ``abs``, ``abs_of_signed`` (the absolute value's
+transform of the signed difference's percentile interval, :func:`stats.abs_interval`).
+:func:`coverage_table` gives each one's coverage of the true value, its mean width and how
+often it excludes its own estimate; :data:`SCENARIOS` holds the papers' sample sizes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from . import stats
+
+#: Statistic -> the intervals compared for it.
+CANDIDATES = {
+    "signed": ("percentile",),
+    "abs": ("percentile", "bc", "abs_of_signed"),
+    "maxmin": ("percentile", "bc", "bca", "simultaneous"),
+    "eqodds": ("percentile", "bc", "bca", "simultaneous"),
+}
+#: The interval the audit reports for each statistic (chosen with :func:`coverage_table`;
+#: ``tests/test_audit_coverage.py`` checks that it covers 93-97% where a valid one exists).
+CHOSEN = {"signed": "percentile", "abs": "abs_of_signed", "maxmin": "simultaneous",
+          "eqodds": "simultaneous"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """One simulated design: group sizes, the share of rows with the condition (the TPR's
+    denominator) and the true TPR and FPR of every group."""
+
+    #: what the design stands for (e.g. Paper A's 240 test images by sex)
+    name: str
+    #: rows per group
+    sizes: tuple[int, ...]
+    #: share of rows that are positives
+    prevalence: float
+    #: true TPR per group
+    tpr: tuple[float, ...]
+    #: true FPR per group
+    fpr: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        g = len(self.sizes)
+        if g < 2 or len(self.tpr) != g or len(self.fpr) != g:
+            raise ConfigError(f"scenario {self.name!r}: sizes, tpr and fpr need one value per "
+                              "group and at least two groups")
+        if not 0 < self.prevalence < 1:
+            raise ConfigError(f"scenario {self.name!r}: prevalence must lie in (0, 1)")
+
+    def truth(self, statistic: str) -> float:
+        t, f = np.asarray(self.tpr), np.asarray(self.fpr)
+        if statistic == "signed":
+            return float(t[0] - t[1])
+        if statistic == "abs":
+            return float(abs(t[0] - t[1]))
+        if statistic == "maxmin":
+            return float(t.max() - t.min())
+        return float(0.5 * ((t.max() - t.min()) + (f.max() - f.min())))
+
+
+def _spread(center: float, gap: float, g: int) -> tuple[float, ...]:
+    """``g`` rates evenly spread over ``[center - gap/2, center + gap/2]`` (highest first)."""
+    return tuple(float(x) for x in np.linspace(center + gap / 2, center - gap / 2, g))
+
+
+def paper_scenarios() -> list[Scenario]:
+    """The papers' designs at a true gap of zero and at a non-zero one.
+
+    Paper A: 240 test images, one of six classes (a class's positives are a sixth), by sex
+    (2 x 120) and by three age groups (3 x 80).  Papers B and C: a few hundred per group
+    (300), a condition in 30% of them, by two and by three groups.
+    """
+    out = []
+    for paper, g, n, prev, gap in (("A", 2, 120, 1 / 6, 0.3), ("A", 3, 80, 1 / 6, 0.3),
+                                   ("B, C", 2, 300, 0.3, 0.1), ("B, C", 3, 300, 0.3, 0.1)):
+        for true_gap in (0.0, gap):
+            out.append(Scenario(
+                name=f"Paper {paper}: {g} groups x {n} rows, gap {true_gap:g}",
+                sizes=(n,) * g, prevalence=prev, tpr=_spread(0.6, true_gap, g),
+                fpr=_spread(0.2, true_gap / 2, g)))
+    return out
+
+
+#: The designs of the glossary's coverage table.
+SCENARIOS = tuple(paper_scenarios())
+
+
+def _cells_of(sc: Scenario, n_sim: int, rng: np.random.Generator) -> np.ndarray:
+    """Simulated data sets: counts (n_sim, G, 4) of TP, FN, FP, TN."""
+    out = np.zeros((n_sim, len(sc.sizes), 4))
+    for g, n in enumerate(sc.sizes):
+        pos = rng.binomial(n, sc.prevalence, n_sim)
+        tp = rng.binomial(pos, sc.tpr[g])
+        fp = rng.binomial(n - pos, sc.fpr[g])
+        out[:, g] = np.stack([tp, pos - tp, fp, n - pos - fp], axis=1)
+    return out
+
+
+def _resample(cells: np.ndarray, b: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap resamples within groups: (n_sim, b, G, 4) multinomial draws of the cells."""
+    n = cells.sum(axis=-1)                               # (R, G)
+    p = cells / np.where(n > 0, n, 1)[..., None]
+    shape = (cells.shape[0], b, cells.shape[1])
+    left = np.broadcast_to(n[:, None, :], shape).astype(np.int64)
+    rest = np.ones(shape)
+    out = np.zeros(shape + (4,))
+    for k in range(3):
+        share = np.clip(np.broadcast_to(p[:, None, :, k], shape) / np.where(rest > 0, rest, 1),
+                        0, 1)
+        draw = rng.binomial(left, share)
+        out[..., k] = draw
+        left = left - draw
+        rest = rest - np.broadcast_to(p[:, None, :, k], shape)
+    out[..., 3] = left
+    return out
+
+
+def _rates(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    tp, fn, fp, tn = (cells[..., k] for k in range(4))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return tp / (tp + fn), fp / (fp + tn)
+
+
+def statistic(cells: np.ndarray, name: str) -> np.ndarray:
+    """The statistic ``name`` of cell counts (..., G, 4) (nan where a rate is undefined)."""
+    tpr, fpr = _rates(cells)
+    if name == "signed":
+        return tpr[..., 0] - tpr[..., 1]
+    if name == "abs":
+        return np.abs(tpr[..., 0] - tpr[..., 1])
+    if name == "maxmin":
+        return tpr.max(axis=-1) - tpr.min(axis=-1)
+    if name == "eqodds":
+        return 0.5 * ((tpr.max(axis=-1) - tpr.min(axis=-1)) + (fpr.max(axis=-1) - fpr.min(axis=-1)))
+    raise ConfigError(f"unknown statistic {name!r} (choose from {', '.join(CANDIDATES)})")
+
+
+def _acceleration(cells: np.ndarray, name: str) -> np.ndarray:
+    """BCa acceleration from the leave-one-row-out jackknife, exactly: removing a row changes
+    only its group's cell, so there are at most 4 G distinct jackknife values, each weighted
+    by how many rows it stands for."""
+    g = cells.shape[1]
+    values, weights = [], []
+    for gg in range(g):
+        for k in range(4):
+            c = cells.copy()
+            c[:, gg, k] -= 1
+            values.append(statistic(c, name))
+            weights.append(cells[:, gg, k])
+    v, w = np.stack(values, axis=-1), np.stack(weights, axis=-1)
+    v = np.where(w > 0, v, 0.0)
+    ok = np.isfinite(v) | (w == 0)
+    v, w = np.where(ok, v, 0.0), np.where(ok, w, 0.0)
+    mean = (v * w).sum(-1) / np.maximum(w.sum(-1), 1)
+    d = mean[:, None] - v
+    num = (w * d ** 3).sum(-1)
+    den = 6.0 * (w * d ** 2).sum(-1) ** 1.5
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+
+def _simultaneous(cells: np.ndarray, boot_cells: np.ndarray, name: str, level: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stats.range_interval` of every simulated data set: the max-min TPR gap (one
+    band over its pairs), or EqOdds (one band over the TPR and FPR pairs, then the mean of
+    the two gaps' bounds)."""
+    tpr, fpr = _rates(cells)                   # (R, G)
+    btpr, bfpr = _rates(boot_cells)            # (R, B, G)
+    lows, highs = [], []
+    for r in range(cells.shape[0]):
+        if name == "maxmin":
+            _, _, lo, hi = stats.range_interval(tpr[r][:, None], btpr[r].T[:, None, :],
+                                                level=level)
+            lows.append(lo[0])
+            highs.append(hi[0])
+        else:
+            est = np.stack([tpr[r], fpr[r]], axis=1)                   # (G, 2)
+            boot = np.stack([btpr[r].T, bfpr[r].T], axis=1)            # (G, 2, B)
+            _, _, lo, hi = stats.range_interval(est, boot, level=level)
+            lows.append(lo.mean())
+            highs.append(hi.mean())
+    return np.array(lows), np.array(highs)
+
+
+def interval(method: str, boot: np.ndarray, estimate: np.ndarray, *, level: float = 0.95,
+             signed_boot: np.ndarray | None = None, acceleration=None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """One candidate interval from resamples ``boot`` (..., B) of a statistic."""
+    if method == "percentile":
+        return stats.percentile_interval(boot, level=level)
+    if method == "bc":
+        return stats.bc_interval(boot, estimate, level=level)
+    if method == "bca":
+        return stats.bc_interval(boot, estimate, level=level, acceleration=acceleration)
+    if method == "abs_of_signed":
+        return stats.abs_interval(*stats.percentile_interval(signed_boot, level=level))
+    raise ConfigError(f"unknown interval {method!r}")
+
+
+def simulate(sc: Scenario, *, n_sim: int = 1000, n_bootstrap: int = 1000, level: float = 0.95,
+             seed: int | np.random.Generator = 0, chunk: int = 100) -> pd.DataFrame:
+    """Coverage of every candidate interval of every statistic the design allows.
+
+    Returns one row per (statistic, interval): ``truth``, ``coverage`` (share of simulated
+    data sets whose interval holds the true value), ``width`` (mean), ``excludes_estimate``
+    (share of intervals that exclude their own estimate), ``n_sim``, ``n_bootstrap``.
+    """
+    rng = stats.as_generator(seed)
+    # two groups: the max-min gap is the absolute difference (``abs``, as the audit forms it)
+    names = [s for s in CANDIDATES if (s in ("signed", "abs")) == (len(sc.sizes) == 2)
+             or s == "eqodds"]
+    acc = {(s, m): {"covered": 0, "width": 0.0, "excl": 0, "n": 0}
+           for s in names for m in CANDIDATES[s]}
+    done = 0
+    while done < n_sim:
+        r = min(chunk, n_sim - done)
+        cells = _cells_of(sc, r, rng)
+        boot_cells = _resample(cells, n_bootstrap, rng)
+        signed_boot = statistic(boot_cells, "signed") if len(sc.sizes) == 2 else None
+        for s in names:
+            est = statistic(cells, s)
+            boot = statistic(boot_cells, s)
+            for m in CANDIDATES[s]:
+                if m == "simultaneous":
+                    lo, hi = _simultaneous(cells, boot_cells, s, level)
+                else:
+                    a = _acceleration(cells, s) if m == "bca" else None
+                    lo, hi = interval(m, boot, est, level=level, signed_boot=signed_boot,
+                                      acceleration=a)
+                ok = np.isfinite(lo) & np.isfinite(est)
+                truth = sc.truth(s)
+                tol = 1e-12
+                rec = acc[(s, m)]
+                rec["covered"] += int(((lo - tol <= truth) & (truth <= hi + tol) & ok).sum())
+                rec["width"] += float(np.where(ok, hi - lo, 0).sum())
+                rec["excl"] += int((((est < lo - tol) | (est > hi + tol)) & ok).sum())
+                rec["n"] += int(ok.sum())
+        done += r
+    rows = []
+    for (s, m), rec in acc.items():
+        n = max(rec["n"], 1)
+        rows.append({"scenario": sc.name, "statistic": s, "interval": m,
+                     "truth": sc.truth(s), "coverage": rec["covered"] / n,
+                     "width": rec["width"] / n, "excludes_estimate": rec["excl"] / n,
+                     "n_sim": rec["n"], "n_bootstrap": n_bootstrap})
+    return pd.DataFrame(rows)
+
+
+def coverage_table(scenarios: Sequence[Scenario] = SCENARIOS, *, n_sim: int = 1000,
+                   n_bootstrap: int = 1000, level: float = 0.95,
+                   seed: int | np.random.Generator = 0) -> pd.DataFrame:
+    """:func:`simulate` over ``scenarios`` (the papers' designs by default), one table, with
+    a column ``valid``: whether an interval of this kind can be valid in the design (not the
+    percentile, BC or BCa interval of a gap whose true value is 0, the boundary of what a gap
+    can take: resample quantiles of a gap hold 0 only when resamples reach 0 exactly), and
+    ``chosen``: whether the audit reports this interval for this statistic."""
+    rng = stats.as_generator(seed)
+    t = pd.concat([simulate(sc, n_sim=n_sim, n_bootstrap=n_bootstrap, level=level, seed=rng)
+                   for sc in scenarios], ignore_index=True)
+    t["valid"] = ((t["statistic"] == "signed") | (t["truth"] > 0)
+                  | t["interval"].isin(["abs_of_signed", "simultaneous"]))
+    t["chosen"] = [CHOSEN[s] == m for s, m in zip(t["statistic"], t["interval"])]
+    return t
+
+
+def recommendation(table: pd.DataFrame, *, low: float = 0.93, high: float = 0.97
+                   ) -> pd.DataFrame:
+    """Per statistic and interval over the designs where it can be valid (for the percentile,
+    BC and BCa intervals of a gap: a non-zero true gap): the lowest and highest coverage,
+    the mean width, the most often an interval excluded its estimate, and ``within`` (every
+    coverage in ``[low, high]``)."""
+    v = table[table["valid"]]
+    g = v.groupby(["statistic", "interval"], sort=False)
+    out = g.agg(min_coverage=("coverage", "min"), max_coverage=("coverage", "max"),
+                mean_width=("width", "mean"),
+                max_excludes_estimate=("excludes_estimate", "max"),
+                chosen=("chosen", "first")).reset_index()
+    out["within"] = (out["min_coverage"] >= low) & (out["max_coverage"] <= high)
+    return out
+
+
+#: Readable names of the statistics and intervals (the glossary's table).
+STATISTIC_NAMES = {"signed": "signed difference (2 groups)", "abs": "absolute gap (2 groups)",
+                   "maxmin": "max-min TPR gap", "eqodds": "EqOdds (TPR and FPR gaps)"}
+INTERVAL_NAMES = {"percentile": "percentile", "bc": "bias-corrected percentile (BC)",
+                  "bca": "BCa", "abs_of_signed": "|signed difference's interval|",
+                  "simultaneous": "simultaneous pairwise (max-t)"}
+
+
+def coverage_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The coverage table for a reader: one row per design, statistic and interval, with
+    readable names, ``reported`` marking the interval the audit reports, and the coverage
+    left empty's reason where no valid interval can exist."""
+    out = pd.DataFrame({
+        "design (synthetic)": table["scenario"],
+        "statistic": table["statistic"].map(STATISTIC_NAMES),
+        "true value": table["truth"].round(3),
+        "interval": table["interval"].map(INTERVAL_NAMES),
+        "coverage": table["coverage"].round(3),
+        "mean width": table["width"].round(3),
+        "excludes its estimate": table["excludes_estimate"].round(3),
+        "reported by the audit": np.where(table["chosen"], "yes", ""),
+        "note": np.where(table["valid"], "",
+                         "no valid interval of this kind at a true gap of 0: resample "
+                         "quantiles of a gap hold 0 only when resamples reach 0 exactly"),
+    })
+    return out.reset_index(drop=True)
+
+
+def coverage_values(table: pd.DataFrame) -> dict:
+    """The numbers the glossary quotes from a :func:`coverage_table` (for
+    ``out.values_from``): per reported interval the lowest and highest coverage where a valid
+    one exists, the bias-corrected intervals' highest coverage of a non-zero gap, and the
+    percentile interval's highest coverage of a max-min gap whose true value is 0."""
+    valid = table[table["valid"]]
+    out = {}
+    for s, m in CHOSEN.items():
+        v = valid[(valid["statistic"] == s) & (valid["interval"] == m)]["coverage"]
+        out[f"coverage_{s}_min"] = (float(v.min()), ".3f")
+        out[f"coverage_{s}_max"] = (float(v.max()), ".3f")
+    bc = valid[valid["interval"].isin(["bc", "bca"]) & (valid["statistic"] != "signed")]
+    out["coverage_bc_min"] = (float(bc["coverage"].min()), ".3f")
+    out["coverage_bc_max"] = (float(bc["coverage"].max()), ".3f")
+    zero = table[(table["statistic"] == "maxmin") & (table["truth"] == 0)]
+    for m in ("percentile", "bc", "bca"):
+        out[f"coverage_zero_{m}_max"] = (float(zero[zero["interval"] == m]["coverage"].max()),
+                                         ".3f")
+    chosen = zero[zero["interval"] == CHOSEN["maxmin"]]["coverage"]
+    out["coverage_zero_simultaneous_min"] = (float(chosen.min()), ".3f")
+    out["coverage_zero_simultaneous_max"] = (float(chosen.max()), ".3f")
+    return out
+
+
+__all__ = [
+    "CANDIDATES",
+    "CHOSEN",
+    "SCENARIOS",
+    "Scenario",
+    "coverage_display",
+    "coverage_table",
+    "coverage_values",
+    "interval",
+    "paper_scenarios",
+    "recommendation",
+    "simulate",
+    "statistic",
+]
