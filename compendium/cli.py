@@ -39,6 +39,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "prepare-cxr": ("compendium.imaging.cli", "prepare radiographs for a vendor embedding tool "
                     "(Paper D section 2.2)"),
     "labels": ("compendium.labels.cli", "label radiology reports with a registered labeller"),
+    "rehearse": ("compendium.rehearse.cli", "rehearse a paper's full profile end to end on "
+                 "miniature data in the real formats"),
 }
 
 

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 #: Columns read as counts of people or images by small-cell suppression (integer columns).
 COUNT_COLUMNS = re.compile(r"^(n|samples|patients|images|studies|rows|count|counts|positives|"
-                           r"negatives|cases|controls)$|^n_|_n$|count", re.IGNORECASE)
+                           r"negatives|cases|controls)$|^n_|_n$|count|[ _]images$",
+                           re.IGNORECASE)
 #: Columns derived from counts (shares), blanked in a row whose count is suppressed.
 SHARE_COLUMNS = re.compile(r"share|percent|pct|fraction|proportion|prevalence", re.IGNORECASE)
 #: PhysioNet-style data-use agreements forbid publishing counts below 10.

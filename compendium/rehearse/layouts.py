@@ -1,0 +1,145 @@
+"""Miniature datasets in the real on-disk layouts the ``full`` profiles read.
+
+Each writer takes the rows of a cohort whose pixels come from the synthetic world (real public
+metadata rows where the source publishes them: NIH's ``Data_Entry_2017``; synthetic rows
+otherwise) and writes them the way the source ships them, so that the cohort builders of
+:mod:`compendium.cohorts` read them exactly as they read a user's copy.  Each returns the
+dataset folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..cohorts.base import Cohort
+from .formats import write_image
+
+NIH_HEADER = ["Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age",
+              "Patient Gender", "View Position", "OriginalImage[Width", "Height]",
+              "OriginalImagePixelSpacing[x", "y]"]
+
+
+def _render(cohort: Cohort, size: int) -> np.ndarray:
+    from ..synthetic import render_rows
+
+    return render_rows(cohort, None, size=size)
+
+
+def write_nih(root: Path, raw: pd.DataFrame, images: np.ndarray, *,
+              test_patients: Sequence[str] = ()) -> Path:
+    """NIH ChestX-ray14: ``Data_Entry_2017_v2020.csv`` (``raw``: rows of the real table),
+    ``images_001/images/<Image Index>`` PNGs (8-bit grey) and the official split lists."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    raw = raw.reset_index(drop=True)
+    cols = [c for c in raw.columns if c in NIH_HEADER] or list(raw.columns)
+    raw[cols].to_csv(root / "Data_Entry_2017_v2020.csv", index=False)
+    for k, name in enumerate(raw["Image Index"].astype(str)):
+        folder = root / f"images_{1 + k // 500:03d}" / "images"
+        write_image(folder / name, images[k])
+    test = raw["Patient ID"].astype(str).isin({str(p) for p in test_patients})
+    (root / "test_list.txt").write_text("\n".join(raw.loc[test, "Image Index"]) + "\n")
+    (root / "train_val_list.txt").write_text("\n".join(raw.loc[~test, "Image Index"]) + "\n")
+    return root
+
+
+#: CheXpert's labels (MIMIC-CXR's label tables) drawn from the synthetic world's findings.
+SYNTHETIC_TO_CHEXPERT = {"No Finding": "No Finding", "Cardiomegaly": "Cardiomegaly",
+                         "Opacity": "Lung Opacity", "Mass": "Lung Lesion", "Edema": "Edema",
+                         "Consolidation": "Consolidation", "Pneumonia": "Pneumonia",
+                         "Atelectasis": "Atelectasis", "Pneumothorax": "Pneumothorax",
+                         "Effusion": "Pleural Effusion"}
+
+
+def mimic_ids(n: int, seed: int) -> pd.DataFrame:
+    """MIMIC-CXR-shaped identifiers for ``n`` images: ``subject_id`` (8 digits from 1e7),
+    ``study_id`` (8 digits from 5e7) and a 44-character ``dicom_id`` (as the real ones)."""
+    rng = np.random.default_rng([seed, 21])
+    subj = 10_000_000 + rng.choice(9_000_000, n, replace=False)
+    study = 50_000_000 + rng.choice(9_000_000, n, replace=False)
+    dicom = ["-".join(f"{int(x):08x}" for x in rng.integers(0, 2**32, 5)) for _ in range(n)]
+    return pd.DataFrame({"subject_id": subj, "study_id": study, "dicom_id": dicom})
+
+
+def write_mimic_cxr(root: Path, cohort: Cohort, images: np.ndarray, *, seed: int = 0,
+                    mimic_iv: Path | None = None) -> tuple[Path, pd.DataFrame]:
+    """MIMIC-CXR-JPG v2: ``files/pXX/pSUBJECT/sSTUDY/<dicom_id>.jpg``, the metadata, split,
+    CheXpert and NegBio tables; with ``mimic_iv``, MIMIC-IV's ``hosp/patients.csv`` and
+    ``hosp/admissions.csv`` for the same subjects (sex, age, race).  One frontal image per
+    synthetic patient-study.  Returns the folder and the id map (``sample_id`` of the
+    synthetic row -> ``dicom_id``...)."""
+    from ..cohorts.chexpert import CHEXPERT_LABELS
+    from ..cohorts.mimic_cxr import image_path
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    t = cohort.table.reset_index(drop=True)
+    ids = mimic_ids(len(t), seed)
+    ids["sample_id"] = t["sample_id"].astype(str)
+    rng = np.random.default_rng([seed, 22])
+    year = 2110 + rng.integers(0, 80, len(t))
+    date = [f"{y}{m:02d}{d:02d}" for y, m, d in zip(year, rng.integers(1, 13, len(t)),
+                                                     rng.integers(1, 29, len(t)))]
+    view = np.where(rng.random(len(t)) < 0.6, "PA", "AP")
+    pd.DataFrame({"dicom_id": ids["dicom_id"], "subject_id": ids["subject_id"],
+                  "study_id": ids["study_id"],
+                  "PerformedProcedureStepDescription": "CHEST (PA AND LAT)",
+                  "ViewPosition": view, "Rows": images.shape[1], "Columns": images.shape[2],
+                  "StudyDate": date, "StudyTime": 120000.0}).to_csv(
+        root / "mimic-cxr-2.0.0-metadata.csv", index=False)
+    split = t["split"].map({"train": "train", "val": "validate", "test": "test"}).fillna("train")
+    pd.DataFrame({"dicom_id": ids["dicom_id"], "study_id": ids["study_id"],
+                  "subject_id": ids["subject_id"], "split": split}).to_csv(
+        root / "mimic-cxr-2.0.0-split.csv", index=False)
+    labels = pd.DataFrame({"subject_id": ids["subject_id"], "study_id": ids["study_id"]})
+    for lab in CHEXPERT_LABELS:
+        src = next((s for s, c in SYNTHETIC_TO_CHEXPERT.items() if c == lab), None)
+        # the labeller leaves a finding it does not see unmentioned (blank), as in the real table
+        labels[lab] = (t[src].where(t[src] == 1) if src in t else np.nan)
+    labels.to_csv(root / "mimic-cxr-2.0.0-chexpert.csv", index=False)
+    labels.to_csv(root / "mimic-cxr-2.0.0-negbio.csv", index=False)
+    for k in range(len(t)):
+        write_image(root / image_path(ids["subject_id"][k], ids["study_id"][k],
+                                      ids["dicom_id"][k]), images[k])
+    if mimic_iv is not None:
+        hosp = Path(mimic_iv) / "hosp"
+        hosp.mkdir(parents=True, exist_ok=True)
+        age = t["age"].fillna(50).astype(int).clip(18, 91)
+        pd.DataFrame({"subject_id": ids["subject_id"], "gender": t["sex"],
+                      "anchor_age": age, "anchor_year": year,
+                      "anchor_year_group": "2014 - 2016", "dod": ""}).to_csv(
+            hosp / "patients.csv", index=False)
+        race = t["race"].map({"White": "WHITE", "Black": "BLACK/AFRICAN AMERICAN",
+                              "Asian": "ASIAN", "Hispanic": "HISPANIC/LATINO"}).fillna("UNKNOWN")
+        pd.DataFrame({"subject_id": ids["subject_id"], "hadm_id": 20_000_000 + np.arange(len(t)),
+                      "admittime": [f"{y}-01-01 00:00:00" for y in year],
+                      "race": race}).to_csv(hosp / "admissions.csv", index=False)
+    return root, ids
+
+
+def write_embeddings(path: Path, sample_ids: Sequence[str], images: np.ndarray, *, dim: int,
+                     tokens: int = 0, seed: int = 0) -> Path:
+    """A vendor tool's embeddings file (``.npz``: ``sample_id``, ``embeddings`` (n, D) or
+    (n, tokens, D)).  The rehearsal cannot run the vendor's model; its stand-in output is a
+    fixed random projection of each image (downsampled to 32 px), so that images that look
+    alike get embeddings that look alike."""
+    from PIL import Image
+
+    small = np.stack([np.asarray(Image.fromarray(np.asarray(im, np.uint8)).resize((32, 32)),
+                                 np.float32).ravel() / 255.0 for im in images])
+    small -= small.mean(axis=0, keepdims=True)
+    rng = np.random.default_rng([seed, 23, dim, tokens])
+    width = dim * max(tokens, 1)
+    emb = small @ rng.normal(0, 1 / np.sqrt(small.shape[1]), (small.shape[1], width))
+    emb = emb.astype(np.float32).reshape((len(images), tokens, dim) if tokens else (len(images), dim))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from ..atomic import atomic_write
+
+    with atomic_write(path, "wb") as fh:
+        np.savez(fh, sample_id=np.asarray(list(sample_ids), dtype=str), embeddings=emb)
+    return path

@@ -1,0 +1,85 @@
+"""`compendium rehearse`: each paper's full profile run end to end on miniature data in the
+real on-disk formats, through the normal runner, with full's privacy rule checked."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from compendium.cli import main
+from compendium.errors import ConfigError
+from compendium.rehearse.core import BUDGET_KEYS, INPUT_KEYS, privacy_scan
+
+
+def test_privacy_scan_finds_identifier_columns_and_ids(tmp_path):
+    (tmp_path / "tables").mkdir()
+    pd.DataFrame({"group": ["F", "M"], "auroc": [0.7, 0.8]}).to_csv(tmp_path / "tables/ok.csv")
+    assert privacy_scan(tmp_path, {"00012345_000.png", "10000032"}) == []
+    pd.DataFrame({"patient_id": ["a"], "score": [0.1]}).to_csv(tmp_path / "tables/rows.csv",
+                                                                 index=False)
+    (tmp_path / "values.json").write_text(json.dumps({"x": "seen in 10000032's study"}))
+    (tmp_path / "num.json").write_text(json.dumps({"x": 0.100000321}))  # digits inside a number
+    problems = privacy_scan(tmp_path, {"00012345_000.png", "10000032"})
+    assert len(problems) == 2
+    assert "rows.csv: per-row identifier column(s) ['patient_id']" in problems[0]
+    assert "values.json" in problems[1] and "'10000032'" in problems[1]
+    pd.DataFrame({"group": ["F"], "test images": [7]}).to_csv(tmp_path / "tables/small.csv",
+                                                               index=False)
+    assert "count column 'test images' shows 7" in privacy_scan(tmp_path, set())[-1]
+
+
+def test_paper_d_cohort_counts_are_suppressed_under_full():
+    """Found by the rehearsal: Paper D's cohorts table printed its train/test image counts
+    below 10 under full (columns the small-cell rule did not read as counts)."""
+    import numpy as np
+
+    from compendium.papers.paper_d.pipeline import Pool
+    from compendium.papers.paper_d.tables import cohorts_table
+    from compendium.results import suppress_small_cells
+
+    tasks = pd.DataFrame({"label": "Edema", "sample_id": [f"s{i}" for i in range(24)],
+                          "patient_id": [f"p{i}" for i in range(24)],
+                          "y": np.tile([0, 1], 12), "split": ["train"] * 16 + ["test"] * 8})
+    cohort = type("C", (), {"source": "real"})()
+    table = suppress_small_cells(cohorts_table([Pool("nih", "NIH", cohort, tasks, tasks)]))
+    row = table.iloc[0]
+    assert row["test images"] == "<10" and row["train images"] == 16
+    assert row["positives"] == 12
+
+
+def test_unknown_paper_is_one_line(tmp_path, capsys):
+    assert main(["rehearse", "paper_z", "--out", str(tmp_path)]) == 2
+    assert "no rehearsal for 'paper_z'" in capsys.readouterr().err
+
+
+def _check_run(summary, paper):
+    out = summary["output_dir"]
+    run = json.loads(open(f"{out}/run.json").read())
+    assert run["profile"] == "full" and run["parameters"]["pixels"] == "real"
+    assert run["parameters"]["use_stand_ins"] is False
+    full = yaml.safe_load(open(f"params/{paper}/full.yaml"))
+    changed = {k for k, v in run["parameters"].items() if k in full and full[k] != v}
+    assert changed <= set(INPUT_KEYS) | set(BUDGET_KEYS), changed
+    assert summary["privacy_problems"] == [] and summary["identifiers_checked"] > 100
+    nb = json.loads(open(f"{out}/{paper}.ipynb").read())
+    errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_paper_d(tmp_path):
+    from compendium.rehearse.core import rehearse
+
+    summary = rehearse("paper_d", tmp_path)
+    out = _check_run(summary, "paper_d")
+    table1 = pd.read_csv(f"{out}/tables/table1.csv")
+    assert set(table1["dataset"]) >= {"MIMIC", "NIH"} or len(table1) > 0
+    cohorts = pd.read_csv(f"{out}/tables/cohorts.csv")
+    assert len(cohorts) >= 2
+    assert (tmp_path / "data/mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv").is_file()
+    assert (tmp_path / "data/nih-cxr14/Data_Entry_2017_v2020.csv").is_file()
