@@ -63,7 +63,8 @@ BUDGET_KEYS = ("n_bootstrap", "n_permutations", "null_sims", "n_draws", "epochs"
                "adapt_epochs", "finetune_epochs", "max_epochs", "eval_every", "patience",
                "n_per_class", "kmeans_n_init", "k_range", "umap_neighbors", "lightgbm",
                "n_slices", "slice_size", "min_group_size", "batch_size", "openi_reports",
-               "openi_labelled")
+               "openi_labelled", "mlp_epochs", "adversary_epochs", "baseline_epochs",
+               "mil_epochs", "sweep_points")
 
 
 PREPARERS: dict[str, Callable[..., Prepared]] = {}

@@ -143,3 +143,55 @@ def write_embeddings(path: Path, sample_ids: Sequence[str], images: np.ndarray, 
     with atomic_write(path, "wb") as fh:
         np.savez(fh, sample_id=np.asarray(list(sample_ids), dtype=str), embeddings=emb)
     return path
+
+
+#: OMOP concepts of INSPECT's person table (compendium.cohorts.inspect_ctpa reads them back).
+OMOP_SEX = {"M": 8507, "F": 8532}
+OMOP_RACE = {"White": 8527, "Black": 8516, "Asian": 8515, "NHPI": 8557, "AIAN": 8657}
+OMOP_HISPANIC = 38003563
+
+
+def write_inspect(root: Path, cohort: Cohort, volumes: np.ndarray, *, labels: dict[str, str],
+                  seed: int = 0, date: str = "20250611") -> tuple[Path, pd.DataFrame]:
+    """INSPECT: ``labels_<date>.tsv`` (True / False / Censored), ``study_mapping_<date>.tsv``,
+    ``splits_<date>.tsv`` (train / valid / test), ``CTPA/<image_id>.nii.gz`` (HU, int16 with
+    scaling, axial slices along the last axis) and the OMOP ``person.csv``.  ``labels`` maps
+    INSPECT's label columns to the cohort's; ``volumes`` is (n, depth, H, W) in HU.  Returns
+    the folder and the ids (``impression_id``, ``person_id``, ``image_id`` per row)."""
+    from .formats import write_nifti
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    t = cohort.table.reset_index(drop=True)
+    rng = np.random.default_rng([seed, 28])
+    impression = [str(x) for x in 1_000_000 + rng.choice(9_000_000, len(t), replace=False)]
+    persons = {p: 100_000 + k for k, p in enumerate(pd.unique(t["patient_id"]))}
+    person = t["patient_id"].map(persons).to_numpy()
+    image = [f"PE{int(x):08x}" for x in rng.integers(0, 2**31, len(t))]
+    year = 2000 + rng.integers(0, 20, len(t))
+    lab = pd.DataFrame({"impression_id": impression})
+    for real, ours in labels.items():
+        v = t[ours].to_numpy(dtype=float)
+        lab[real] = np.where(np.isnan(v), "Censored", np.where(v == 1, "True", "False"))
+    lab.to_csv(root / f"labels_{date}.tsv", sep="\t", index=False)
+    pd.DataFrame({"impression_id": impression, "person_id": person, "image_id": image,
+                  "procedure_DATETIME": [f"{y}-03-01 10:00:00" for y in year]}).to_csv(
+        root / f"study_mapping_{date}.tsv", sep="\t", index=False)
+    # patient-wise 60/20/20 (the release's own split file has train / valid / test)
+    order = rng.permutation(list(persons.values()))
+    cut = {p: ("train" if k < 0.6 * len(order) else "valid" if k < 0.8 * len(order) else "test")
+           for k, p in enumerate(order)}
+    pd.DataFrame({"impression_id": impression, "split": [cut[p] for p in person]}).to_csv(
+        root / f"splits_{date}.tsv", sep="\t", index=False)
+    first = t.assign(person_id=person, year=year).drop_duplicates("person_id")
+    pd.DataFrame({
+        "person_id": first["person_id"],
+        "year_of_birth": (first["year"] - first["age"].fillna(60)).astype(int),
+        "gender_concept_id": first["sex"].map(OMOP_SEX).fillna(0).astype(int),
+        "race_concept_id": first["race"].map(OMOP_RACE).fillna(0).astype(int),
+        "ethnicity_concept_id": np.where(first["race"] == "Hispanic", OMOP_HISPANIC, 0)}
+    ).to_csv(root / "person.csv", index=False)
+    for k, name in enumerate(image):
+        write_nifti(root / "CTPA" / f"{name}.nii.gz", np.transpose(volumes[k], (1, 2, 0)))
+    return root, pd.DataFrame({"impression_id": impression, "person_id": person,
+                               "image_id": image})

@@ -58,9 +58,12 @@ def synthetic_pixels_of(raw_nih: pd.DataFrame, *, seed: int) -> np.ndarray:
 
 
 def synthetic_cxr_rows(labels: Sequence[str], per_label: int, *, seed: int,
-                       pool: int = 3000) -> tuple[Cohort, np.ndarray]:
+                       pool: int = 3000, ages: Sequence[float] = ()
+                       ) -> tuple[Cohort, np.ndarray]:
     """Synthetic-world rows (MIMIC-CXR stand-ins): ``per_label`` positives of each label and
-    as many "No Finding" rows, with their pixels."""
+    as many "No Finding" rows, with their pixels.  ``ages``: ages drawn uniformly for the
+    rows instead of the world's (so that a small sample holds every age band a paper
+    compares)."""
     from ..synthetic import render_rows, synthetic_cxr
 
     c = synthetic_cxr(n=pool, seed=seed, name="mimic-cxr-rehearsal")
@@ -72,7 +75,12 @@ def synthetic_cxr_rows(labels: Sequence[str], per_label: int, *, seed: int,
         keep += list(rng.choice(pos, min(per_label, len(pos)), replace=False))
     keep = sorted(keep)
     sub = dataclasses.replace(c, table=t.iloc[keep].reset_index(drop=True))
-    return sub, render_rows(c, keep, size=IMAGE_SIZE)
+    if len(ages):
+        from ..synthetic.knobs import age_group
+
+        sub.table["age"] = rng.choice(np.asarray(ages, dtype=float), len(sub.table))
+        sub.table["age_group"] = age_group(sub.table["age"]).to_numpy()
+    return sub, render_rows(sub, None, size=IMAGE_SIZE)
 
 
 def nih_identifiers(raw: pd.DataFrame) -> set[str]:
@@ -142,3 +150,136 @@ def prepare_paper_d(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
         skips=["the vendor tools themselves (they run outside the compendium): the .npz "
                "holds a fixed random projection of each image's pixels",
                "image decoding: with embeddings files the run never reads the JPEG/PNG pixels"])
+
+
+# ----------------------------------------------------------------------------- Paper C
+
+
+@preparer("paper_c")
+def prepare_paper_c(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepared:
+    """Paper C: MIMIC-CXR-JPG with MIMIC-IV, an LLM labels CSV, DenseNet-121 (full size) and
+    tiny RAD-DINO / DINOv2 in the Hugging Face cache, CXR Foundation's ``.npz``."""
+    import tempfile
+
+    from .weights import dinov2_repo, hf_snapshot, torchvision_densenet121
+
+    data, hf = out / "data", out / "hf"
+    # ages spread so that both of the paper's age groups (18-40, 80+) reach the test split
+    cohort, pix = synthetic_cxr_rows(["Effusion", "Edema", "Opacity", "Cardiomegaly"], 30,
+                                     seed=seed, ages=[25, 35, 55, 70, 82, 88])
+    mimic, ids = write_mimic_cxr(data / "mimic-cxr-jpg", cohort, pix, seed=seed,
+                                 mimic_iv=data / "mimic-iv")
+    # the user's LLM labels: CheXpert's "No Finding" of each study with 10 % read otherwise
+    chex = pd.read_csv(mimic / "mimic-cxr-2.0.0-chexpert.csv")
+    rng = np.random.default_rng([seed, 27])
+    nf = chex["No Finding"].fillna(0).to_numpy(dtype=int)
+    flip = rng.random(len(nf)) < 0.1
+    llm = data / "llm_no_finding.csv"
+    pd.DataFrame({"study_id": chex["study_id"], "No Finding": np.where(flip, 1 - nf, nf)}
+                 ).to_csv(llm, index=False)
+    dinov2_repo(hf, "microsoft/rad-dino", size=518, seed=seed)
+    dinov2_repo(hf, "facebook/dinov2-base", size=224, seed=seed + 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        torchvision_densenet121(Path(tmp), seed=seed)
+        hf_snapshot(hf, "timm/densenet121.tv_in1k", Path(tmp))
+    cxr_f = write_embeddings(out / "weights" / "cxr-foundation.npz", ids["dicom_id"], pix,
+                             dim=768, tokens=32, seed=seed)
+    params = {"data_roots": {"mimic-cxr": str(mimic), "mimic-iv": str(data / "mimic-iv")},
+              "weights": {"cxr-foundation": str(cxr_f)}, "llm_labels": str(llm),
+              # budget: epochs of the CNN, bootstrap, Open-i reports audited and labelled
+              "finetune_epochs": 1, "n_bootstrap": 20, "openi_reports": 150,
+              "openi_labelled": 100, "batch_size": 16}
+    return Prepared(
+        params=params, identifiers=mimic_identifiers(ids),
+        covers=["MIMIC-CXR-JPG layout with MIMIC-IV hosp tables (as for Paper D); JPEG "
+                "decoding and each encoder's preprocessing from the registry",
+                "the LLM labels CSV (study_id, No Finding) read by compendium.labels",
+                "RAD-DINO and DINOv2 as transformers Dinov2Model snapshots in the Hugging Face "
+                "cache layout (config.json + model.safetensors; tiny: one layer), read by "
+                "the real loader",
+                "DenseNet-121 at full size (random, safetensors in the Hugging Face cache as "
+                "timm/densenet121.tv_in1k) trained end to end",
+                "CXR Foundation's .npz (n, 32, 768), logistic heads, thresholds, FPR gaps "
+                "with patient bootstrap, label-source tests, Open-i audit on the shipped "
+                "real reports, tables and figures"],
+        skips=["Google's CXR Foundation tool (its .npz is a random projection of the pixels)",
+               "the user's LLM (its labels file is CheXpert's with 10 % flipped)",
+               "pretrained weights' values (random weights of the real architectures)",
+               "scale: the end-to-end CNN holds every image in memory (fine here; "
+               "MIMIC-CXR's 377k images at 224 px need a streaming loader)"])
+
+
+# ----------------------------------------------------------------------------- Paper B
+
+
+@preparer("paper_b")
+def prepare_paper_b(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepared:
+    """Paper B: INSPECT (NIfTI volumes, the TSVs, the OMOP person table), the user's EHR
+    features CSV, MedImageInsight's slice ``.npz``, MedSigLIP (tiny, Hugging Face cache) and
+    BiomedCLIP (full size, Hugging Face cache)."""
+    import tempfile
+
+    from ..papers.paper_b.spec import TASKS
+    from ..synthetic import render_volumes, synthetic_inspect
+    from .layouts import write_inspect
+    from .weights import full_size_checkpoint, hf_snapshot, siglip_repo
+
+    n_slices, n, depth, size = 2, 120, 16, 48
+    data, hf = out / "data", out / "hf"
+    cohort = synthetic_inspect(n=n, seed=seed, prognosis_strength=3.0)
+    vols = render_volumes(cohort, None, size=size, depth=depth)
+    root, ids = write_inspect(data / "inspect", cohort, vols, seed=seed,
+                              labels={real: syn for syn, real, _ in TASKS.values()})
+    # the user's EHR features: one row per study (impression_id + numeric columns); here
+    # the synthetic world's 48-h record summarised, as Paper B's synthetic run does
+    from ..synthetic import render_ehr
+
+    ehr = render_ehr(cohort, None, findings=["frailty"]).mean(axis=1)
+    ehr_csv = data / "inspect" / "ehr_features.csv"
+    pd.DataFrame(ehr, columns=[f"ehr_{j:03d}" for j in range(ehr.shape[1])]).assign(
+        impression_id=ids["impression_id"]).to_csv(ehr_csv, index=False)
+    # MedImageInsight's slice embeddings, ids '<impression_id>#z<k>' (the pipeline's slices)
+    from ..imaging.io import ct_slices, read_ct_volume
+    from ..papers.paper_b.pipeline import slice_ids
+
+    sl = np.stack([ct_slices(read_ct_volume(root / "CTPA" / f"{i}.nii.gz"), n_slices=n_slices,
+                             size=64, window=(-600.0, 1500.0)) for i in ids["image_id"]])
+    mii = write_embeddings(out / "weights" / "medimageinsight_slices.npz",
+                           slice_ids(ids["impression_id"], n_slices),
+                           sl.reshape(-1, *sl.shape[2:]), dim=1024, seed=seed)
+    siglip_repo(hf, "google/medsiglip-448", size=448, embed_dim=1152, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        from ..encoders.models import _bundled_config
+        import json
+
+        full_size_checkpoint("biomedclip", Path(tmp) / "open_clip_model.safetensors",
+                             seed=seed)
+        (Path(tmp) / "open_clip_config.json").write_text(
+            json.dumps({"model_cfg": _bundled_config("biomedclip.json")["model_cfg"]}))
+        hf_snapshot(hf, "microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224", Path(tmp))
+    params = {"data_roots": {"inspect": str(root)}, "weights": {"medimageinsight": str(mii)},
+              "ehr_features": str(ehr_csv),
+              # budget: slices per study and their size, bootstrap, permutations, the
+              # smallest group audited, epochs of the MLP, adversary, baseline and MIL
+              "n_slices": n_slices, "slice_size": 64, "n_bootstrap": 20,
+              "n_permutations": 20, "min_group_size": 5, "mlp_epochs": 2,
+              "adversary_epochs": 2, "baseline_epochs": 1, "mil_epochs": 2,
+              "sweep_points": 11, "batch_size": 16}
+    idents = (set(ids["impression_id"]) | set(ids["image_id"])
+              | {str(p) for p in ids["person_id"]})
+    return Prepared(
+        params=params, identifiers=idents,
+        covers=["INSPECT layout (labels_/study_mapping_/splits_<date>.tsv, CTPA/<image_id>"
+                ".nii.gz int16 with scaling, OMOP person.csv) read by the inspect builder; "
+                "NIfTI decoding, the lung window, slice sampling and resizing",
+                "the EHR features CSV (impression_id + numeric columns)",
+                "MedImageInsight's slice .npz (ids '<impression_id>#z<k>')",
+                "MedSigLIP as a transformers SiglipModel snapshot in the Hugging Face cache "
+                "(tiny: one layer per tower), BiomedCLIP at full size (open_clip, "
+                "open_clip_model.safetensors in the cache), read by the real loaders",
+                "probes, thresholds, the audit with its group-size rule, mitigations, the "
+                "baseline, MIL pooling, tables and figures"],
+        skips=["MedImageInsight's tool (its .npz is a random projection of the slices)",
+               "the tokenizers (Paper B encodes images only)",
+               "pretrained weights' values (random weights of the real architectures)",
+               "scale: 32 slices at 448 px (the budget here: 2 slices at 64 px)"])
