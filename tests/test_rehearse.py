@@ -84,3 +84,25 @@ def test_rehearse_paper_d(tmp_path):
     assert len(cohorts) >= 2
     assert (tmp_path / "data/mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv").is_file()
     assert (tmp_path / "data/nih-cxr14/Data_Entry_2017_v2020.csv").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_paper_c(tmp_path):
+    from compendium.rehearse.core import rehearse
+
+    summary = rehearse("paper_c", tmp_path)
+    out = _check_run(summary, "paper_c")
+    snap = tmp_path / "hf/hub/models--microsoft--rad-dino/snapshots"
+    assert (next(snap.iterdir()) / "model.safetensors").is_symlink()   # the hub's layout
+    assert len(pd.read_csv(f"{out}/tables/auroc.csv")) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_paper_b(tmp_path):
+    from compendium.rehearse.core import rehearse
+
+    summary = rehearse("paper_b", tmp_path)
+    _check_run(summary, "paper_b")
+    assert any((tmp_path / "data/inspect/CTPA").glob("PE*.nii.gz"))

@@ -35,6 +35,12 @@ def run(args: argparse.Namespace) -> int:
 
     out = args.out or tempfile.mkdtemp(prefix=f"compendium-rehearse-{args.paper}-")
     summary = rehearse(args.paper, out, device=args.device, seed=args.seed, progress=True)
+    if summary["refused"]:
+        print(f"rehearsal of {args.paper}: inputs written and checked in {out}; the run "
+              f"refused as expected: {summary['refused']}")
+        for line in summary["skips"]:
+            print(f"  skipped: {line}")
+        return 0
     print(f"rehearsal of {args.paper} (full profile) passed in "
           f"{summary['prepare_seconds'] + summary['run_seconds']:.0f} s: results in "
           f"{summary['output_dir']}; no per-patient rows in the outputs "

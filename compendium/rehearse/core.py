@@ -53,6 +53,12 @@ class Prepared:
     covers: list[str]
     skips: list[str]
     env: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: the run is expected to stop with a ConfigError holding this text (a profile whose path
+    #: is not implemented: the rehearsal then checks that it gets that far and no further)
+    expect_refusal: str = ""
+    #: checks run before the notebook (e.g. every cohort built, every encoder loaded by its
+    #: real loader); each returns one line for ``covers``
+    verify: Callable[[], list[str]] | None = None
 
 
 #: Parameters a rehearsal may set besides the budget: where the inputs are, and the device.
@@ -176,16 +182,27 @@ def rehearse(paper: str, out: str | Path, *, device: str = "cpu", seed: int = 0,
             raise ConfigError(f"rehearse {paper}: only inputs and budget parameters may "
                               f"differ from the full profile, not {other}")
         params_file = write_params(out / "params.yaml", params)
+        verified = prep.verify() if prep.verify else []
         prepared_s = time.time() - started
+        refused, result = "", None
         with _environ(prep.env):
-            result = run_notebook(paper, "full", params_file=params_file, root=root,
-                                  progress=progress)
-    problems = privacy_scan(result.output_dir, prep.identifiers)
-    summary = {"paper": paper, "output_dir": str(result.output_dir), "device": device,
-               "params_file": str(params_file), "prepare_seconds": round(prepared_s, 1),
-               "run_seconds": round(result.seconds, 1), "covers": prep.covers,
-               "skips": prep.skips, "identifiers_checked": len(prep.identifiers),
-               "privacy_problems": problems}
+            try:
+                result = run_notebook(paper, "full", params_file=params_file, root=root,
+                                      progress=progress)
+            except ConfigError as exc:
+                if not prep.expect_refusal or prep.expect_refusal not in str(exc):
+                    raise
+                refused = str(exc)
+        if prep.expect_refusal and not refused:
+            raise InputError(f"rehearse {paper}: expected the run to refuse "
+                             f"({prep.expect_refusal!r}), but it ran")
+    problems = privacy_scan(result.output_dir, prep.identifiers) if result else []
+    summary = {"paper": paper, "output_dir": str(result.output_dir) if result else "",
+               "device": device, "params_file": str(params_file),
+               "prepare_seconds": round(prepared_s, 1),
+               "run_seconds": round(result.seconds, 1) if result else 0.0,
+               "covers": prep.covers + verified, "skips": prep.skips, "refused": refused,
+               "identifiers_checked": len(prep.identifiers), "privacy_problems": problems}
     write_json(out / "rehearsal.json", summary)
     if problems:
         raise InputError(f"rehearse {paper}: the full profile's outputs hold per-patient rows: "

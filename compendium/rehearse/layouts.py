@@ -195,3 +195,92 @@ def write_inspect(root: Path, cohort: Cohort, volumes: np.ndarray, *, labels: di
         write_nifti(root / "CTPA" / f"{name}.nii.gz", np.transpose(volumes[k], (1, 2, 0)))
     return root, pd.DataFrame({"impression_id": impression, "person_id": person,
                                "image_id": image})
+
+
+def write_vindr(root: Path, images: np.ndarray, *, seed: int = 0, n_test: int = 0
+                ) -> tuple[Path, list[str]]:
+    """VinDr-CXR: ``annotations/image_labels_train.csv`` (image_id, rad_id, one 0/1 column
+    per finding) from the real per-radiologist rows of the VinBigData release (shipped by
+    torchxrayvision), ``image_labels_test.csv`` (consensus) and ``train|test/<image_id>.dicom``
+    (MONOCHROME2, 12 bits, ``PatientSex`` / ``PatientAge`` tags).  One image of ``images`` per
+    image_id; the last ``n_test`` go to the test folder with the majority of their readers
+    as consensus."""
+    from ..cohorts._common import read_table, shipped_file
+    from .formats import write_dicom
+
+    raw = read_table(shipped_file("vinbigdata-train.csv.gz"), "vindr-cxr")
+    rng = np.random.default_rng([seed, 29])
+    chosen = list(rng.choice(sorted(raw["image_id"].unique()), len(images), replace=False))
+    raw = raw[raw["image_id"].isin(set(chosen))]
+    labels = sorted(raw["class_name"].unique())
+    wide = pd.crosstab([raw["image_id"], raw["rad_id"]], raw["class_name"]).clip(upper=1)
+    wide = wide.reindex(columns=labels, fill_value=0).reset_index()
+    test_ids = set(chosen[len(chosen) - n_test:]) if n_test else set()
+    ann = Path(root) / "annotations"
+    ann.mkdir(parents=True, exist_ok=True)
+    wide[~wide["image_id"].isin(test_ids)].to_csv(ann / "image_labels_train.csv", index=False)
+    if test_ids:
+        cons = (wide[wide["image_id"].isin(test_ids)].groupby("image_id")[labels].mean() >= 0.5)
+        cons.astype(int).reset_index().to_csv(ann / "image_labels_test.csv", index=False)
+    for k, image_id in enumerate(chosen):
+        split = "test" if image_id in test_ids else "train"
+        write_dicom(Path(root) / split / f"{image_id}.dicom",
+                    np.asarray(images[k], np.uint16) * 16,
+                    sex=str(rng.choice(["M", "F"])), age=f"{int(rng.integers(20, 90)):03d}Y")
+    return Path(root), chosen
+
+
+def write_chexpert(root: Path, images: np.ndarray, *, seed: int = 0, n_valid: int = 0
+                   ) -> tuple[Path, pd.DataFrame]:
+    """CheXpert-v1.0: ``train.csv`` / ``valid.csv`` holding real rows of the released
+    training table (shipped by torchxrayvision: ``Path``, sex, age, view, the 14
+    observations), frontal views, one per patient, and their JPEGs at ``Path``; the last
+    ``n_valid`` rows go to ``valid.csv`` (their paths under ``valid/``)."""
+    from ..cohorts._common import read_table, shipped_file
+
+    raw = read_table(shipped_file("chexpert_train.csv.gz"), "chexpert")
+    raw = raw[raw["Frontal/Lateral"] == "Frontal"].copy()
+    raw["_patient"] = raw["Path"].str.extract(r"(patient\d+)")[0]
+    raw = raw.drop_duplicates("_patient")
+    rng = np.random.default_rng([seed, 30])
+    rows = raw.iloc[np.sort(rng.choice(len(raw), len(images), replace=False))].copy()
+    ddir = Path(root) / "CheXpert-v1.0"
+    ddir.mkdir(parents=True, exist_ok=True)
+    rows["Path"] = rows["Path"].str.replace(r"^CheXpert-v1.0(-small)?/", "CheXpert-v1.0/",
+                                            regex=True)
+    valid = np.zeros(len(rows), bool)
+    if n_valid:
+        valid[-n_valid:] = True
+        rows.loc[valid, "Path"] = rows.loc[valid, "Path"].str.replace("/train/", "/valid/")
+    cols = [c for c in rows.columns if c != "_patient"]
+    rows.loc[~valid, cols].to_csv(ddir / "train.csv", index=False)
+    rows.loc[valid, cols].to_csv(ddir / "valid.csv", index=False)
+    for k, p in enumerate(rows["Path"]):
+        write_image(Path(root) / p, images[k])
+    return Path(root), rows[cols].reset_index(drop=True)
+
+
+def write_mimic_iv_ehr(root: Path, stays: pd.DataFrame, *, seed: int = 0,
+                       hours: int = 24) -> Path:
+    """The MIMIC-IV benchmark extraction: ``<subject_id>/stays.csv`` and
+    ``episode1_timeseries.csv`` (``Hours`` + the 17 variables, hourly, ~30 % missing) per
+    stay row of ``stays`` (subject_id, stay_id, intime, outtime, gender, age, race,
+    mortality_inhospital).  Values: the benchmark's normal values with seeded noise."""
+    from ..cohorts.mimic_iv_ehr import CATEGORICAL_VALUES, CHANNELS, NORMAL_VALUES
+
+    rng = np.random.default_rng([seed, 31])
+    for _, s in stays.iterrows():
+        d = Path(root) / str(int(s["subject_id"]))
+        d.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([s.to_dict()]).to_csv(d / "stays.csv", index=False)
+        ts = {"Hours": np.arange(hours) + 0.5}
+        for ch in CHANNELS:
+            if ch in CATEGORICAL_VALUES:
+                v = rng.choice(list(CATEGORICAL_VALUES[ch]), hours).astype(object)
+            else:
+                v = np.round(float(NORMAL_VALUES[ch]) * (1 + 0.05 * rng.normal(size=hours)), 2)
+                v = v.astype(object)
+            v[rng.random(hours) < 0.3] = ""
+            ts[ch] = v
+        pd.DataFrame(ts).to_csv(d / "episode1_timeseries.csv", index=False)
+    return Path(root)

@@ -8,6 +8,7 @@ returns the run's parameters: only the data folders, the weights and the budget 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohorts.base import Cohort
+from ..errors import InputError
 from .core import Prepared, preparer
 from .layouts import write_embeddings, write_mimic_cxr, write_nih
 
@@ -217,12 +219,11 @@ def prepare_paper_b(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
     """Paper B: INSPECT (NIfTI volumes, the TSVs, the OMOP person table), the user's EHR
     features CSV, MedImageInsight's slice ``.npz``, MedSigLIP (tiny, Hugging Face cache) and
     BiomedCLIP (full size, Hugging Face cache)."""
-    import tempfile
-
+    from ..encoders.models import _bundled_config
     from ..papers.paper_b.spec import TASKS
     from ..synthetic import render_volumes, synthetic_inspect
     from .layouts import write_inspect
-    from .weights import full_size_checkpoint, hf_snapshot, siglip_repo
+    from .weights import bert_tokenizer_repo, open_clip_repo, siglip_repo
 
     n_slices, n, depth, size = 2, 120, 16, 48
     data, hf = out / "data", out / "hf"
@@ -248,15 +249,9 @@ def prepare_paper_b(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
                            slice_ids(ids["impression_id"], n_slices),
                            sl.reshape(-1, *sl.shape[2:]), dim=1024, seed=seed)
     siglip_repo(hf, "google/medsiglip-448", size=448, embed_dim=1152, seed=seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        from ..encoders.models import _bundled_config
-        import json
-
-        full_size_checkpoint("biomedclip", Path(tmp) / "open_clip_model.safetensors",
-                             seed=seed)
-        (Path(tmp) / "open_clip_config.json").write_text(
-            json.dumps({"model_cfg": _bundled_config("biomedclip.json")["model_cfg"]}))
-        hf_snapshot(hf, "microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224", Path(tmp))
+    open_clip_repo(hf, "microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224", "biomedclip",
+                   _bundled_config("biomedclip.json")["model_cfg"], seed=seed)
+    bert_tokenizer_repo(hf, "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract")
     params = {"data_roots": {"inspect": str(root)}, "weights": {"medimageinsight": str(mii)},
               "ehr_features": str(ehr_csv),
               # budget: slices per study and their size, bootstrap, permutations, the
@@ -283,3 +278,162 @@ def prepare_paper_b(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
                "the tokenizers (Paper B encodes images only)",
                "pretrained weights' values (random weights of the real architectures)",
                "scale: 32 slices at 448 px (the budget here: 2 slices at 64 px)"])
+
+
+# ----------------------------------------------------------------------------- Paper A
+
+
+@preparer("paper_a")
+def prepare_paper_a(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepared:
+    """Paper A: the NIH layout holding NIH 6x200's 1,200 real rows, and the weights of the
+    five CLIP-like models and the ImageNet ViT-B/16 at full size (the loaders build fixed
+    architectures): CLIP, BiomedCLIP and the ViT in the Hugging Face cache with their
+    tokenizers, GLoRIA as a safetensors file, the MedCLIP models as folders holding
+    ``pytorch_model.bin``."""
+    from ..cohorts import build_cohort
+    from ..cohorts.nih import read_nih_metadata
+    from ..encoders.models import _bundled_config
+    from .weights import (bert_tokenizer_repo, open_clip_repo, save_safetensors, timm_repo,
+                          torch_checkpoint)
+
+    data, hf, w = out / "data", out / "hf", out / "weights"
+    six = build_cohort("nih-6x200", seed=seed).table
+    raw = read_nih_metadata()
+    raw = raw[raw["Image Index"].isin(set(six["sample_id"].astype(str)))].reset_index(drop=True)
+    pix = synthetic_pixels_of(raw, seed=seed)
+    nih = write_nih(data / "nih-cxr14", raw, pix)
+    import open_clip
+
+    open_clip_repo(hf, "timm/vit_base_patch16_clip_224.openai", "clip-vit-b-16",
+                   open_clip.get_model_config("ViT-B-16"), seed=seed)
+    open_clip_repo(hf, "microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224", "biomedclip",
+                   _bundled_config("biomedclip.json")["model_cfg"], seed=seed)
+    bert_tokenizer_repo(hf, "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract")
+    bert_tokenizer_repo(hf, "emilyalsentzer/Bio_ClinicalBERT")
+    timm_repo(hf, "timm/vit_base_patch16_224.augreg2_in21k_ft_in1k", "vit-b-16-imagenet",
+              "vit_base_patch16_224", seed=seed)
+    from ..encoders import load_encoder
+    from .weights import loaded_module
+
+    gloria = save_safetensors(loaded_module(load_encoder("gloria", pretrained=False, seed=seed,
+                                                         progress=False)),
+                              w / "chexpert_resnet50.safetensors")
+    mvit = torch_checkpoint("medclip-vit", w / "medclip-vit" / "pytorch_model.bin", seed=seed)
+    mrn = torch_checkpoint("medclip-rn50", w / "medclip-resnet" / "pytorch_model.bin", seed=seed)
+    params = {"data_roots": {"nih": str(nih)},
+              "weights": {"gloria": str(gloria), "medclip-vit": str(mvit.parent),
+                          "medclip-rn50": str(mrn.parent)},
+              # budget: draws of the random prompt families, epochs of the probes and of
+              # LoRA / fine-tuning, early stopping, bootstrap, permutations, null simulations
+              "n_draws": 2, "epochs": 2, "adapt_epochs": 1, "patience": 1, "n_bootstrap": 20,
+              "n_permutations": 20, "null_sims": 20, "batch_size": 32}
+    return Prepared(
+        params=params, identifiers=nih_identifiers(raw),
+        covers=["NIH ChestX-ray14 layout holding NIH 6x200's 1,200 real Data_Entry rows "
+                "(synthetic pixels), read by the nih-6x200 builder (qualification, sampling, "
+                "split)",
+                "CLIP ViT-B/16 and BiomedCLIP as open_clip hub repositories "
+                "(open_clip_config.json + open_clip_model.safetensors) and the ImageNet "
+                "ViT-B/16 as a timm hub repository in the Hugging Face cache; the "
+                "BiomedBERT and BioClinicalBERT tokenizers there; GLoRIA as a safetensors "
+                "file; MedCLIP ViT / ResNet as folders holding pytorch_model.bin "
+                "(weights_only=True): every model at full size, random",
+                "zero-shot prompts, linear / MLP probes, LoRA, full fine-tuning, the audit with "
+                "bootstrap and permutation tests, the null simulation, tables and figures"],
+        skips=["pretrained weights' values and the authors' exact key names (the checkpoints "
+               "are the registry's own architectures, random)",
+               "the real vocabularies (the tokenizers hold ~150 WordPieces)",
+               "speed: 1,200 images through six full-size encoders and fine-tuning a ViT-B/16 "
+               "is a GPU rehearsal (hours on this project's shared CPUs); no CPU test"])
+
+
+# ----------------------------------------------------------------------------- Paper E
+
+
+@preparer("paper_e")
+def prepare_paper_e(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepared:
+    """Paper E: MIMIC-CXR-JPG with the MIMIC-IV benchmark stays linked to it, NIH, VinDr-CXR
+    (DICOM) and CheXpert in their layouts, and every model's release-style checkpoint.  The
+    full profile's training on real data is not implemented: the rehearsal builds every
+    cohort with its builder and loads every encoder with its real loader, then checks that
+    the run passes its preflight and stops with the one-line refusal."""
+    from ..encoders import load_encoder
+    from ..papers.paper_e.spec import PaperESpec
+    from .layouts import write_chexpert, write_mimic_iv_ehr, write_vindr
+    from .weights import loaded_module, save_safetensors, torch_checkpoint
+
+    data, w = out / "data", out / "weights"
+    cohort, pix = synthetic_cxr_rows(["Effusion", "Edema", "Cardiomegaly"], 8, seed=seed)
+    mimic, ids = write_mimic_cxr(data / "mimic-cxr-jpg", cohort, pix, seed=seed,
+                                 mimic_iv=data / "mimic-iv")
+    meta = pd.read_csv(mimic / "mimic-cxr-2.0.0-metadata.csv")
+    when = pd.to_datetime(meta["StudyDate"].astype(str), format="%Y%m%d") + pd.Timedelta(hours=12)
+    t = cohort.table
+    stays = pd.DataFrame({
+        "subject_id": meta["subject_id"], "hadm_id": 20_000_000 + np.arange(len(meta)),
+        "stay_id": 30_000_000 + np.arange(len(meta)),
+        "intime": (when - pd.Timedelta(hours=10)).dt.strftime("%Y-%m-%d %H:%M:%S"),
+        "outtime": (when + pd.Timedelta(hours=30)).dt.strftime("%Y-%m-%d %H:%M:%S"),
+        "gender": t["sex"].to_numpy(), "age": t["age"].fillna(60).astype(int).to_numpy(),
+        "race": "WHITE", "mortality_inhospital": (np.arange(len(meta)) % 5 == 0).astype(int)})
+    ehr = write_mimic_iv_ehr(data / "mimic-iv-benchmark", stays, seed=seed)
+    raw = nih_rows({"Effusion": ["Effusion"], "Edema": ["Edema"]}, 8, seed=seed)
+    nih = write_nih(data / "nih-cxr14", raw, synthetic_pixels_of(raw, seed=seed))
+    other, other_pix = synthetic_cxr_rows(["Effusion", "Cardiomegaly"], 8, seed=seed + 1)
+    vindr, vindr_ids = write_vindr(data / "vindr-cxr", other_pix, seed=seed, n_test=6)
+    chex, chex_rows = write_chexpert(data / "chexpert", other_pix, seed=seed, n_valid=6)
+    weights = {
+        "resnet50-barlowtwins-cxr": torch_checkpoint("resnet50-barlowtwins-cxr",
+                                                     w / "barlowtwins-cxr.pth", seed=seed),
+        "eva-x-tiny": torch_checkpoint("eva-x-tiny", w / "eva_x_ti_16.pt", seed=seed),
+        "eva-x-small": torch_checkpoint("eva-x-small", w / "eva_x_s_16.pt", seed=seed),
+        "convirt": torch_checkpoint("convirt", w / "convirt.pth", seed=seed),
+        "gloria": save_safetensors(loaded_module(load_encoder("gloria", pretrained=False,
+                                                              seed=seed, progress=False)),
+                                   w / "chexpert_resnet50.safetensors"),
+        "medclip-rn50": torch_checkpoint("medclip-rn50", w / "medclip-resnet" /
+                                         "pytorch_model.bin", seed=seed).parent,
+        "medclip-vit": torch_checkpoint("medclip-vit", w / "medclip-vit" / "pytorch_model.bin",
+                                        seed=seed).parent}
+    roots = {"mimic-cxr": str(mimic), "mimic-iv-ehr": str(ehr), "nih": str(nih),
+             "vindr": str(vindr), "chexpert": str(chex)}
+    params = {"data_roots": roots, "weights": {k: str(v) for k, v in weights.items()}}
+
+    def verify() -> list[str]:
+        from ..cohorts import build_cohort
+        from ..runner import resolve_params
+
+        lines = []
+        e = build_cohort("mimic-iv-ehr", root=ehr, mimic_cxr=mimic, require_cxr=True)
+        if len(e.table) != len(stays):
+            raise InputError(f"rehearse paper_e: {len(e.table)} of {len(stays)} stays linked "
+                             "to their CXR")
+        lines.append(f"mimic-iv-ehr builder: {len(e.table)} stays, each linked to its frontal "
+                     "MIMIC-CXR image")
+        for name, kw in (("mimic-cxr", {"root": mimic, "mimic_iv": data / "mimic-iv"}),
+                         ("nih", {"root": nih}), ("vindr-cxr", {"root": vindr}),
+                         ("chexpert", {"root": chex})):
+            c = build_cohort(name, **kw)
+            lines.append(f"{name} builder: {len(c.table)} rows from the rehearsal's files")
+        spec = resolve_params("paper_e", "full", overrides=[
+            f"data_roots={json.dumps(roots)}",
+            f"weights={json.dumps(params['weights'])}"])
+        for enc in spec.encoders_needed():
+            load_encoder(enc, weights=spec.weights.get(enc) or None, progress=False)
+            lines.append(f"{enc}: built and loaded by its real loader")
+        return lines
+
+    return Prepared(
+        params=params, expect_refusal="training on the real datasets",
+        identifiers=mimic_identifiers(ids) | nih_identifiers(raw) | set(vindr_ids),
+        covers=["MIMIC-CXR-JPG with MIMIC-IV hosp tables, the MIMIC-IV benchmark extraction "
+                "(<subject_id>/stays.csv, episode1_timeseries.csv with the 17 variables), NIH, "
+                "VinDr-CXR (annotations of real VinBigData rows, DICOM images) and CheXpert "
+                "(real rows of the released table, JPEGs) in their layouts",
+                "every model's checkpoint as its release ships it (.pth / .pt state dicts read "
+                "with weights_only=True, GLoRIA as safetensors, MedCLIP folders), full size",
+                "the full profile's preflight (spec.check: every folder and weight found)"],
+        skips=["everything after the preflight: Paper E's training on real data is not "
+               "implemented (PaperESpec.check refuses pixels: real with one line); the "
+               "rehearsal checks that refusal"],
+        verify=verify)

@@ -92,8 +92,20 @@ def full_size_checkpoint(name: str, path: Path, *, seed: int = 0) -> Path:
     from ..encoders import load_encoder
 
     enc = load_encoder(name, pretrained=False, seed=seed, progress=False)
-    module = getattr(enc, "model", None) or getattr(enc, "backbone", None) or enc
-    return save_safetensors(module, Path(path))
+    return save_safetensors(loaded_module(enc), Path(path))
+
+
+def loaded_module(enc: Any) -> Any:
+    """The module an encoder's builder loads a checkpoint into."""
+    from ..encoders.encoder import BackboneEncoder, DualEncoder, OpenClipEncoder
+
+    if isinstance(enc, OpenClipEncoder):
+        return enc.model
+    if isinstance(enc, BackboneEncoder):
+        return enc.backbone
+    if isinstance(enc, DualEncoder):
+        return enc
+    raise TypeError(f"no checkpoint layout known for {type(enc).__name__}")
 
 
 def siglip_repo(hf_home: Path, repo_id: str, *, size: int, embed_dim: int,
@@ -106,7 +118,8 @@ def siglip_repo(hf_home: Path, repo_id: str, *, size: int, embed_dim: int,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = SiglipModel(SiglipConfig(
-            text_config=dict(vocab_size=256, hidden_size=embed_dim, intermediate_size=64,
+            text_config=dict(vocab_size=256, bos_token_id=0, pad_token_id=1, eos_token_id=2,
+                             hidden_size=embed_dim, intermediate_size=64,
                              num_hidden_layers=1, num_attention_heads=4,
                              max_position_embeddings=64, projection_size=embed_dim),
             vision_config=dict(hidden_size=embed_dim, intermediate_size=64,
@@ -115,3 +128,72 @@ def siglip_repo(hf_home: Path, repo_id: str, *, size: int, embed_dim: int,
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         return hf_snapshot(hf_home, repo_id, Path(tmp))
+
+
+#: Words of the tokenizers the rehearsal writes (the prompts' and reports' usual words).
+WORDS = ("no", "finding", "findings", "normal", "chest", "x", "ray", "xray", "radiograph", "of",
+         "a", "an", "the", "with", "without", "there", "is", "are", "photo", "image", "lung",
+         "lungs", "heart", "atelectasis", "cardiomegaly", "consolidation", "edema", "effusion",
+         "pleural", "pneumonia", "pneumothorax", "opacity", "enlarged", "small", "large",
+         "left", "right", "bilateral", "mild", "moderate", "severe", "evidence", "signs",
+         "shows", "showing", "patient", "clear", "acute", "disease", "and", "or", "in", "on")
+
+
+def bert_tokenizer_repo(hf_home: Path, repo_id: str) -> Path:
+    """A WordPiece tokenizer (BertTokenizerFast: ``vocab.txt``, ``tokenizer.json``,
+    ``tokenizer_config.json``) as the snapshot of ``repo_id``: the special tokens, the
+    letters and :data:`WORDS` (a real vocabulary is ~30k WordPieces; these ids fit it)."""
+    import string
+
+    from transformers import BertTokenizerFast
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *string.ascii_lowercase,
+             *string.digits, *".,;:-()/", *(f"##{c}" for c in string.ascii_lowercase), *WORDS]
+    vocab = list(dict.fromkeys(vocab))
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "v.txt").write_text("\n".join(vocab) + "\n")
+        tok = BertTokenizerFast(vocab_file=str(Path(tmp) / "v.txt"), do_lower_case=True)
+        out = Path(tmp) / "repo"
+        tok.save_pretrained(str(out))
+        return hf_snapshot(hf_home, repo_id, out)
+
+
+def timm_repo(hf_home: Path, repo_id: str, name: str, architecture: str, *,
+              seed: int = 0) -> Path:
+    """A timm hub repository: ``config.json`` (architecture) and ``model.safetensors`` with
+    the registry's architecture of ``name`` at full size (random)."""
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        full_size_checkpoint(name, Path(tmp) / "model.safetensors", seed=seed)
+        (Path(tmp) / "config.json").write_text(json.dumps(
+            {"architecture": architecture, "num_classes": 0}))
+        return hf_snapshot(hf_home, repo_id, Path(tmp))
+
+
+def open_clip_repo(hf_home: Path, repo_id: str, name: str, model_cfg: dict, *,
+                   seed: int = 0) -> Path:
+    """An open_clip hub repository: ``open_clip_config.json`` and
+    ``open_clip_model.safetensors`` (the registry's architecture of ``name``, full size)."""
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        full_size_checkpoint(name, Path(tmp) / "open_clip_model.safetensors", seed=seed)
+        (Path(tmp) / "open_clip_config.json").write_text(json.dumps({"model_cfg": model_cfg}))
+        return hf_snapshot(hf_home, repo_id, Path(tmp))
+
+
+def torch_checkpoint(name: str, path: Path, *, seed: int = 0) -> Path:
+    """The registry's architecture of ``name`` at full size (random) as a ``torch.save``
+    state dict (what the MedCLIP / EVA-X / BarlowTwins releases ship), read back by the
+    loader with ``weights_only=True``."""
+    import torch
+
+    from ..encoders import load_encoder
+
+    enc = load_encoder(name, pretrained=False, seed=seed, progress=False)
+    module = loaded_module(enc)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().clone() for k, v in module.state_dict().items()}, path)
+    return path
