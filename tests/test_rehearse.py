@@ -4,13 +4,13 @@ real on-disk formats, through the normal runner, with full's privacy rule checke
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
 from compendium.cli import main
-from compendium.errors import ConfigError
 from compendium.rehearse.core import BUDGET_KEYS, INPUT_KEYS, privacy_scan
 
 
@@ -57,14 +57,14 @@ def test_unknown_paper_is_one_line(tmp_path, capsys):
 
 def _check_run(summary, paper):
     out = summary["output_dir"]
-    run = json.loads(open(f"{out}/run.json").read())
+    run = json.loads(Path(out, "run.json").read_text())
     assert run["profile"] == "full" and run["parameters"]["pixels"] == "real"
     assert run["parameters"]["use_stand_ins"] is False
-    full = yaml.safe_load(open(f"params/{paper}/full.yaml"))
+    full = yaml.safe_load(Path("params", paper, "full.yaml").read_text())
     changed = {k for k, v in run["parameters"].items() if k in full and full[k] != v}
     assert changed <= set(INPUT_KEYS) | set(BUDGET_KEYS), changed
     assert summary["privacy_problems"] == [] and summary["identifiers_checked"] > 100
-    nb = json.loads(open(f"{out}/{paper}.ipynb").read())
+    nb = json.loads(Path(out, f"{paper}.ipynb").read_text())
     errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
     return out

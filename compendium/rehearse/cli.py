@@ -31,8 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .core import rehearse
+    from ..errors import ConfigError
+    from .core import papers, rehearse
 
+    if args.paper not in papers():
+        raise ConfigError(f"rehearse: no rehearsal for {args.paper!r} (available: "
+                          f"{', '.join(papers())})")
     out = args.out or tempfile.mkdtemp(prefix=f"compendium-rehearse-{args.paper}-")
     summary = rehearse(args.paper, out, device=args.device, seed=args.seed, progress=True)
     if summary["refused"]:

@@ -16,7 +16,11 @@ def write_dicom(path, arr, *, photometric="MONOCHROME2", slope=None, intercept=N
                 window=None, sex=None, age=None, patient_id=None, bits_stored=12):
     """Write a minimal valid single-frame grey DICOM file with pydicom."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+    from pydicom.uid import (
+        ExplicitVRLittleEndian,
+        SecondaryCaptureImageStorage,
+        generate_uid,
+    )
 
     arr = np.asarray(arr, dtype=np.uint16)
     meta = FileMetaDataset()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -293,8 +293,13 @@ def prepare_paper_a(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
     from ..cohorts import build_cohort
     from ..cohorts.nih import read_nih_metadata
     from ..encoders.models import _bundled_config
-    from .weights import (bert_tokenizer_repo, open_clip_repo, save_safetensors, timm_repo,
-                          torch_checkpoint)
+    from .weights import (
+        bert_tokenizer_repo,
+        open_clip_repo,
+        save_safetensors,
+        timm_repo,
+        torch_checkpoint,
+    )
 
     data, hf, w = out / "data", out / "hf", out / "weights"
     six = build_cohort("nih-6x200", seed=seed).table
@@ -358,11 +363,11 @@ def prepare_paper_e(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
     cohort with its builder and loads every encoder with its real loader, then checks that
     the run passes its preflight and stops with the one-line refusal."""
     from ..encoders import load_encoder
-    from ..papers.paper_e.spec import PaperESpec
     from .layouts import write_chexpert, write_mimic_iv_ehr, write_vindr
-    from .weights import loaded_module, save_safetensors, torch_checkpoint
+    from .weights import bert_tokenizer_repo, loaded_module, save_safetensors, torch_checkpoint
 
     data, w = out / "data", out / "weights"
+    bert_tokenizer_repo(out / "hf", "emilyalsentzer/Bio_ClinicalBERT")
     cohort, pix = synthetic_cxr_rows(["Effusion", "Edema", "Cardiomegaly"], 8, seed=seed)
     mimic, ids = write_mimic_cxr(data / "mimic-cxr-jpg", cohort, pix, seed=seed,
                                  mimic_iv=data / "mimic-iv")
@@ -379,9 +384,9 @@ def prepare_paper_e(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
     ehr = write_mimic_iv_ehr(data / "mimic-iv-benchmark", stays, seed=seed)
     raw = nih_rows({"Effusion": ["Effusion"], "Edema": ["Edema"]}, 8, seed=seed)
     nih = write_nih(data / "nih-cxr14", raw, synthetic_pixels_of(raw, seed=seed))
-    other, other_pix = synthetic_cxr_rows(["Effusion", "Cardiomegaly"], 8, seed=seed + 1)
+    _, other_pix = synthetic_cxr_rows(["Effusion", "Cardiomegaly"], 8, seed=seed + 1)
     vindr, vindr_ids = write_vindr(data / "vindr-cxr", other_pix, seed=seed, n_test=6)
-    chex, chex_rows = write_chexpert(data / "chexpert", other_pix, seed=seed, n_valid=6)
+    chex, _ = write_chexpert(data / "chexpert", other_pix, seed=seed, n_valid=6)
     weights = {
         "resnet50-barlowtwins-cxr": torch_checkpoint("resnet50-barlowtwins-cxr",
                                                      w / "barlowtwins-cxr.pth", seed=seed),
