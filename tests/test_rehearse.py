@@ -106,3 +106,25 @@ def test_rehearse_paper_b(tmp_path):
     summary = rehearse("paper_b", tmp_path)
     _check_run(summary, "paper_b")
     assert any((tmp_path / "data/inspect/CTPA").glob("PE*.nii.gz"))
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_paper_e_gets_to_the_refusal(tmp_path):
+    """Paper E's full path stops after its preflight (training on real data is not
+    implemented): every cohort is built from the rehearsal's files and every encoder loaded
+    by its real loader first, and the run refuses with its one line."""
+    from compendium.rehearse.core import rehearse
+    from compendium.runner import resolve_params
+
+    summary = rehearse("paper_e", tmp_path)
+    assert "training on the real datasets" in summary["refused"] and not summary["output_dir"]
+    covers = "\n".join(summary["covers"])
+    for cohort in ("mimic-iv-ehr", "mimic-cxr", "nih", "vindr-cxr", "chexpert"):
+        assert f"{cohort} builder:" in covers
+    assert "mimic-iv-ehr builder: 32 stays, each linked" in covers
+    needed = resolve_params("paper_e", "full").encoders_needed()
+    assert {"eva-x-tiny", "convirt", "gloria", "medclip-vit"} <= set(needed)
+    for enc in needed:
+        assert f"{enc}: built and loaded by its real loader" in covers
+    assert not (tmp_path / "results").exists()

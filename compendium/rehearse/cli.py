@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu",
                         help="where torch runs: cpu (default), cuda, cuda:N, mps")
     parser.add_argument("--seed", type=int, default=0, help="seed of the miniature data")
+    parser.add_argument("--check-only", action="store_true",
+                        help="write the data and weights, run the preflight and load every "
+                             "encoder with its real loader; do not run the notebook")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +41,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"rehearse: no rehearsal for {args.paper!r} (available: "
                           f"{', '.join(papers())})")
     out = args.out or tempfile.mkdtemp(prefix=f"compendium-rehearse-{args.paper}-")
-    summary = rehearse(args.paper, out, device=args.device, seed=args.seed, progress=True)
+    summary = rehearse(args.paper, out, device=args.device, seed=args.seed, progress=True,
+                       check_only=args.check_only)
+    if args.check_only:
+        print(f"rehearsal of {args.paper}: inputs written in {out}; preflight passed and every "
+              "encoder loaded by its real loader (notebook not run: --check-only)")
+        return 0
     if summary["refused"]:
         print(f"rehearsal of {args.paper}: inputs written and checked in {out}; the run "
               f"refused as expected: {summary['refused']}")

@@ -153,11 +153,29 @@ def write_params(path: Path, params: dict[str, Any]) -> Path:
     return path
 
 
-def rehearse(paper: str, out: str | Path, *, device: str = "cpu", seed: int = 0, progress: bool = False, root: str | Path | None = None
-             ) -> dict[str, Any]:
+def load_every_encoder(paper: str, params_file: Path, root=None) -> list[str]:
+    """The run's preflight (``spec.check()``: every data folder and weight found), then every
+    encoder the run needs built and loaded by its real loader, as the notebook would."""
+    from ..encoders import load_encoder
+    from ..runner import resolve_params
+
+    spec = resolve_params(paper, "full", params_file=params_file, root=root)
+    spec.check()
+    lines = ["the full profile's preflight (spec.check: every folder and weight found)"]
+    for enc in spec.encoders_needed():
+        load_encoder(enc, pretrained=spec.pretrained, weights=spec.weights.get(enc) or None,
+                     device="cpu", seed=spec.seed, progress=False)
+        lines.append(f"{enc}: built and loaded by its real loader")
+    return lines
+
+
+def rehearse(paper: str, out: str | Path, *, device: str = "cpu", seed: int = 0,
+             progress: bool = False, root: str | Path | None = None,
+             check_only: bool = False) -> dict[str, Any]:
     """Write the miniature data and weights of ``paper``'s ``full`` profile under ``out``,
     run its notebook there with the normal runner, scan the outputs; returns the summary
-    written to ``out/rehearsal.json``.  On CUDA the runs use bf16 autocast (the package's
+    written to ``out/rehearsal.json``.  ``check_only``: write everything, run the preflight
+    and load every encoder with its real loader, but not the notebook.  On CUDA the runs use bf16 autocast (the package's
     default there).  Raises :class:`InputError` when the privacy scan
     finds a per-patient row."""
     from ..atomic import write_json
@@ -182,21 +200,25 @@ def rehearse(paper: str, out: str | Path, *, device: str = "cpu", seed: int = 0,
                               f"differ from the full profile, not {other}")
         params_file = write_params(out / "params.yaml", params)
         verified = prep.verify() if prep.verify else []
+        if check_only:
+            verified += load_every_encoder(paper, params_file, root)
         prepared_s = time.time() - started
         refused, result = "", None
         with _environ(prep.env):
             try:
-                result = run_notebook(paper, "full", params_file=params_file, root=root,
-                                      progress=progress)
+                if not check_only:
+                    result = run_notebook(paper, "full", params_file=params_file, root=root,
+                                          progress=progress)
             except ConfigError as exc:
                 if not prep.expect_refusal or prep.expect_refusal not in str(exc):
                     raise
                 refused = str(exc)
-        if prep.expect_refusal and not refused:
+        if prep.expect_refusal and not refused and not check_only:
             raise InputError(f"rehearse {paper}: expected the run to refuse "
                              f"({prep.expect_refusal!r}), but it ran")
     problems = privacy_scan(result.output_dir, prep.identifiers) if result else []
-    summary = {"paper": paper, "output_dir": str(result.output_dir) if result else "",
+    summary = {"paper": paper, "check_only": check_only,
+               "output_dir": str(result.output_dir) if result else "",
                "device": device, "params_file": str(params_file),
                "prepare_seconds": round(prepared_s, 1),
                "run_seconds": round(result.seconds, 1) if result else 0.0,
