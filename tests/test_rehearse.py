@@ -31,6 +31,25 @@ def test_privacy_scan_finds_identifier_columns_and_ids(tmp_path):
     assert "count column 'test images' shows 7" in privacy_scan(tmp_path, set())[-1]
 
 
+def test_full_never_publishes_a_per_patient_table(tmp_path, capsys):
+    """Found by the rehearsal: Paper C's notebook published its per-image predictions table
+    (sample_id, patient_id, scores) under full.  Results.table now keeps any table with a
+    per-row identifier in memory under full, and still writes it under demo/smoke."""
+    from compendium.results import Results
+
+    rows = pd.DataFrame({"sample_id": ["a", "b"], "patient_id": ["p", "q"], "score": [0.1, 0.9]})
+    full = Results(tmp_path / "full", glue=False, min_cell=10)
+    assert full.table(rows, "predictions", display=False) is rows
+    assert not (tmp_path / "full/tables/predictions.csv").exists()
+    assert "'predictions' is not published: it has one row per sample id" in capsys.readouterr().out
+    agg = pd.DataFrame({"group": ["F", "M"], "n": [12, 30]})
+    full.table(agg, "groups", display=False)
+    assert (tmp_path / "full/tables/groups.csv").is_file()
+    demo = Results(tmp_path / "demo", glue=False)
+    demo.table(rows, "predictions", display=False)
+    assert len(pd.read_csv(tmp_path / "demo/tables/predictions.csv")) == 2
+
+
 def test_paper_d_cohort_counts_are_suppressed_under_full():
     """Found by the rehearsal: Paper D's cohorts table printed its train/test image counts
     below 10 under full (columns the small-cell rule did not read as counts)."""

@@ -33,10 +33,6 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 
-#: Column names that only a per-sample or per-patient table has.
-ROW_ID_COLUMNS = ("sample_id", "patient_id", "subject_id", "study_id", "dicom_id", "image_path",
-                  "impression_id", "person_id", "stay_id", "hadm_id", "image_id", "Image Index",
-                  "Patient ID", "Path")
 #: Output files scanned as text.
 TEXT_SUFFIXES = (".csv", ".json", ".ipynb", ".txt", ".md", ".html", ".tsv", ".yaml", ".svg")
 
@@ -108,7 +104,7 @@ def privacy_scan(folder: Path, identifiers: set[str]) -> list[str]:
     ``MIN_CELL_COUNT - 1`` (full's small-cell rule), or any output file holding one of
     ``identifiers`` (sample, image, study or patient ids of the rehearsal's data).  Returns
     one line per problem (empty: clean)."""
-    from ..results import COUNT_COLUMNS, MIN_CELL_COUNT
+    from ..results import COUNT_COLUMNS, MIN_CELL_COUNT, ROW_ID_COLUMNS
 
     problems: list[str] = []
     ids = sorted((i for i in identifiers if i), key=len, reverse=True)
