@@ -50,6 +50,18 @@ def test_full_never_publishes_a_per_patient_table(tmp_path, capsys):
     assert len(pd.read_csv(tmp_path / "demo/tables/predictions.csv")) == 2
 
 
+def test_paper_b_defect_figure_on_real_data():
+    """Found by the rehearsal: on INSPECT (no filling-defect sizes) defect_size_auroc is an
+    empty table, and Paper B's last cell failed drawing it (KeyError 'model')."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from compendium.papers.paper_b.figures import defect_figure
+
+    fig = defect_figure(pd.DataFrame())
+    assert "known only in the synthetic world" in fig.axes[0].texts[0].get_text()
+
+
 def test_paper_d_cohort_counts_are_suppressed_under_full():
     """Found by the rehearsal: Paper D's cohorts table printed its train/test image counts
     below 10 under full (columns the small-cell rule did not read as counts)."""
