@@ -159,3 +159,21 @@ def test_rehearse_paper_e_gets_to_the_refusal(tmp_path):
     for enc in needed:
         assert f"{enc}: built and loaded by its real loader" in covers
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_rehearse_paper_a_preflight_and_weights(tmp_path):
+    """Paper A on CPU: the NIH 6x200 layout and the full-size weights of its six encoders are
+    written, the full profile's preflight passes and every encoder is loaded by its real
+    loader (the notebook itself is a GPU rehearsal: `--device cuda`)."""
+    from compendium.rehearse.core import rehearse
+
+    summary = rehearse("paper_a", tmp_path, check_only=True)
+    covers = "\n".join(summary["covers"])
+    for enc in ("clip-vit-b-16", "gloria", "medclip-vit", "medclip-rn50", "biomedclip",
+                "vit-b-16-imagenet"):
+        assert f"{enc}: built and loaded by its real loader" in covers
+    data_entry = pd.read_csv(tmp_path / "data/nih-cxr14/Data_Entry_2017_v2020.csv")
+    assert len(data_entry) == 1200
+    assert len(list((tmp_path / "data/nih-cxr14").glob("images_*/images/*.png"))) == 1200
