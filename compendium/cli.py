@@ -43,6 +43,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                  "grade answers"),
     "sweep": ("compendium.sweep.cli", "run a notebook over a grid of parameters and seeds, "
               "as Ray tasks (local cores or a cluster); needs the [scale] extra"),
+    "rehearse": ("compendium.rehearse.cli", "rehearse a paper's full profile end to end on "
+                 "miniature data in the real formats"),
 }
 
 

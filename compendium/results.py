@@ -25,11 +25,17 @@ log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 #: Columns read as counts of people or images by small-cell suppression (integer columns).
 COUNT_COLUMNS = re.compile(r"^(n|samples|patients|images|studies|rows|count|counts|positives|"
-                           r"negatives|cases|controls)$|^n_|_n$|count", re.IGNORECASE)
+                           r"negatives|cases|controls)$|^n_|_n$|count|[ _]images$",
+                           re.IGNORECASE)
 #: Columns derived from counts (shares), blanked in a row whose count is suppressed.
 SHARE_COLUMNS = re.compile(r"share|percent|pct|fraction|proportion|prevalence", re.IGNORECASE)
 #: PhysioNet-style data-use agreements forbid publishing counts below 10.
 MIN_CELL_COUNT = 10
+#: Columns that identify one image, study, stay or patient: a table holding one is per-row
+#: (per-patient) data, which the ``full`` profile never publishes.
+ROW_ID_COLUMNS = ("sample_id", "patient_id", "subject_id", "study_id", "dicom_id", "image_path",
+                  "impression_id", "person_id", "stay_id", "hadm_id", "image_id",
+                  "Image Index", "Patient ID", "Path")
 
 
 def suppress_small_cells(df, min_cell: int = MIN_CELL_COUNT, *, counts=None):
@@ -106,12 +112,23 @@ class Results:
               display: bool = True, counts: list[str] | None = None):
         """Save ``df`` as ``tables/<name>.csv``, glue it, and display it.
 
-        With ``min_cell`` set, small counts are suppressed first (``counts`` names the
-        count columns when the default rule does not find them) and the suppressed table
-        is what is written, shown and returned.
+        With ``min_cell`` set (the ``full`` profile), a table with a per-row identifier
+        column (:data:`ROW_ID_COLUMNS`) is neither written nor glued (a one-line note says
+        so; ``df`` is returned for the next step), and small counts are suppressed first
+        (``counts`` names the count columns when the default rule does not find them): the
+        suppressed table is what is written, shown and returned.
         """
         _check_name(name)
         if self.min_cell:
+            ids = [c for c in [*df.columns, *(df.index.names if index else [])]
+                   if c in ROW_ID_COLUMNS]
+            if ids:
+                # full profile (real data): per-patient rows never leave the machine
+                print(f"table {name!r} is not published: it has one row per "
+                      f"{ids[0].replace('_', ' ')} (per-patient rows stay in memory under "
+                      "the full profile)")
+                log.info("table %s not published: per-row identifier column %s", name, ids[0])
+                return df
             df = suppress_small_cells(df.reset_index() if index else df, self.min_cell,
                                       counts=counts)
             if index:

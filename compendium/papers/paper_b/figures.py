@@ -111,9 +111,17 @@ def sweep_figure(sweep: pd.DataFrame):
 
 def defect_figure(defect: pd.DataFrame):
     """PE AUROC against the filling-defect size of the positives (synthetic world), one line
-    per pooling, one panel per model."""
+    per pooling, one panel per model; an empty table (real data, no defect sizes) gives a
+    figure that says so."""
     import matplotlib.pyplot as plt
 
+    if defect.empty:
+        # real data (INSPECT) records no filling-defect size: say so instead of a blank panel
+        fig, ax = plt.subplots(figsize=(4.2, 1.6))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "Filling-defect sizes are known only in the synthetic world;\n"
+                "this run's data records none.", ha="center", va="center", fontsize=9)
+        return fig
     models = list(dict.fromkeys(defect["model"]))
     poolings = list(dict.fromkeys(defect["pooling"]))
     colours = palette(poolings)

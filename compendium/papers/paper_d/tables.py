@@ -57,8 +57,8 @@ def cohorts_table(pools: Sequence[Pool]) -> pd.DataFrame:
             rows.append({"dataset": pool.label, "label": label,
                          "positives": int(t["y"].sum()), "negatives": int((t["y"] == 0).sum()),
                          "patients": int(t["patient_id"].nunique()),
-                         "train": int((t["split"] == "train").sum()),
-                         "test": int((t["split"] == "test").sum()),
+                         "train images": int((t["split"] == "train").sum()),
+                         "test images": int((t["split"] == "test").sum()),
                          "source": pool.cohort.source})
     return pd.DataFrame(rows)
 
