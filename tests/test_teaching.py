@@ -130,8 +130,9 @@ def test_every_exercise_has_a_page_and_a_lesson():
 def test_checks_say_right_and_wrong_without_the_answer(results):
     answers = _student_answers(results)
     assert set(answers) == set(EXERCISES)
-    # the noise lesson's fact: an interval of a max-min gap never contains 0
-    assert answers["noise-ci-covers-zero"] == 0.0
+    # the noise lesson's fact: the audit's interval of a max-min gap (simultaneous intervals
+    # of the groups' differences) contains 0 in most fair runs, unlike a percentile interval
+    assert answers["noise-ci-covers-zero"] > 0.5
     # label noise is the mechanism that raises the FPR the most; cohort-visible ones are two
     assert answers["knobs-fpr-mechanism"] == "label_noise"
     assert sorted(answers["knobs-cohort-visible"]) == ["acquisition", "missingness"]

@@ -114,7 +114,8 @@ EXERCISES: dict[str, Exercise] = {
         "contains 0", "number",
         lambda r: float(((r["runs"]["ci_low"] <= 0) & (r["runs"]["ci_high"] >= 0))
                         [r["runs"]["world"] == "fair"].mean()),
-        "the gap is a maximum minus a minimum: can any resample give a negative value?",
+        "count the fair rows whose ci_low <= 0 <= ci_high; the runs table's interval column "
+        "says how each interval was formed",
         tol=0.01),
     "noise-false-positive": Exercise(
         "teaching_noise", "the share of fair runs (all sizes) with a permutation p-value below "

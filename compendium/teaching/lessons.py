@@ -61,7 +61,9 @@ def noise_lesson(*, sizes: Sequence[int], n_sims: int, n_groups: int, tpr: float
                  n_bootstrap: int, n_permutations: int, seed: int) -> dict[str, pd.DataFrame]:
     """Repeated audits of a fair world (every group's TPR ``tpr``) and of a world where one
     group's TPR is ``tpr - gap``, at each test-set size: the TPR gap (max - min), its
-    bootstrap interval and its permutation p-value per run (``runs``), and per size the
+    bootstrap interval (formed as the audit's ``interval`` column says: with more than two
+    groups from simultaneous intervals of the groups' differences, so that it can contain 0)
+    and its permutation p-value per run (``runs``), and per size the
     share of fair runs whose interval contains 0, the share with p < 0.05, and the power
     (``summary``)."""
     from ..audit import audit
@@ -84,7 +86,8 @@ def noise_lesson(*, sizes: Sequence[int], n_sims: int, n_groups: int, tpr: float
                 g = t[t["metric"] == "tpr_gap"].iloc[0]
                 rows.append({"size": int(size), "world": world, "sim": sim,
                              "gap": g["estimate"], "ci_low": g["ci_low"],
-                             "ci_high": g["ci_high"], "p_value": g["p_value"]})
+                             "ci_high": g["ci_high"], "interval": g["interval"],
+                             "p_value": g["p_value"]})
     runs = pd.DataFrame(rows)
     summary = (runs.assign(covers_zero=(runs["ci_low"] <= 0) & (runs["ci_high"] >= 0),
                            significant=runs["p_value"] < 0.05)
