@@ -41,10 +41,11 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 from . import stats
-from .metrics import (BINNINGS, ECE_BINS, GAPS, GroupAUROC, RowSet, fairness_from_groups,
+from .metrics import (BINNINGS, ECE_BINS, GAPS, RowSet, fairness_from_groups,
                       population_variance, spec)
 from .predictions import (CONFIDENCES, Attribute, TaskData, parse_attributes, parse_predictions,
                           task_data)
+from .sweep import Sweep
 from .thresholds import choose_threshold, parse_policy
 
 log = logging.getLogger(__name__)
@@ -113,19 +114,18 @@ class _Engine:
         self.d, self.attributes, self.pairs, self.opt = d, attributes, pairs, opt
         self.metrics = set(ALL_METRICS if metrics is None else metrics)
         self.ranks = bool(self.metrics & {"auroc", "auprc", "auroc_gap", "worst_group_auroc"})
-        self.overall = RowSet(d, n_bins=opt.n_bins, binning=opt.binning, ranks=self.ranks)
-        self.present = [int((np.bincount(a.codes, minlength=len(a.groups)) > 0).sum())
-                        for a in attributes]
-        self._group_auroc: GroupAUROC | None = None
-        self.groups: list[list[tuple[np.ndarray, RowSet | None]]] = []
-        for a in attributes:
-            sets = []
-            for g in range(len(a.groups)):
-                rows = a.rows(g)
-                sets.append((rows, RowSet(d.take(rows), n_bins=opt.n_bins, binning=opt.binning,
-                                          ranks=self.ranks, parent=self.overall, rows=rows)
-                             if len(rows) else None))
-            self.groups.append(sets)
+        # the overall set's design gives the linear metrics from weighted sums; the sweep
+        # evaluates every set (overall and every group) in one pass over the sorted rows
+        self.overall = RowSet(d, n_bins=opt.n_bins, binning=opt.binning, ranks=False)
+        self.sizes = [np.bincount(a.codes, minlength=len(a.groups)) for a in attributes]
+        self.present = [int((s > 0).sum()) for s in self.sizes]
+        self.sweep = Sweep(self.overall.x, d.y if self.ranks else None,
+                           d.score if self.ranks else None, [a.codes for a in attributes],
+                           [len(a.groups) for a in attributes])
+        self.overall.x = None   # held by the sweep (sparse, sorted): free the dense copy
+        #: place of every row in the sweep's order: bootstrap counts drawn in that order
+        #: (:func:`~compendium.audit.stats.iter_resample_rows`) need no gather
+        self.position = self.sweep.position
 
     # ------------------------------------------------------------------ one set
     def _set_rows(self, ev: dict, attribute: str, group: str, out: dict) -> None:
@@ -185,14 +185,32 @@ class _Engine:
     # ---------------------------------------------------------------- public
     def evaluate(self, w: np.ndarray | None) -> dict[tuple, np.ndarray]:
         """Every estimate for the weight columns ``w`` (n, B); ``None`` = plain estimate."""
-        b = 1 if w is None else w.shape[1]
+        if w is None:
+            return self.evaluate_rows(np.ones((1, self.d.n), dtype=np.int32))
+        w = np.asarray(w)
+        return self.evaluate_rows(np.ascontiguousarray(w.T), in_order=False)
+
+    def evaluate_rows(self, w: np.ndarray, in_order: bool = True) -> dict[tuple, np.ndarray]:
+        """Every estimate for the weight rows ``w`` (B, n): one row per resample, columns
+        in the sweep's order (:attr:`position`), or in the table's order when not
+        ``in_order``."""
+        if not in_order:
+            w = w[:, self.sweep.order]
+        b = w.shape[0]
+        sums, auroc, auprc = self.sweep.evaluate(w, ranks=self.ranks)
+
+        def ev(i):
+            out = self.overall.from_sums(sums[i])
+            if auroc is not None:
+                out["auroc"], out["auprc"] = auroc[i], auprc[i]
+            return out
+
         out: dict[tuple, np.ndarray] = {}
-        self._set_rows(self.overall.evaluate(w), "all", "all", out)
-        for a, sets in zip(self.attributes, self.groups):
-            evals = [rs.evaluate(None if w is None else w[rows]) if rs is not None else None
-                     for rows, rs in sets]
-            for g, ev in zip(a.groups, evals):
-                self._set_rows(ev if ev is not None else self._empty(b), a.name, g, out)
+        self._set_rows(ev(0), "all", "all", out)
+        for a, offset, sizes in zip(self.attributes, self.sweep.offsets, self.sizes):
+            evals = [ev(offset + g) if sizes[g] else None for g in range(len(a.groups))]
+            for g, e in zip(a.groups, evals):
+                self._set_rows(e if e is not None else self._empty(b), a.name, g, out)
             self._gap_rows(a, evals, b, out)
         return out
 
@@ -200,41 +218,21 @@ class _Engine:
         """Gap rows of one attribute with group membership ``codes`` (P, n): one row of
         shuffled group codes per permutation.
 
-        Only what the tested gaps need is computed: no average precision, and the AUROC of
-        every group comes from :class:`~compendium.audit.metrics.GroupAUROC` (one packed
-        cumulative count per label and permutation instead of one weighted pass per group)
-        when the scores allow it exactly.
+        Only what the tested gaps need is computed: no average precision; the sums and
+        AUROC of every group come from one sweep over the sorted rows per permutation.
         """
         a = self.attributes[a_index]
         b = codes.shape[0]
         ranks = self.ranks and "auroc_gap" in self.metrics
-        fast = None
-        if ranks:
-            if self._group_auroc is None:
-                self._group_auroc = GroupAUROC(self.d)
-            if self._group_auroc.exact:
-                sizes = np.bincount(codes[0], minlength=len(a.groups))
-                fast = self._group_auroc.evaluate(codes, sizes)
-        # group sums are additive: the last non-empty group is the total minus the others
-        rows = np.ascontiguousarray(codes.T)
-        present = np.flatnonzero(np.bincount(codes[0], minlength=len(a.groups)))
-        x = self.overall.x
-        sums: dict[int, np.ndarray] = {}
-        for g in present[:-1]:
-            sums[g] = x.T @ (rows == g).astype(float)
-        if len(present):
-            total = x.sum(axis=0)[:, None] - sum(sums.values(), np.zeros((x.shape[1], b)))
-            sums[present[-1]] = total
+        sums, auroc = self.sweep.permuted(codes, len(a.groups), ranks=ranks)
         evals = []
         for g in range(len(a.groups)):
-            if g not in sums:
+            if not self.sizes[a_index][g]:
                 evals.append(None)
                 continue
             ev = self.overall.from_sums(sums[g])
-            if ranks and fast is None:
-                ev.update(self.overall.evaluate((rows == g).astype(float), auprc=False))
-            elif fast is not None:
-                ev["auroc"] = fast[g]
+            if auroc is not None:
+                ev["auroc"] = auroc[g]
             evals.append(ev)
         out: dict[tuple, np.ndarray] = {}
         self._gap_rows(a, evals, b, out)
@@ -259,6 +257,10 @@ class _MeanEngine:
 
     def evaluate(self, w: np.ndarray | None) -> dict[tuple, np.ndarray]:
         return self._mean([e.evaluate(w) for e in self.engines])
+
+    def evaluate_rows(self, w: np.ndarray, in_order: bool = False) -> dict[tuple, np.ndarray]:
+        """Weight rows (B, n) in the table's order (the runs' sweeps sort differently)."""
+        return self._mean([e.evaluate_rows(w, in_order=False) for e in self.engines])
 
     def permuted(self, a_index: int, codes: np.ndarray) -> dict[tuple, np.ndarray]:
         return self._mean([e.permuted(a_index, codes) for e in self.engines])
@@ -541,10 +543,13 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
                            return_inverse=True)[1].ravel()
         clusters = (predictions["patient_id"].astype(str).to_numpy()
                     if "patient_id" in predictions.columns else None)
-        chunks = stats.iter_resample_counts(n_bootstrap, d.n, strata=strata, clusters=clusters,
-                                            seed=rng)
+        # counts drawn straight in the sweep's row order (one engine), else the table's
+        position = getattr(engine, "position", None)
+        chunks = stats.iter_resample_rows(n_bootstrap, d.n, strata=strata, clusters=clusters,
+                                          seed=rng, position=position)
+        evaluate = functools.partial(engine.evaluate_rows, in_order=position is not None)
         with tqdm(total=n_bootstrap, desc="bootstrap", disable=not progress) as bar:
-            for result, width in _map_chunks(engine.evaluate, chunks, n_jobs):
+            for result, width in _map_chunks(evaluate, chunks, n_jobs, axis=0):
                 for k, v in result.items():
                     boot[k].append(v)
                 bar.update(width)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from ..errors import ConfigError
+from .sweep import assign_codes, count_draws
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,30 +81,52 @@ def iter_resample_counts(n_boot: int, n: int, *, strata: np.ndarray | None = Non
     >>> c.shape, c.sum(axis=0).tolist()
     ((4, 3), [4.0, 4.0, 4.0])
     """
+    for rows in iter_resample_rows(n_boot, n, strata=strata, clusters=clusters, seed=seed,
+                                   chunk=chunk):
+        yield rows.T.astype(float)
+
+
+def iter_resample_rows(n_boot: int, n: int, *, strata: np.ndarray | None = None,
+                       clusters: np.ndarray | None = None,
+                       seed: int | np.random.Generator | None = 0,
+                       chunk: int | None = None,
+                       position: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """The resamples of :func:`iter_resample_counts` (the same draws), one row per
+    resample: chunks of int32 counts of shape (b, n), the count of row ``i`` in column
+    ``position[i]`` (default ``i``): the audit's sweep reads the rows sorted by score, and
+    counts drawn straight into that order need no gather.
+
+    The draws of a chunk are ``b`` units per unit of every stratum (``b`` from
+    :func:`chunk_size`, so the resamples of a seed do not depend on ``position``); a chunk
+    holds about :data:`CHUNK_ELEMENTS` counts whatever the number of rows.
+    """
     rng = as_generator(seed)
+    out_of_row = np.arange(n) if position is None else np.asarray(position, dtype=np.int64)
     if clusters is not None:
         _, first, unit_of_row = np.unique(np.asarray(clusters), return_index=True,
                                           return_inverse=True)
         unit_of_row = unit_of_row.ravel()
+        # the unit of the row at every place of the output
+        unit_at = np.empty(n, dtype=np.int64)
+        unit_at[out_of_row] = unit_of_row
     else:
         first = np.arange(n)
-        unit_of_row = None
+        unit_at = None
     n_units = len(first)
     unit_strata = (np.zeros(n_units, dtype=np.int64) if strata is None
                    else np.asarray(strata)[first])
     members = [np.flatnonzero(unit_strata == s) for s in np.unique(unit_strata)]
+    # where a drawn unit is counted: its place in the output (rows) or the unit itself
+    targets = [m if unit_at is not None else out_of_row[m] for m in members]
     step = chunk or chunk_size(n, n_boot)
     done = 0
     while done < n_boot:
         b = min(step, n_boot - done)
         draws = np.concatenate(
-            [m[rng.integers(0, len(m), size=(b, len(m)))] for m in members], axis=1)
-        # flat index unit * b + resample: the counts come out in (n_units, b) layout
-        draws *= b
-        draws += np.arange(b)[:, None]
-        unit_counts = np.bincount(draws.ravel(), minlength=b * n_units).reshape(n_units, b)
-        counts = unit_counts if unit_of_row is None else unit_counts[unit_of_row]
-        yield counts.astype(float)
+            [t[rng.integers(0, len(m), size=(b, len(m)))] for m, t in zip(members, targets)],
+            axis=1)
+        counts = count_draws(draws, n if unit_at is None else n_units)
+        yield counts if unit_at is None else counts[:, unit_at]
         done += b
 
 
@@ -126,9 +149,7 @@ def iter_permuted_codes(codes: np.ndarray, n_perm: int, *,
     within every patient (:func:`constant_within`).
     """
     rng = as_generator(seed)
-    codes = np.asarray(codes)
-    if len(codes) and codes.min() >= 0 and codes.max() < 127:
-        codes = codes.astype(np.int8)  # smaller rows shuffle faster; values are unchanged
+    codes = _small(codes)
     if clusters is not None:
         _, first, unit_of_row = np.unique(np.asarray(clusters), return_index=True,
                                           return_inverse=True)
@@ -139,9 +160,17 @@ def iter_permuted_codes(codes: np.ndarray, n_perm: int, *,
     done = 0
     while done < n_perm:
         b = min(step, n_perm - done)
-        perm = shuffled_rows(rng, unit_codes, b)
+        perm = assign_codes(rng.random((b, len(unit_codes))), unit_codes)
         yield perm if unit_of_row is None else perm[:, unit_of_row]
         done += b
+
+
+def _small(codes: np.ndarray) -> np.ndarray:
+    """Group codes in the smallest integer type that holds them (int8 below 127)."""
+    codes = np.asarray(codes)
+    if len(codes) and codes.min() >= 0 and codes.max() < 127:
+        return codes.astype(np.int8)
+    return codes.astype(np.int64)
 
 
 def shuffled_rows(rng: np.random.Generator, values: np.ndarray, b: int) -> np.ndarray:
@@ -164,32 +193,33 @@ def shuffled_rows(rng: np.random.Generator, values: np.ndarray, b: int) -> np.nd
 def iter_unit_permutations(n_units: int, n_perm: int, *, n_rows: int | None = None,
                            seed: int | np.random.Generator | None = 0,
                            chunk: int | None = None) -> Iterator[np.ndarray]:
-    """Chunks of permutations of ``n_units`` units (rows, or patients), shape (b, n_units),
-    shared by several attributes (:func:`permuted_codes`); chunks hold about
-    :data:`CHUNK_ELEMENTS` row codes (``n_rows`` rows)."""
+    """Chunks of permutation draws of ``n_units`` units (rows, or patients), shape
+    (b, n_units): one uniform per unit, shared by several attributes
+    (:func:`permuted_codes` turns them into each attribute's shuffled codes); chunks hold
+    about :data:`CHUNK_ELEMENTS` row codes (``n_rows`` rows)."""
     rng = as_generator(seed)
-    # numpy shuffles pointer-sized items fastest (and gathers with them without a cast)
-    base = np.arange(n_units, dtype=np.intp)
     step = chunk or chunk_size(n_rows or n_units, n_perm)
     done = 0
     while done < n_perm:
         b = min(step, n_perm - done)
-        yield shuffled_rows(rng, base, b)
+        yield rng.random((b, n_units))
         done += b
 
 
 def permuted_codes(codes: np.ndarray, perm: np.ndarray, *,
                    units: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Group codes of every row under unit permutations ``perm`` (b, n_units): unit ``j``
-    receives the code of unit ``perm[:, j]``; with ``units`` = (first row of each cluster,
-    cluster of each row) every row of a cluster gets its cluster's code."""
-    codes = np.asarray(codes)
-    if len(codes) and codes.min() >= 0 and codes.max() < 127:
-        codes = codes.astype(np.int8)
+    """Group codes of every row under the permutation draws ``perm`` (b, n_units) of
+    :func:`iter_unit_permutations`: unit ``j`` receives a group with probability (units
+    of the group not yet placed) / (units not yet placed), the units taken in order, which
+    draws a uniformly random arrangement of the units' codes (a permutation of the group
+    labels; the same draws give every attribute its own uniform arrangement).  With
+    ``units`` = (first row of each cluster, cluster of each row) every row of a cluster
+    gets its cluster's code."""
+    codes = _small(codes)
     if units is None:
-        return codes[perm]
+        return assign_codes(perm, codes)
     first, unit_of_row = units
-    return codes[first][perm][:, unit_of_row]
+    return assign_codes(perm, codes[first])[:, unit_of_row]
 
 
 def units_of(clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
