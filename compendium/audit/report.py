@@ -214,28 +214,40 @@ class _Engine:
             self._gap_rows(a, evals, b, out)
         return out
 
-    def permuted(self, a_index: int, codes: np.ndarray) -> dict[tuple, np.ndarray]:
+    def permuted(self, a_index: int, codes: np.ndarray, in_order: bool = False
+                 ) -> dict[tuple, np.ndarray]:
         """Gap rows of one attribute with group membership ``codes`` (P, n): one row of
-        shuffled group codes per permutation.
+        shuffled group codes per permutation, in the table's row order (or the sweep's,
+        :attr:`position`, when ``in_order``)."""
+        return self.permuted_many([a_index], [codes], in_order=in_order)
 
-        Only what the tested gaps need is computed: no average precision; the sums and
-        AUROC of every group come from one sweep over the sorted rows per permutation.
+    def permuted_many(self, indices: list[int], codes: list[np.ndarray],
+                      in_order: bool = False) -> dict[tuple, np.ndarray]:
+        """Gap rows of several attributes under their shuffled codes (one array (P, n) per
+        attribute), from one sweep over the rows per permutation.
+
+        Only what the tested gaps need is computed: no average precision; AUROC only when
+        ``auroc_gap`` is audited.
         """
-        a = self.attributes[a_index]
-        b = codes.shape[0]
+        if not in_order:
+            codes = [c[:, self.sweep.order] for c in codes]
+        b = codes[0].shape[0]
         ranks = self.ranks and "auroc_gap" in self.metrics
-        sums, auroc = self.sweep.permuted(codes, len(a.groups), ranks=ranks)
-        evals = []
-        for g in range(len(a.groups)):
-            if not self.sizes[a_index][g]:
-                evals.append(None)
-                continue
-            ev = self.overall.from_sums(sums[g])
-            if auroc is not None:
-                ev["auroc"] = auroc[g]
-            evals.append(ev)
+        results = self.sweep.permuted([np.ascontiguousarray(c) for c in codes],
+                                      [len(self.attributes[i].groups) for i in indices],
+                                      ranks=ranks)
         out: dict[tuple, np.ndarray] = {}
-        self._gap_rows(a, evals, b, out)
+        for i, (sums, auroc) in zip(indices, results):
+            evals = []
+            for g in range(len(self.attributes[i].groups)):
+                if not self.sizes[i][g]:
+                    evals.append(None)
+                    continue
+                ev = self.overall.from_sums(sums[g])
+                if auroc is not None:
+                    ev["auroc"] = auroc[g]
+                evals.append(ev)
+            self._gap_rows(self.attributes[i], evals, b, out)
         return out
 
 
@@ -262,8 +274,13 @@ class _MeanEngine:
         """Weight rows (B, n) in the table's order (the runs' sweeps sort differently)."""
         return self._mean([e.evaluate_rows(w, in_order=False) for e in self.engines])
 
-    def permuted(self, a_index: int, codes: np.ndarray) -> dict[tuple, np.ndarray]:
+    def permuted(self, a_index: int, codes: np.ndarray, in_order: bool = False
+                 ) -> dict[tuple, np.ndarray]:
         return self._mean([e.permuted(a_index, codes) for e in self.engines])
+
+    def permuted_many(self, indices: list[int], codes: list[np.ndarray],
+                      in_order: bool = False) -> dict[tuple, np.ndarray]:
+        return self._mean([e.permuted_many(indices, codes) for e in self.engines])
 
 
 def split_runs(predictions: pd.DataFrame, runs: str,
@@ -609,10 +626,13 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
                       disable=not progress) as bar:
                 while True:
                     if target > done:
+                        position = getattr(engine, "position", None)
                         chunks = stats.iter_permuted_codes(a.codes, target - done, seed=rng,
-                                                           clusters=clusters)
-                        for result, width in _map_chunks(functools.partial(engine.permuted, i),
-                                                         chunks, n_jobs, axis=0):
+                                                           clusters=clusters, position=position)
+                        for result, width in _map_chunks(
+                                functools.partial(engine.permuted, i,
+                                                  in_order=position is not None),
+                                chunks, n_jobs, axis=0):
                             keep(result)
                             bar.update(width)
                     done = target
@@ -667,12 +687,12 @@ def check_sample_ids(df: pd.DataFrame) -> None:
 
 
 def _permute_all(engine: "_Engine", group: list[int], units, perm: np.ndarray) -> dict:
-    """Gap rows of every attribute of ``group`` under one chunk of unit permutations."""
-    out: dict[tuple, np.ndarray] = {}
-    for i in group:
-        codes = stats.permuted_codes(engine.attributes[i].codes, perm, units=units)
-        out.update(engine.permuted(i, codes))
-    return out
+    """Gap rows of every attribute of ``group`` under one chunk of unit permutation draws
+    (one sweep for all of them)."""
+    position = getattr(engine, "position", None)
+    codes = [stats.permuted_codes(engine.attributes[i].codes, perm, units=units,
+                                  position=position) for i in group]
+    return engine.permuted_many(group, codes, in_order=position is not None)
 
 
 @functools.lru_cache(maxsize=1)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from ..errors import ConfigError
-from .sweep import assign_codes, count_draws
+from .sweep import add_counts, assign_codes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -122,10 +122,9 @@ def iter_resample_rows(n_boot: int, n: int, *, strata: np.ndarray | None = None,
     done = 0
     while done < n_boot:
         b = min(step, n_boot - done)
-        draws = np.concatenate(
-            [t[rng.integers(0, len(m), size=(b, len(m)))] for m, t in zip(members, targets)],
-            axis=1)
-        counts = count_draws(draws, n if unit_at is None else n_units)
+        counts = np.zeros((b, n if unit_at is None else n_units), dtype=np.int32)
+        for m, t in zip(members, targets):
+            add_counts(rng.integers(0, len(m), size=(b, len(m))), t, counts)
         yield counts if unit_at is None else counts[:, unit_at]
         done += b
 
@@ -139,8 +138,10 @@ def counts_to_indices(counts: np.ndarray) -> list[np.ndarray]:
 def iter_permuted_codes(codes: np.ndarray, n_perm: int, *,
                         clusters: np.ndarray | None = None,
                         seed: int | np.random.Generator | None = 0,
-                        chunk: int | None = None) -> Iterator[np.ndarray]:
-    """Chunks of shuffled group codes, shape (b, n).
+                        chunk: int | None = None,
+                        position: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """Chunks of shuffled group codes, shape (b, n); with ``position``, the code of row
+    ``i`` is in column ``position[i]`` (the same draws in the audit's sweep order).
 
     Without ``clusters`` each row of a chunk is a permutation of ``codes`` over the rows.
     With ``clusters`` (patients) the group labels are shuffled between *patients*: every
@@ -150,18 +151,13 @@ def iter_permuted_codes(codes: np.ndarray, n_perm: int, *,
     """
     rng = as_generator(seed)
     codes = _small(codes)
-    if clusters is not None:
-        _, first, unit_of_row = np.unique(np.asarray(clusters), return_index=True,
-                                          return_inverse=True)
-        unit_codes, unit_of_row = codes[first], unit_of_row.ravel()
-    else:
-        unit_codes, unit_of_row = codes, None
+    units = units_of(clusters) if clusters is not None else None
+    n_units = len(codes) if units is None else len(units[0])
     step = chunk or chunk_size(len(codes), n_perm)
     done = 0
     while done < n_perm:
         b = min(step, n_perm - done)
-        perm = assign_codes(rng.random((b, len(unit_codes))), unit_codes)
-        yield perm if unit_of_row is None else perm[:, unit_of_row]
+        yield permuted_codes(codes, rng.random((b, n_units)), units=units, position=position)
         done += b
 
 
@@ -207,19 +203,26 @@ def iter_unit_permutations(n_units: int, n_perm: int, *, n_rows: int | None = No
 
 
 def permuted_codes(codes: np.ndarray, perm: np.ndarray, *,
-                   units: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                   units: tuple[np.ndarray, np.ndarray] | None = None,
+                   position: np.ndarray | None = None) -> np.ndarray:
     """Group codes of every row under the permutation draws ``perm`` (b, n_units) of
     :func:`iter_unit_permutations`: unit ``j`` receives a group with probability (units
     of the group not yet placed) / (units not yet placed), the units taken in order, which
     draws a uniformly random arrangement of the units' codes (a permutation of the group
     labels; the same draws give every attribute its own uniform arrangement).  With
     ``units`` = (first row of each cluster, cluster of each row) every row of a cluster
-    gets its cluster's code."""
+    gets its cluster's code.  With ``position``, row ``i``'s code is in column
+    ``position[i]``."""
     codes = _small(codes)
     if units is None:
-        return assign_codes(perm, codes)
+        return assign_codes(perm, codes, place=position)
     first, unit_of_row = units
-    return assign_codes(perm, codes[first])[:, unit_of_row]
+    unit_codes = assign_codes(perm, codes[first])
+    if position is None:
+        return unit_codes[:, unit_of_row]
+    unit_at = np.empty(len(unit_of_row), dtype=np.int64)
+    unit_at[np.asarray(position)] = unit_of_row
+    return unit_codes[:, unit_at]
 
 
 def units_of(clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

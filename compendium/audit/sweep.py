@@ -39,26 +39,26 @@ from .metrics import _safe_div
 
 
 @numba.njit(nogil=True, cache=True)
-def _sweep(w, lin, lin_map, ridx, ridx_map, xptr, xidx, xval, orders, ys, lo,
-           do_ranks, do_ap, S, U, AP, P, N):  # pragma: no cover - compiled
-    """Sums and rank statistics of ``b`` columns.
+def _sweep(w, lin, ridx, xptr, xidx, xval, orders, ys, lo, do_ranks, do_ap,
+           S, U, AP, P, N):  # pragma: no cover - compiled
+    """Sums and rank statistics of ``b`` columns, every array in primary order (the first
+    label's score order).
 
-    w : (1 or b, n) weights in primary order (the first label's score order)
-    lin : (1 or b, n') cell of every row; row ``j`` of the primary order reads column
-        ``lin_map[j]``
-    ridx : (1 or b, R, n') rank sets of every row (``ridx_map`` likewise)
-    xptr, xidx, xval : the design matrix in CSR form, rows in primary order
-    orders : (K, n) primary position of the row at each place of label k's score order
+    w : (1 or b, n) weights
+    lin : (1 or b, L, n) the ``L`` cells (or sets) whose sums each row adds to
+    ridx : (1 or b, R, n) the ``R`` sets of each row for the rank statistics
+    xptr, xidx, xval : the design matrix in CSR form
+    orders : (K, n) primary place of the row at each place of label k's score order
     ys : (K, n) truth of label k in its score order; lo : (K, n) first place of the tie
         block of each place
     S : (b, cells, m) sums; U, AP, P, N : (b, K, sets) Mann-Whitney counts, average
         precision numerators, positive and negative weights
     """
     b = S.shape[0]
-    n = lin_map.shape[0]
+    n = xptr.shape[0] - 1
     n_sets = U.shape[2]
+    l_sets = lin.shape[1]
     r_sets = ridx.shape[1]
-    idx = np.empty(r_sets, np.int64)
     posblk = np.zeros(n_sets)
     negblk = np.zeros(n_sets)
     pc = np.zeros(n_sets)
@@ -73,9 +73,10 @@ def _sweep(w, lin, lin_map, ridx, ridx_map, xptr, xidx, xval, orders, ys, lo,
             wj = w[cw, j]
             if wj == 0:
                 continue
-            cell = lin[cl, lin_map[j]]
-            for p in range(xptr[j], xptr[j + 1]):
-                S[c, cell, xidx[p]] += wj * xval[p]
+            for t in range(l_sets):
+                cell = lin[cl, t, j]
+                for p in range(xptr[j], xptr[j + 1]):
+                    S[c, cell, xidx[p]] += wj * xval[p]
         if not do_ranks:
             continue
         for k in range(orders.shape[0]):
@@ -90,16 +91,15 @@ def _sweep(w, lin, lin_map, ridx, ridx_map, xptr, xidx, xval, orders, ys, lo,
                     pj = orders[k, j]
                     wj = w[cw, pj]
                     if wj != 0:
-                        col = ridx_map[pj]
                         if ys[k, j]:
                             for t in range(r_sets):
-                                i = ridx[cr, t, col]
+                                i = ridx[cr, t, pj]
                                 pc[i] += wj
                                 if do_ap:
                                     ap[i] += wj * pc[i] / (pc[i] + nc[i])
                         else:
                             for t in range(r_sets):
-                                i = ridx[cr, t, col]
+                                i = ridx[cr, t, pj]
                                 u[i] += wj * pc[i]
                                 nc[i] += wj
                 else:               # a block of tied scores: ties count one half
@@ -108,18 +108,16 @@ def _sweep(w, lin, lin_map, ridx, ridx_map, xptr, xidx, xval, orders, ys, lo,
                         wj = w[cw, pj]
                         if wj == 0:
                             continue
-                        col = ridx_map[pj]
                         for t in range(r_sets):
-                            i = ridx[cr, t, col]
+                            i = ridx[cr, t, pj]
                             if ys[k, q]:
                                 posblk[i] += wj
                             else:
                                 negblk[i] += wj
                     for q in range(s, j + 1):
                         pj = orders[k, q]
-                        col = ridx_map[pj]
                         for t in range(r_sets):
-                            i = ridx[cr, t, col]
+                            i = ridx[cr, t, pj]
                             if posblk[i] == 0 and negblk[i] == 0:
                                 continue
                             u[i] += negblk[i] * (pc[i] + 0.5 * posblk[i])
@@ -138,10 +136,11 @@ def _sweep(w, lin, lin_map, ridx, ridx_map, xptr, xidx, xval, orders, ys, lo,
 
 
 @numba.njit(nogil=True, cache=True)
-def _assign(u, sizes, out):  # pragma: no cover - compiled
+def _assign(u, sizes, place, out):  # pragma: no cover - compiled
     """Shuffled group codes from uniforms: unit ``j`` of row ``c`` receives group ``g`` with
     probability (units of ``g`` left) / (units left), the sequential draw of a uniformly
-    random arrangement of the codes (every arrangement equally likely)."""
+    random arrangement of the codes (every arrangement equally likely); the code of unit
+    ``j`` is written at column ``place[j]``."""
     b, n = u.shape
     g_count = sizes.shape[0]
     rem = np.empty(g_count, np.int64)
@@ -158,36 +157,40 @@ def _assign(u, sizes, out):  # pragma: no cover - compiled
             while r >= acc:
                 g += 1
                 acc += rem[g]
-            out[c, j] = g
+            out[c, place[j]] = g
             rem[g] -= 1
             left -= 1
 
 
 @numba.njit(nogil=True, cache=True)
-def _count(draws, b, n, out):  # pragma: no cover - compiled
-    """``out[j, draws[j, i]] += 1``: resample counts, one row per resample."""
-    for j in range(b):
+def _count(draws, targets, out):  # pragma: no cover - compiled
+    """``out[j, targets[draws[j, i]]] += 1``: resample counts, one row per resample."""
+    for j in range(draws.shape[0]):
         for i in range(draws.shape[1]):
-            out[j, draws[j, i]] += 1
+            out[j, targets[draws[j, i]]] += 1
 
 
-def assign_codes(u: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Shuffled ``codes`` (one arrangement per row of the uniforms ``u``, shape (b, n))."""
+def assign_codes(u: np.ndarray, codes: np.ndarray, place: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """Shuffled ``codes``: one arrangement per row of the uniforms ``u`` (b, n), the code of
+    unit ``j`` at column ``place[j]`` (default ``j``)."""
     codes = np.asarray(codes)
     sizes = np.bincount(codes, minlength=1).astype(np.int64) if len(codes) else \
         np.zeros(1, np.int64)
     out = np.empty(u.shape, dtype=codes.dtype)
+    if place is None:
+        place = np.arange(u.shape[1], dtype=np.int64)
     if u.size:
-        _assign(np.ascontiguousarray(u, dtype=np.float64), sizes, out)
+        _assign(np.ascontiguousarray(u, dtype=np.float64), sizes,
+                np.asarray(place, dtype=np.int64), out)
     return out
 
 
-def count_draws(draws: np.ndarray, n: int) -> np.ndarray:
-    """Counts of every position (0..n-1) in each row of ``draws`` (b, k): (b, n) int32."""
-    draws = np.ascontiguousarray(draws)
-    out = np.zeros((draws.shape[0], n), dtype=np.int32)
+def add_counts(draws: np.ndarray, targets: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Adds, to each row ``j`` of ``out``, one count at ``targets[d]`` for every draw ``d``
+    of row ``j`` of ``draws``."""
     if draws.size:
-        _count(draws, draws.shape[0], n, out)
+        _count(np.ascontiguousarray(draws), np.asarray(targets, dtype=np.int64), out)
     return out
 
 
@@ -221,7 +224,6 @@ class Sweep:
                       else np.arange(n))
         self.position = np.empty(n, dtype=np.int64)
         self.position[self.order] = np.arange(n)
-        self.identity = np.arange(n, dtype=np.int64)
         # the design in CSR form, rows in primary order (most entries are zeros)
         xs = x[self.order]
         nz = xs != 0
@@ -242,7 +244,7 @@ class Sweep:
             cells, cell = np.unique(np.stack(prim, axis=1), axis=0, return_inverse=True)
         else:
             cells, cell = np.zeros((1, 0), np.int64), np.zeros(n, np.int64)
-        self.cell = cell.ravel().astype(np.int32)[None]
+        self.cell = cell.ravel().astype(np.int32)[None, None]
         # which cells add up to which set: (sets, cells)
         self.cell_to_set = np.zeros((self.n_sets, len(cells)))
         self.cell_to_set[0] = 1.0
@@ -267,12 +269,12 @@ class Sweep:
             self.ys = np.zeros((0, n), dtype=np.bool_)
             self.lo = np.zeros((0, n), dtype=np.int64)
 
-    def _run(self, w, lin, lin_map, ridx, ridx_map, b, n_cells, n_sets, ranks, ap):
+    def _run(self, w, lin, ridx, b, n_cells, n_sets, ranks, ap):
         k = self.orders.shape[0] if ranks else 0
         S = np.zeros((b, n_cells, self.m))
         U, AP, P, N = (np.zeros((b, max(k, 1), n_sets)) for _ in range(4))
-        _sweep(w, lin, lin_map, ridx, ridx_map, self.xptr, self.xidx, self.xval,
-               self.orders, self.ys, self.lo, bool(ranks and k), bool(ap), S, U, AP, P, N)
+        _sweep(w, lin, ridx, self.xptr, self.xidx, self.xval, self.orders, self.ys, self.lo,
+               bool(ranks and k), bool(ap), S, U, AP, P, N)
         return S, U[:, :k], AP[:, :k], P[:, :k], N[:, :k]
 
     def evaluate(self, w: np.ndarray, *, ranks: bool = True, auprc: bool = True):
@@ -286,23 +288,29 @@ class Sweep:
             w = w.astype(np.float64)
         b = w.shape[0]
         ranks = ranks and self.ranks
-        S, U, AP, P, N = self._run(w, self.cell, self.identity, self.ridx, self.identity, b,
-                                   self.cell_to_set.shape[1], self.n_sets, ranks, auprc)
+        S, U, AP, P, N = self._run(w, self.cell, self.ridx, b, self.cell_to_set.shape[1],
+                                   self.n_sets, ranks, auprc)
         sums = np.einsum("sc,bcm->smb", self.cell_to_set, S)
         return (sums,) + self._ranks(U, AP, P, N, ranks, auprc)
 
-    def permuted(self, codes: np.ndarray, n_groups: int, *, ranks: bool = True):
-        """Sums and AUROC of every group (no overall set) for shuffled group codes
-        ``codes`` (b, n) in the original row order: (groups, m, b), (groups, K, b)."""
-        codes = np.ascontiguousarray(codes)
-        if codes.dtype not in (np.int8, np.int16, np.int32, np.int64):
-            codes = codes.astype(np.int64)
-        b = codes.shape[0]
+    def permuted(self, codes: list[np.ndarray], n_groups: list[int], *, ranks: bool = True):
+        """Sums and AUROC of every group of several attributes (no overall set) for their
+        shuffled group codes ``codes[a]`` (b, n) in primary order: per attribute,
+        (groups, m, b) and (groups, K, b) (None without ranks)."""
+        b = codes[0].shape[0]
+        offsets = np.cumsum([0] + list(n_groups))
+        sets = np.empty((b, len(codes), self.n), dtype=np.int32 if offsets[-1] > 127
+                        else np.int8)
+        for a, c in enumerate(codes):
+            np.add(c, offsets[a], out=sets[:, a], casting="unsafe")
         ones = np.ones((1, self.n), dtype=np.int32)
         ranks = ranks and self.ranks
-        S, U, AP, P, N = self._run(ones, codes, self.order, codes[:, None, :], self.order, b,
-                                   n_groups, n_groups, ranks, False)
-        return (S.transpose(1, 2, 0),) + self._ranks(U, AP, P, N, ranks, False)[:1]
+        S, U, AP, P, N = self._run(ones, sets, sets, b, int(offsets[-1]), int(offsets[-1]),
+                                   ranks, False)
+        auroc = self._ranks(U, AP, P, N, ranks, False)[0]
+        sums = S.transpose(1, 2, 0)
+        return [(sums[o:o + g], None if auroc is None else auroc[o:o + g])
+                for o, g in zip(offsets[:-1], n_groups)]
 
     @staticmethod
     def _ranks(U, AP, P, N, ranks, auprc):
