@@ -186,17 +186,15 @@ class _Engine:
     def evaluate(self, w: np.ndarray | None) -> dict[tuple, np.ndarray]:
         """Every estimate for the weight columns ``w`` (n, B); ``None`` = plain estimate."""
         if w is None:
-            return self.evaluate_rows(np.ones((1, self.d.n), dtype=np.int32))
-        w = np.asarray(w)
-        return self.evaluate_rows(np.ascontiguousarray(w.T), in_order=False)
+            return self.evaluate_rows(np.ones((self.d.n, 1), dtype=np.int32))
+        return self.evaluate_rows(np.asarray(w), in_order=False)
 
     def evaluate_rows(self, w: np.ndarray, in_order: bool = True) -> dict[tuple, np.ndarray]:
-        """Every estimate for the weight rows ``w`` (B, n): one row per resample, columns
-        in the sweep's order (:attr:`position`), or in the table's order when not
-        ``in_order``."""
+        """Every estimate for the weight columns ``w`` (n, B), rows in the sweep's order
+        (:attr:`position`), or in the table's order when not ``in_order``."""
         if not in_order:
-            w = w[:, self.sweep.order]
-        b = w.shape[0]
+            w = w[self.sweep.order]
+        b = w.shape[1]
         sums, auroc, auprc = self.sweep.evaluate(w, ranks=self.ranks)
 
         def ev(i):
@@ -271,7 +269,7 @@ class _MeanEngine:
         return self._mean([e.evaluate(w) for e in self.engines])
 
     def evaluate_rows(self, w: np.ndarray, in_order: bool = False) -> dict[tuple, np.ndarray]:
-        """Weight rows (B, n) in the table's order (the runs' sweeps sort differently)."""
+        """Weight columns (n, B) in the table's order (the runs' sweeps sort differently)."""
         return self._mean([e.evaluate_rows(w, in_order=False) for e in self.engines])
 
     def permuted(self, a_index: int, codes: np.ndarray, in_order: bool = False
@@ -556,17 +554,17 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
     if n_bootstrap:
         # strata: the intersection of all audited attributes, so every group of every
         # attribute keeps its size in every resample
-        strata = np.unique(np.stack([a.codes for a in attrs], axis=1), axis=0,
-                           return_inverse=True)[1].ravel()
+        strata = stats.joint_codes([a.codes for a in attrs])
         clusters = (predictions["patient_id"].astype(str).to_numpy()
                     if "patient_id" in predictions.columns else None)
         # counts drawn straight in the sweep's row order (one engine), else the table's
         position = getattr(engine, "position", None)
         chunks = stats.iter_resample_rows(n_bootstrap, d.n, strata=strata, clusters=clusters,
-                                          seed=rng, position=position)
+                                          seed=rng, position=position,
+                                          width=max(1, EVAL_ELEMENTS // max(d.n, 1)))
         evaluate = functools.partial(engine.evaluate_rows, in_order=position is not None)
         with tqdm(total=n_bootstrap, desc="bootstrap", disable=not progress) as bar:
-            for result, width in _map_chunks(evaluate, chunks, n_jobs, axis=0):
+            for result, width in _map_chunks(evaluate, chunks, n_jobs):
                 for k, v in result.items():
                     boot[k].append(v)
                 bar.update(width)
@@ -693,6 +691,12 @@ def _permute_all(engine: "_Engine", group: list[int], units, perm: np.ndarray) -
     codes = [stats.permuted_codes(engine.attributes[i].codes, perm, units=units,
                                   position=position) for i in group]
     return engine.permuted_many(group, codes, in_order=position is not None)
+
+
+#: Counts per chunk of bootstrap resamples evaluated at once (int32: 64 MB, at most
+#: ``2 * n_jobs`` chunks in flight): the sweep reads each row's design once for all the
+#: resamples of a chunk.  The draws do not depend on it (see ``stats.iter_resample_rows``).
+EVAL_ELEMENTS = 16_000_000
 
 
 @functools.lru_cache(maxsize=1)

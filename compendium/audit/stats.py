@@ -30,8 +30,11 @@ from .sweep import add_counts, assign_codes
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Elements per chunk of an (n, B) weight matrix (about 32 MB in float64).
+#: Elements per chunk of bootstrap resamples (counts; the draws of a seed depend on it).
 CHUNK_ELEMENTS = 4_000_000
+#: Units per chunk of permutation draws (64 MB of uniforms; the draws of a seed do not
+#: depend on it): the sweep reads each row once for all the permutations of a chunk.
+PERMUTATION_ELEMENTS = 8_000_000
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "bonferroni": "bonferroni"}
 #: Exceedances after which a sequential permutation test stops (Besag & Clifford's h).
 SEQUENTIAL_H = 20
@@ -83,29 +86,29 @@ def iter_resample_counts(n_boot: int, n: int, *, strata: np.ndarray | None = Non
     """
     for rows in iter_resample_rows(n_boot, n, strata=strata, clusters=clusters, seed=seed,
                                    chunk=chunk):
-        yield rows.T.astype(float)
+        yield rows.astype(float)
 
 
 def iter_resample_rows(n_boot: int, n: int, *, strata: np.ndarray | None = None,
                        clusters: np.ndarray | None = None,
                        seed: int | np.random.Generator | None = 0,
                        chunk: int | None = None,
-                       position: np.ndarray | None = None) -> Iterator[np.ndarray]:
-    """The resamples of :func:`iter_resample_counts` (the same draws), one row per
-    resample: chunks of int32 counts of shape (b, n), the count of row ``i`` in column
-    ``position[i]`` (default ``i``): the audit's sweep reads the rows sorted by score, and
-    counts drawn straight into that order need no gather.
+                       position: np.ndarray | None = None,
+                       width: int | None = None) -> Iterator[np.ndarray]:
+    """The resamples of :func:`iter_resample_counts` (the same draws) as chunks of int32
+    counts of shape (n, b), the count of row ``i`` in row ``position[i]`` (default ``i``):
+    the audit's sweep reads the rows sorted by score, and counts drawn straight into that
+    order need no gather.
 
     The draws of a chunk are ``b`` units per unit of every stratum (``b`` from
     :func:`chunk_size`, so the resamples of a seed do not depend on ``position``); a chunk
-    holds about :data:`CHUNK_ELEMENTS` counts whatever the number of rows.
+    holds about :data:`CHUNK_ELEMENTS` counts whatever the number of rows.  ``width``:
+    resamples per yielded chunk (default ``b``; several draw chunks side by side).
     """
     rng = as_generator(seed)
     out_of_row = np.arange(n) if position is None else np.asarray(position, dtype=np.int64)
     if clusters is not None:
-        _, first, unit_of_row = np.unique(np.asarray(clusters), return_index=True,
-                                          return_inverse=True)
-        unit_of_row = unit_of_row.ravel()
+        first, unit_of_row = units_of(clusters)
         # the unit of the row at every place of the output
         unit_at = np.empty(n, dtype=np.int64)
         unit_at[out_of_row] = unit_of_row
@@ -119,14 +122,20 @@ def iter_resample_rows(n_boot: int, n: int, *, strata: np.ndarray | None = None,
     # where a drawn unit is counted: its place in the output (rows) or the unit itself
     targets = [m if unit_at is not None else out_of_row[m] for m in members]
     step = chunk or chunk_size(n, n_boot)
+    width = max(step, width or step)
     done = 0
     while done < n_boot:
-        b = min(step, n_boot - done)
-        counts = np.zeros((b, n if unit_at is None else n_units), dtype=np.int32)
-        for m, t in zip(members, targets):
-            add_counts(rng.integers(0, len(m), size=(b, len(m))), t, counts)
-        yield counts if unit_at is None else counts[:, unit_at]
-        done += b
+        wide = min(width, n_boot - done)
+        counts = np.zeros((n if unit_at is None else n_units, wide), dtype=np.int32)
+        col = 0
+        while col < wide:
+            b = min(step, wide - col)
+            for m, t in zip(members, targets):
+                add_counts(rng.integers(0, len(m), size=(b, len(m))), t,
+                           counts[:, col:col + b])
+            col += b
+        yield counts if unit_at is None else counts[unit_at]
+        done += wide
 
 
 def counts_to_indices(counts: np.ndarray) -> list[np.ndarray]:
@@ -153,7 +162,7 @@ def iter_permuted_codes(codes: np.ndarray, n_perm: int, *,
     codes = _small(codes)
     units = units_of(clusters) if clusters is not None else None
     n_units = len(codes) if units is None else len(units[0])
-    step = chunk or chunk_size(len(codes), n_perm)
+    step = chunk or max(1, min(n_perm, PERMUTATION_ELEMENTS // max(len(codes), 1)))
     done = 0
     while done < n_perm:
         b = min(step, n_perm - done)
@@ -194,7 +203,7 @@ def iter_unit_permutations(n_units: int, n_perm: int, *, n_rows: int | None = No
     (:func:`permuted_codes` turns them into each attribute's shuffled codes); chunks hold
     about :data:`CHUNK_ELEMENTS` row codes (``n_rows`` rows)."""
     rng = as_generator(seed)
-    step = chunk or chunk_size(n_rows or n_units, n_perm)
+    step = chunk or max(1, min(n_perm, PERMUTATION_ELEMENTS // max(n_rows or n_units, 1)))
     done = 0
     while done < n_perm:
         b = min(step, n_perm - done)
@@ -226,17 +235,24 @@ def permuted_codes(codes: np.ndarray, perm: np.ndarray, *,
 
 
 def units_of(clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First row of every cluster (unit) and the unit of every row."""
-    _, first, unit_of_row = np.unique(np.asarray(clusters), return_index=True,
-                                      return_inverse=True)
-    return first, unit_of_row.ravel()
+    """First row of every cluster (unit) and the unit of every row; units numbered in the
+    sorted order of the cluster ids (as ``np.unique``), found by hashing (linear in rows,
+    no sort of the ids, which may be strings)."""
+    import pandas as pd
+
+    unit_of_row, _ = pd.factorize(pd.Series(np.asarray(clusters)), sort=True,
+                                  use_na_sentinel=False)
+    unit_of_row = np.asarray(unit_of_row, dtype=np.int64)
+    _, first = np.unique(unit_of_row, return_index=True)
+    return first, unit_of_row
 
 
 def constant_within(codes: np.ndarray, clusters: np.ndarray) -> bool:
     """Whether every cluster (patient) has a single value of ``codes``."""
-    frame = np.unique(np.stack([np.unique(np.asarray(clusters), return_inverse=True)[1].ravel(),
-                                np.asarray(codes)], axis=1), axis=0)
-    return len(frame) == len(np.unique(frame[:, 0]))
+    _, unit = units_of(clusters)
+    _, code = np.unique(np.asarray(codes), return_inverse=True)
+    pairs = np.unique(unit * (int(code.max(initial=0)) + 1) + code.ravel())
+    return len(pairs) == len(np.unique(unit))
 
 
 def percentile_interval(boot: np.ndarray, *, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -432,3 +448,14 @@ def paired_bootstrap(stat, n: int, *, n_bootstrap: int = 1000, seed: int | np.ra
                      "ci_high": float(np.quantile(v, 1 - a)),
                      "p_value": float(min(1.0, max(p, 1.0 / (len(v) + 1))))})
     return pd.DataFrame(rows)
+
+
+def joint_codes(codes: list[np.ndarray]) -> np.ndarray:
+    """The cell of every row in the intersection of several group codings, numbered in the
+    lexicographic order of the code tuples (as ``np.unique(..., axis=0)``) without sorting
+    rows of tuples when the cells fit one integer."""
+    codes = [np.asarray(c, dtype=np.int64) for c in codes]
+    dims = [int(c.max(initial=0)) + 1 for c in codes]
+    if np.prod([float(d) for d in dims]) < 2.0**62:
+        return np.unique(np.ravel_multi_index(codes, dims), return_inverse=True)[1].ravel()
+    return np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)[1].ravel()

@@ -41,98 +41,99 @@ from .metrics import _safe_div
 @numba.njit(nogil=True, cache=True)
 def _sweep(w, lin, ridx, xptr, xidx, xval, orders, ys, lo, do_ranks, do_ap,
            S, U, AP, P, N):  # pragma: no cover - compiled
-    """Sums and rank statistics of ``b`` columns, every array in primary order (the first
-    label's score order).
+    """Sums and rank statistics of ``b`` replicates, every row array in primary order (the
+    first label's score order) with the replicates last, so that a row's design entries,
+    order and truth are read once for all the replicates of the chunk.
 
-    w : (1 or b, n) weights
-    lin : (1 or b, L, n) the ``L`` cells (or sets) whose sums each row adds to
-    ridx : (1 or b, R, n) the ``R`` sets of each row for the rank statistics
+    w : (n, 1 or b) weights
+    lin : (n, L, 1 or b) the ``L`` cells (or sets) whose sums each row adds to
+    ridx : (n, R, 1 or b) the ``R`` sets of each row for the rank statistics
     xptr, xidx, xval : the design matrix in CSR form
     orders : (K, n) primary place of the row at each place of label k's score order
     ys : (K, n) truth of label k in its score order; lo : (K, n) first place of the tie
         block of each place
-    S : (b, cells, m) sums; U, AP, P, N : (b, K, sets) Mann-Whitney counts, average
+    S : (cells, m, b) sums; U, AP, P, N : (K, sets, b) Mann-Whitney counts, average
         precision numerators, positive and negative weights
     """
-    b = S.shape[0]
+    b = S.shape[2]
     n = xptr.shape[0] - 1
-    n_sets = U.shape[2]
+    n_sets = U.shape[1]
     l_sets = lin.shape[1]
     r_sets = ridx.shape[1]
-    posblk = np.zeros(n_sets)
-    negblk = np.zeros(n_sets)
-    pc = np.zeros(n_sets)
-    nc = np.zeros(n_sets)
-    u = np.zeros(n_sets)
-    ap = np.zeros(n_sets)
-    for c in range(b):
-        cw = c if w.shape[0] > 1 else 0
-        cl = c if lin.shape[0] > 1 else 0
-        cr = c if ridx.shape[0] > 1 else 0
-        for j in range(n):
-            wj = w[cw, j]
-            if wj == 0:
-                continue
-            for t in range(l_sets):
-                cell = lin[cl, t, j]
-                for p in range(xptr[j], xptr[j + 1]):
-                    S[c, cell, xidx[p]] += wj * xval[p]
-        if not do_ranks:
-            continue
-        for k in range(orders.shape[0]):
-            pc[:] = 0.0
-            nc[:] = 0.0
-            u[:] = 0.0
-            ap[:] = 0.0
-            j = n - 1
-            while j >= 0:
-                s = lo[k, j]
-                if s == j:          # a score of its own: no tie
-                    pj = orders[k, j]
-                    wj = w[cw, pj]
-                    if wj != 0:
-                        if ys[k, j]:
-                            for t in range(r_sets):
-                                i = ridx[cr, t, pj]
-                                pc[i] += wj
+    sw = 1 if w.shape[1] > 1 else 0
+    sl = 1 if lin.shape[2] > 1 else 0
+    sr = 1 if ridx.shape[2] > 1 else 0
+    for j in range(n):
+        for t in range(l_sets):
+            for p in range(xptr[j], xptr[j + 1]):
+                col = xidx[p]
+                v = xval[p]
+                for c in range(b):
+                    S[lin[j, t, c * sl], col, c] += w[j, c * sw] * v
+    if not do_ranks:
+        return
+    posblk = np.zeros((n_sets, b))
+    negblk = np.zeros((n_sets, b))
+    pc = np.zeros((n_sets, b))
+    nc = np.zeros((n_sets, b))
+    u = np.zeros((n_sets, b))
+    ap = np.zeros((n_sets, b))
+    for k in range(orders.shape[0]):
+        pc[:] = 0.0
+        nc[:] = 0.0
+        u[:] = 0.0
+        ap[:] = 0.0
+        j = n - 1
+        while j >= 0:
+            s = lo[k, j]
+            if s == j:          # a score of its own: no tie
+                pj = orders[k, j]
+                if ys[k, j]:
+                    for t in range(r_sets):
+                        for c in range(b):
+                            wj = w[pj, c * sw]
+                            if wj != 0:
+                                i = ridx[pj, t, c * sr]
+                                pc[i, c] += wj
                                 if do_ap:
-                                    ap[i] += wj * pc[i] / (pc[i] + nc[i])
-                        else:
-                            for t in range(r_sets):
-                                i = ridx[cr, t, pj]
-                                u[i] += wj * pc[i]
-                                nc[i] += wj
-                else:               # a block of tied scores: ties count one half
-                    for q in range(s, j + 1):
-                        pj = orders[k, q]
-                        wj = w[cw, pj]
-                        if wj == 0:
-                            continue
-                        for t in range(r_sets):
-                            i = ridx[cr, t, pj]
+                                    ap[i, c] += wj * pc[i, c] / (pc[i, c] + nc[i, c])
+                else:
+                    for t in range(r_sets):
+                        for c in range(b):
+                            wj = w[pj, c * sw]
+                            i = ridx[pj, t, c * sr]
+                            u[i, c] += wj * pc[i, c]
+                            nc[i, c] += wj
+            else:               # a block of tied scores: ties count one half
+                for q in range(s, j + 1):
+                    pj = orders[k, q]
+                    for t in range(r_sets):
+                        for c in range(b):
+                            wj = w[pj, c * sw]
+                            i = ridx[pj, t, c * sr]
                             if ys[k, q]:
-                                posblk[i] += wj
+                                posblk[i, c] += wj
                             else:
-                                negblk[i] += wj
-                    for q in range(s, j + 1):
-                        pj = orders[k, q]
-                        for t in range(r_sets):
-                            i = ridx[cr, t, pj]
-                            if posblk[i] == 0 and negblk[i] == 0:
+                                negblk[i, c] += wj
+                for q in range(s, j + 1):
+                    pj = orders[k, q]
+                    for t in range(r_sets):
+                        for c in range(b):
+                            i = ridx[pj, t, c * sr]
+                            if posblk[i, c] == 0 and negblk[i, c] == 0:
                                 continue
-                            u[i] += negblk[i] * (pc[i] + 0.5 * posblk[i])
-                            pc[i] += posblk[i]
-                            nc[i] += negblk[i]
-                            if do_ap and posblk[i] > 0:
-                                ap[i] += posblk[i] * pc[i] / (pc[i] + nc[i])
-                            posblk[i] = 0.0
-                            negblk[i] = 0.0
-                j = s - 1
-            for i in range(n_sets):
-                U[c, k, i] = u[i]
-                AP[c, k, i] = ap[i]
-                P[c, k, i] = pc[i]
-                N[c, k, i] = nc[i]
+                            u[i, c] += negblk[i, c] * (pc[i, c] + 0.5 * posblk[i, c])
+                            pc[i, c] += posblk[i, c]
+                            nc[i, c] += negblk[i, c]
+                            if do_ap and posblk[i, c] > 0:
+                                ap[i, c] += posblk[i, c] * pc[i, c] / (pc[i, c] + nc[i, c])
+                            posblk[i, c] = 0.0
+                            negblk[i, c] = 0.0
+            j = s - 1
+        U[k] = u
+        AP[k] = ap
+        P[k] = pc
+        N[k] = nc
 
 
 @numba.njit(nogil=True, cache=True)
@@ -164,10 +165,10 @@ def _assign(u, sizes, place, out):  # pragma: no cover - compiled
 
 @numba.njit(nogil=True, cache=True)
 def _count(draws, targets, out):  # pragma: no cover - compiled
-    """``out[j, targets[draws[j, i]]] += 1``: resample counts, one row per resample."""
+    """``out[targets[draws[j, i]], j] += 1``: resample counts, one column per resample."""
     for j in range(draws.shape[0]):
         for i in range(draws.shape[1]):
-            out[j, targets[draws[j, i]]] += 1
+            out[targets[draws[j, i]], j] += 1
 
 
 def assign_codes(u: np.ndarray, codes: np.ndarray, place: np.ndarray | None = None
@@ -187,8 +188,8 @@ def assign_codes(u: np.ndarray, codes: np.ndarray, place: np.ndarray | None = No
 
 
 def add_counts(draws: np.ndarray, targets: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Adds, to each row ``j`` of ``out``, one count at ``targets[d]`` for every draw ``d``
-    of row ``j`` of ``draws``."""
+    """Adds, to each column ``j`` of ``out`` (n, b), one count at row ``targets[d]`` for
+    every draw ``d`` of row ``j`` of ``draws`` (b, k)."""
     if draws.size:
         _count(np.ascontiguousarray(draws), np.asarray(targets, dtype=np.int64), out)
     return out
@@ -238,13 +239,18 @@ class Sweep:
         self.n_sets = int(1 + sum(n_groups))
         prim = [np.asarray(c, dtype=np.int64)[self.order] for c in codes]
         self.ridx = np.stack([np.zeros(n, dtype=np.int32)] +
-                             [(p + o).astype(np.int32) for p, o in zip(prim, self.offsets)]
-                             )[None]
+                             [(p + o).astype(np.int32) for p, o in zip(prim, self.offsets)],
+                             axis=1)[:, :, None]
         if prim:
-            cells, cell = np.unique(np.stack(prim, axis=1), axis=0, return_inverse=True)
+            dims = [int(g) for g in n_groups]
+            if np.prod([float(g) for g in dims]) < 2.0**62:   # one integer per cell
+                flat, cell = np.unique(np.ravel_multi_index(prim, dims), return_inverse=True)
+                cells = np.stack(np.unravel_index(flat, dims), axis=1)
+            else:
+                cells, cell = np.unique(np.stack(prim, axis=1), axis=0, return_inverse=True)
         else:
             cells, cell = np.zeros((1, 0), np.int64), np.zeros(n, np.int64)
-        self.cell = cell.ravel().astype(np.int32)[None, None]
+        self.cell = cell.ravel().astype(np.int32)[:, None, None]
         # which cells add up to which set: (sets, cells)
         self.cell_to_set = np.zeros((self.n_sets, len(cells)))
         self.cell_to_set[0] = 1.0
@@ -271,14 +277,14 @@ class Sweep:
 
     def _run(self, w, lin, ridx, b, n_cells, n_sets, ranks, ap):
         k = self.orders.shape[0] if ranks else 0
-        S = np.zeros((b, n_cells, self.m))
-        U, AP, P, N = (np.zeros((b, max(k, 1), n_sets)) for _ in range(4))
+        S = np.zeros((n_cells, self.m, b))
+        U, AP, P, N = (np.zeros((max(k, 1), n_sets, b)) for _ in range(4))
         _sweep(w, lin, ridx, self.xptr, self.xidx, self.xval, self.orders, self.ys, self.lo,
                bool(ranks and k), bool(ap), S, U, AP, P, N)
-        return S, U[:, :k], AP[:, :k], P[:, :k], N[:, :k]
+        return S, U[:k], AP[:k], P[:k], N[:k]
 
     def evaluate(self, w: np.ndarray, *, ranks: bool = True, auprc: bool = True):
-        """Sums of every set for the weight rows ``w`` (b, n) in primary order.
+        """Sums of every set for the weight columns ``w`` (n, b), rows in primary order.
 
         Returns ``sums`` (sets, m, b) and, with ranks, ``auroc`` and ``auprc`` (sets, K, b)
         (``auprc`` None when not asked for).
@@ -286,38 +292,37 @@ class Sweep:
         w = np.ascontiguousarray(w)
         if w.dtype not in (np.int32, np.float64):
             w = w.astype(np.float64)
-        b = w.shape[0]
+        b = w.shape[1]
         ranks = ranks and self.ranks
         S, U, AP, P, N = self._run(w, self.cell, self.ridx, b, self.cell_to_set.shape[1],
                                    self.n_sets, ranks, auprc)
-        sums = np.einsum("sc,bcm->smb", self.cell_to_set, S)
+        sums = np.einsum("sc,cmb->smb", self.cell_to_set, S)
         return (sums,) + self._ranks(U, AP, P, N, ranks, auprc)
 
     def permuted(self, codes: list[np.ndarray], n_groups: list[int], *, ranks: bool = True):
         """Sums and AUROC of every group of several attributes (no overall set) for their
-        shuffled group codes ``codes[a]`` (b, n) in primary order: per attribute,
+        shuffled group codes ``codes[a]`` (b, n), columns in primary order: per attribute,
         (groups, m, b) and (groups, K, b) (None without ranks)."""
         b = codes[0].shape[0]
         offsets = np.cumsum([0] + list(n_groups))
-        sets = np.empty((b, len(codes), self.n), dtype=np.int32 if offsets[-1] > 127
+        sets = np.empty((self.n, len(codes), b), dtype=np.int32 if offsets[-1] > 127
                         else np.int8)
         for a, c in enumerate(codes):
-            np.add(c, offsets[a], out=sets[:, a], casting="unsafe")
-        ones = np.ones((1, self.n), dtype=np.int32)
+            np.add(c.T, offsets[a], out=sets[:, a, :], casting="unsafe")
+        ones = np.ones((self.n, 1), dtype=np.int32)
         ranks = ranks and self.ranks
         S, U, AP, P, N = self._run(ones, sets, sets, b, int(offsets[-1]), int(offsets[-1]),
                                    ranks, False)
         auroc = self._ranks(U, AP, P, N, ranks, False)[0]
-        sums = S.transpose(1, 2, 0)
-        return [(sums[o:o + g], None if auroc is None else auroc[o:o + g])
+        return [(S[o:o + g], None if auroc is None else auroc[o:o + g])
                 for o, g in zip(offsets[:-1], n_groups)]
 
     @staticmethod
     def _ranks(U, AP, P, N, ranks, auprc):
         if not ranks:
             return None, None
-        auroc = _safe_div(U, P * N).transpose(2, 1, 0)
+        auroc = _safe_div(U, P * N).transpose(1, 0, 2)
         ap = None
         if auprc:
-            ap = np.where(P + N > 0, _safe_div(AP, P), np.nan).transpose(2, 1, 0)
+            ap = np.where(P + N > 0, _safe_div(AP, P), np.nan).transpose(1, 0, 2)
         return auroc, ap
