@@ -122,7 +122,7 @@ def iter_resample_rows(n_boot: int, n: int, *, strata: np.ndarray | None = None,
     # where a drawn unit is counted: its place in the output (rows) or the unit itself
     targets = [m if unit_at is not None else out_of_row[m] for m in members]
     step = chunk or chunk_size(n, n_boot)
-    width = max(step, width or step)
+    width = -(-max(step, width or step) // step) * step   # whole draw chunks: same draws
     done = 0
     while done < n_boot:
         wide = min(width, n_boot - done)
