@@ -176,19 +176,23 @@ def main() -> None:
           f"{args.naive_rows:,} rows (timed on {args.naive_resamples}), scaled linearly below",
           flush=True)
     print(f"{'rows':>11} {'wall s':>8} {'CPU s':>8} {'peak MB':>8} {'x wall':>7} {'x CPU':>7} "
-          f"{'naive s':>9} {'ratio':>7}  load (1, 5, 15 min)")
+          f"{'naive s':>9} {'naive CPU s':>11} {'ratio wall':>10} {'ratio CPU':>9}  "
+          f"load (1, 5, 15 min)")
     prev = None
     for n in sizes:
         r = run_child(n, args)
-        naive = per_wall * n / args.naive_rows * (args.bootstrap + args.permutations)
+        scale = n / args.naive_rows * (args.bootstrap + args.permutations)
+        naive, naive_cpu = per_wall * scale, per_cpu * scale
         grow = ("", "")
         if prev is not None and n == 10 * prev["n"]:
             grow = (f"{r['wall'] / prev['wall']:.1f}", f"{r['cpu'] / prev['cpu']:.1f}")
         print(f"{n:>11,} {r['wall']:>8.1f} {r['cpu']:>8.1f} {r['peak_mb']:>8.0f} {grow[0]:>7} "
-              f"{grow[1]:>7} {naive:>9.0f} {naive / r['wall']:>6.0f}x  {r['load']}", flush=True)
+              f"{grow[1]:>7} {naive:>9.0f} {naive_cpu:>11.0f} {naive / r['wall']:>9.0f}x "
+              f"{naive_cpu / r['cpu']:>8.0f}x  {r['load']}", flush=True)
         prev = r
     print("x wall, x CPU: time divided by the time of 10x fewer rows (linear: 10); naive s: "
-          "the naive loop scaled to the size and the resamples + permutations; peak MB: "
+          "the naive loop scaled to the size and the resamples + permutations (ratio: naive "
+          "over the audit, wall over wall and CPU over CPU); peak MB: "
           f"ru_maxrss of the audit's process. Load average at the end: {_load()}")
 
 

@@ -1,15 +1,19 @@
 """Honest statistics for the audit: bootstrap intervals, permutation tests, corrections.
 
-Everything is vectorised over resamples: a chunk of bootstrap resamples is an ``(n, B)``
-matrix of *counts* (how many times each row is drawn) and the metric engine
-(:class:`~compendium.audit.metrics.RowSet`) evaluates all columns at once.  Chunks bound
-the memory (a few tens of MB); there is no Python loop over individual resamples.
+Everything is vectorised over resamples: a chunk of bootstrap resamples is a matrix of
+*counts* (how many times each row is drawn), a chunk of permutations a matrix of shuffled
+group codes, and the audit's sweep (:class:`~compendium.audit.sweep.Sweep`) evaluates all
+of them in one pass over the rows sorted by score, linear in the number of rows.  Chunks
+bound the memory (tens of MB whatever the number of rows); there is no Python loop over
+individual resamples.
 
 * :func:`iter_resample_counts` draws the resamples: rows are resampled with replacement
   *within strata* (the groups, so every group keeps its size), and when a ``patient_id``
   is given whole patients are resampled (every image of a drawn patient comes along).
 * :func:`percentile_interval` turns a bootstrap distribution into a percentile interval.
-* :func:`iter_permuted_codes` shuffles group membership for permutation tests, and
+* :func:`iter_permuted_codes` shuffles group membership for permutation tests (a uniformly
+  random arrangement of the group codes drawn unit by unit from one uniform per unit:
+  :func:`permuted_codes`), and
   :func:`permutation_pvalue` computes ``p = (1 + #{perm >= observed}) / (1 + n_perm)``.
 * :func:`sequential_pvalue` is Besag and Clifford's sequential Monte-Carlo p-value: a test
   stops once ``h`` permutations reached the observed value (clearly not significant) and
