@@ -112,6 +112,16 @@ def test_permuted_codes_are_uniform_arrangements_and_keep_the_groups():
     placed = np.concatenate(list(stats.iter_permuted_codes(codes, 50, seed=7,
                                                            position=position)))
     np.testing.assert_array_equal(placed[:, position], perm[:50])
+    # several attributes from the same draws: the codes of one call each
+    other = np.array([1, 0, 1, 0], dtype=np.int8)
+    draws = next(stats.iter_unit_permutations(4, 40, seed=3))
+    units = (np.array([0, 1, 3]), np.array([0, 1, 1, 2]))
+    for kw in ({}, {"position": position}, {"units": units}, {"units": units, "position": position}):
+        pair = [np.array([0, 2, 2, 1]), other] if "units" not in kw else [np.array([0, 2, 2, 1]), np.array([1, 0, 0, 1])]
+        many = stats.permuted_codes_many(pair, draws if "units" not in kw else draws[:, :3], **kw)
+        for c, got in zip(pair, many):
+            np.testing.assert_array_equal(
+                got, stats.permuted_codes(c, draws if "units" not in kw else draws[:, :3], **kw))
     # a group of the codes declared but empty is never drawn
     u = np.random.default_rng(0).random((100, 5))
     out = assign_codes(u, np.array([0, 2, 2, 0, 3]))

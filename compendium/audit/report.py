@@ -688,8 +688,8 @@ def _permute_all(engine: "_Engine", group: list[int], units, perm: np.ndarray) -
     """Gap rows of every attribute of ``group`` under one chunk of unit permutation draws
     (one sweep for all of them)."""
     position = getattr(engine, "position", None)
-    codes = [stats.permuted_codes(engine.attributes[i].codes, perm, units=units,
-                                  position=position) for i in group]
+    codes = stats.permuted_codes_many([engine.attributes[i].codes for i in group], perm,
+                                      units=units, position=position)
     return engine.permuted_many(group, codes, in_order=position is not None)
 
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from ..errors import ConfigError
-from .sweep import add_counts, assign_codes
+from .sweep import add_counts, assign_codes, assign_many
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -236,6 +236,23 @@ def permuted_codes(codes: np.ndarray, perm: np.ndarray, *,
     unit_at = np.empty(len(unit_of_row), dtype=np.int64)
     unit_at[np.asarray(position)] = unit_of_row
     return unit_codes[:, unit_at]
+
+
+def permuted_codes_many(codes: list[np.ndarray], perm: np.ndarray, *,
+                        units: tuple[np.ndarray, np.ndarray] | None = None,
+                        position: np.ndarray | None = None) -> list[np.ndarray]:
+    """:func:`permuted_codes` of several attributes under the same draws (equal to one call
+    per attribute, in one pass over the draws)."""
+    codes = [_small(c) for c in codes]
+    if units is None:
+        return assign_many(perm, codes, place=position)
+    first, unit_of_row = units
+    unit_codes = assign_many(perm, [c[first] for c in codes])
+    if position is None:
+        return [c[:, unit_of_row] for c in unit_codes]
+    unit_at = np.empty(len(unit_of_row), dtype=np.int64)
+    unit_at[np.asarray(position)] = unit_of_row
+    return [c[:, unit_at] for c in unit_codes]
 
 
 def units_of(clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -164,6 +164,36 @@ def _assign(u, sizes, place, out):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, cache=True)
+def _assign_many(u, sizes, place, out):  # pragma: no cover - compiled
+    """:func:`_assign` for several codings at once from the same uniforms (``sizes``
+    (A, G), ``out`` (A, b, n)): the uniforms are read once and the codings' independent
+    running counts interleave."""
+    n_attr, g_count = sizes.shape
+    b, n = u.shape
+    rem = np.empty((n_attr, g_count), np.int64)
+    for c in range(b):
+        for a in range(n_attr):
+            for g in range(g_count):
+                rem[a, g] = sizes[a, g]
+        left = n
+        for j in range(n):
+            x = u[c, j] * left
+            r = np.int64(x)
+            if r >= left:
+                r = left - 1
+            pj = place[j]
+            for a in range(n_attr):
+                g = 0
+                acc = rem[a, 0]
+                while r >= acc:
+                    g += 1
+                    acc += rem[a, g]
+                out[a, c, pj] = g
+                rem[a, g] -= 1
+            left -= 1
+
+
+@numba.njit(nogil=True, cache=True)
 def _count(draws, targets, out):  # pragma: no cover - compiled
     """``out[targets[draws[j, i]], j] += 1``: resample counts, one column per resample."""
     for j in range(draws.shape[0]):
@@ -185,6 +215,23 @@ def assign_codes(u: np.ndarray, codes: np.ndarray, place: np.ndarray | None = No
         _assign(np.ascontiguousarray(u, dtype=np.float64), sizes,
                 np.asarray(place, dtype=np.int64), out)
     return out
+
+
+def assign_many(u: np.ndarray, codes: list[np.ndarray], place: np.ndarray | None = None
+                ) -> list[np.ndarray]:
+    """:func:`assign_codes` of several codings from the same uniforms (the same codes as
+    one call each)."""
+    codes = [np.asarray(c) for c in codes]
+    n_groups = max(int(c.max(initial=0)) + 1 for c in codes)
+    sizes = np.stack([np.bincount(c, minlength=n_groups) for c in codes]).astype(np.int64)
+    dtype = np.result_type(*[c.dtype for c in codes])
+    out = np.empty((len(codes),) + u.shape, dtype=dtype)
+    if place is None:
+        place = np.arange(u.shape[1], dtype=np.int64)
+    if u.size:
+        _assign_many(np.ascontiguousarray(u, dtype=np.float64), sizes,
+                     np.asarray(place, dtype=np.int64), out)
+    return list(out)
 
 
 def add_counts(draws: np.ndarray, targets: np.ndarray, out: np.ndarray) -> np.ndarray:
