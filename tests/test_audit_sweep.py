@@ -126,3 +126,23 @@ def test_permuted_codes_are_uniform_arrangements_and_keep_the_groups():
     u = np.random.default_rng(0).random((100, 5))
     out = assign_codes(u, np.array([0, 2, 2, 0, 3]))
     assert (np.sort(out, axis=1) == [0, 0, 2, 2, 3]).all()
+
+
+def test_cli_jobs_give_the_same_table(tmp_path):
+    """``compendium audit --jobs 2`` (threads over resample chunks) writes the very table
+    of one thread; a bad value is a one-line error (exit 2)."""
+    from compendium.cli import main
+
+    path = tmp_path / "pred.csv"
+    _table("binary", 300, 9, False).to_csv(path, index=False)
+    outs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"audit{jobs}.csv"
+        assert main(["audit", str(path), "--task", "binary", "--attributes", "sex,age",
+                     "--bootstrap", "40", "--permutations", "40", "--max-permutations", "none",
+                     "--jobs", jobs, "--out", str(out)]) == 0
+        outs.append(out.read_text())
+    assert outs[0] == outs[1]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["audit", str(path), "--task", "binary", "--attributes", "sex", "--jobs", "0"])
+    assert exit_info.value.code == 2
