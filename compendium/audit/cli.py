@@ -80,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--var-ddof", type=int, default=0, choices=[0, 1],
                         help="Var_F1 denominator: C - ddof (default 0, population variance)")
     parser.add_argument("--out", metavar="FILE", help="write the tidy table here (default: stdout)")
+    parser.add_argument("--jobs", type=cli_number(int, lo=1, hi=256), default=1, metavar="N",
+                        help="threads evaluating resamples and permutations (the results do not "
+                             "depend on it; default 1)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
                   n_bins=args.ece_bins, binning=args.ece_binning, confidence=args.ece_confidence,
                   eqodds=args.eqodds, gap_macro=args.gap_macro, var_ddof=args.var_ddof,
                   family=args.family, max_permutations=max_perm, alpha=args.alpha,
-                  progress=sys.stderr.isatty())
+                  progress=sys.stderr.isatty(), n_jobs=args.jobs)
     if args.out:
         with atomic_write(args.out) as fh:
             table.to_csv(fh, index=False, float_format="%.6g", lineterminator="\n")

@@ -291,7 +291,9 @@ class GroupAUROC:
     negative, the positives of its group scoring above it: the same pairs).
 
     Exact when no positive shares its score with a negative (:attr:`exact`); otherwise the
-    caller uses the weighted engine (ties count one half there).
+    caller uses the weighted engine (ties count one half there).  The audit itself now
+    evaluates permutations with :class:`~compendium.audit.sweep.Sweep` (ties included,
+    linear in rows); this class remains a tested reference.
 
     Parameters
     ----------

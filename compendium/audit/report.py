@@ -51,10 +51,11 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 from . import stats
-from .metrics import (BINNINGS, DIFFS, ECE_BINS, GAPS, GroupAUROC, RowSet,
-                      fairness_from_groups, population_variance, spec)
+from .metrics import (BINNINGS, DIFFS, ECE_BINS, GAPS, RowSet, fairness_from_groups,
+                      population_variance, spec)
 from .predictions import (CONFIDENCES, Attribute, TaskData, parse_attributes, parse_predictions,
                           task_data)
+from .sweep import Sweep
 from .thresholds import choose_threshold, parse_policy
 
 log = logging.getLogger(__name__)
@@ -143,19 +144,18 @@ class _Engine:
         self.d, self.attributes, self.pairs, self.opt = d, attributes, pairs, opt
         self.metrics = set(ALL_METRICS if metrics is None else metrics)
         self.ranks = bool(self.metrics & {"auroc", "auprc", "auroc_gap", "worst_group_auroc"})
-        self.overall = RowSet(d, n_bins=opt.n_bins, binning=opt.binning, ranks=self.ranks)
-        self.present = [int((np.bincount(a.codes, minlength=len(a.groups)) > 0).sum())
-                        for a in attributes]
-        self._group_auroc: GroupAUROC | None = None
-        self.groups: list[list[tuple[np.ndarray, RowSet | None]]] = []
-        for a in attributes:
-            sets = []
-            for g in range(len(a.groups)):
-                rows = a.rows(g)
-                sets.append((rows, RowSet(d.take(rows), n_bins=opt.n_bins, binning=opt.binning,
-                                          ranks=self.ranks, parent=self.overall, rows=rows)
-                             if len(rows) else None))
-            self.groups.append(sets)
+        # the overall set's design gives the linear metrics from weighted sums; the sweep
+        # evaluates every set (overall and every group) in one pass over the sorted rows
+        self.overall = RowSet(d, n_bins=opt.n_bins, binning=opt.binning, ranks=False)
+        self.sizes = [np.bincount(a.codes, minlength=len(a.groups)) for a in attributes]
+        self.present = [int((s > 0).sum()) for s in self.sizes]
+        self.sweep = Sweep(self.overall.x, d.y if self.ranks else None,
+                           d.score if self.ranks else None, [a.codes for a in attributes],
+                           [len(a.groups) for a in attributes])
+        self.overall.x = None   # held by the sweep (sparse, sorted): free the dense copy
+        #: place of every row in the sweep's order: bootstrap counts drawn in that order
+        #: (:func:`~compendium.audit.stats.iter_resample_rows`) need no gather
+        self.position = self.sweep.position
 
     # ------------------------------------------------------------------ one set
     def _set_rows(self, ev: dict, attribute: str, group: str, out: dict) -> None:
@@ -215,59 +215,67 @@ class _Engine:
     # ---------------------------------------------------------------- public
     def evaluate(self, w: np.ndarray | None) -> dict[tuple, np.ndarray]:
         """Every estimate for the weight columns ``w`` (n, B); ``None`` = plain estimate."""
-        b = 1 if w is None else w.shape[1]
+        if w is None:
+            return self.evaluate_rows(np.ones((self.d.n, 1), dtype=np.int32))
+        return self.evaluate_rows(np.asarray(w), in_order=False)
+
+    def evaluate_rows(self, w: np.ndarray, in_order: bool = True) -> dict[tuple, np.ndarray]:
+        """Every estimate for the weight columns ``w`` (n, B), rows in the sweep's order
+        (:attr:`position`), or in the table's order when not ``in_order``."""
+        if not in_order:
+            w = w[self.sweep.order]
+        b = w.shape[1]
+        sums, auroc, auprc = self.sweep.evaluate(w, ranks=self.ranks)
+
+        def ev(i):
+            out = self.overall.from_sums(sums[i])
+            if auroc is not None:
+                out["auroc"], out["auprc"] = auroc[i], auprc[i]
+            return out
+
         out: dict[tuple, np.ndarray] = {}
-        self._set_rows(self.overall.evaluate(w), "all", "all", out)
-        for a, sets in zip(self.attributes, self.groups):
-            evals = [rs.evaluate(None if w is None else w[rows]) if rs is not None else None
-                     for rows, rs in sets]
-            for g, ev in zip(a.groups, evals):
-                self._set_rows(ev if ev is not None else self._empty(b), a.name, g, out)
+        self._set_rows(ev(0), "all", "all", out)
+        for a, offset, sizes in zip(self.attributes, self.sweep.offsets, self.sizes):
+            evals = [ev(offset + g) if sizes[g] else None for g in range(len(a.groups))]
+            for g, e in zip(a.groups, evals):
+                self._set_rows(e if e is not None else self._empty(b), a.name, g, out)
             self._gap_rows(a, evals, b, out)
         return out
 
-    def permuted(self, a_index: int, codes: np.ndarray) -> dict[tuple, np.ndarray]:
+    def permuted(self, a_index: int, codes: np.ndarray, in_order: bool = False
+                 ) -> dict[tuple, np.ndarray]:
         """Gap rows of one attribute with group membership ``codes`` (P, n): one row of
-        shuffled group codes per permutation.
+        shuffled group codes per permutation, in the table's row order (or the sweep's,
+        :attr:`position`, when ``in_order``)."""
+        return self.permuted_many([a_index], [codes], in_order=in_order)
 
-        Only what the tested gaps need is computed: no average precision, and the AUROC of
-        every group comes from :class:`~compendium.audit.metrics.GroupAUROC` (one packed
-        cumulative count per label and permutation instead of one weighted pass per group)
-        when the scores allow it exactly.
+    def permuted_many(self, indices: list[int], codes: list[np.ndarray],
+                      in_order: bool = False) -> dict[tuple, np.ndarray]:
+        """Gap rows of several attributes under their shuffled codes (one array (P, n) per
+        attribute), from one sweep over the rows per permutation.
+
+        Only what the tested gaps need is computed: no average precision; AUROC only when
+        ``auroc_gap`` is audited.
         """
-        a = self.attributes[a_index]
-        b = codes.shape[0]
+        if not in_order:
+            codes = [c[:, self.sweep.order] for c in codes]
+        b = codes[0].shape[0]
         ranks = self.ranks and "auroc_gap" in self.metrics
-        fast = None
-        if ranks:
-            if self._group_auroc is None:
-                self._group_auroc = GroupAUROC(self.d)
-            if self._group_auroc.exact:
-                sizes = np.bincount(codes[0], minlength=len(a.groups))
-                fast = self._group_auroc.evaluate(codes, sizes)
-        # group sums are additive: the last non-empty group is the total minus the others
-        rows = np.ascontiguousarray(codes.T)
-        present = np.flatnonzero(np.bincount(codes[0], minlength=len(a.groups)))
-        x = self.overall.x
-        sums: dict[int, np.ndarray] = {}
-        for g in present[:-1]:
-            sums[g] = x.T @ (rows == g).astype(float)
-        if len(present):
-            total = x.sum(axis=0)[:, None] - sum(sums.values(), np.zeros((x.shape[1], b)))
-            sums[present[-1]] = total
-        evals = []
-        for g in range(len(a.groups)):
-            if g not in sums:
-                evals.append(None)
-                continue
-            ev = self.overall.from_sums(sums[g])
-            if ranks and fast is None:
-                ev.update(self.overall.evaluate((rows == g).astype(float), auprc=False))
-            elif fast is not None:
-                ev["auroc"] = fast[g]
-            evals.append(ev)
+        results = self.sweep.permuted([np.ascontiguousarray(c) for c in codes],
+                                      [len(self.attributes[i].groups) for i in indices],
+                                      ranks=ranks)
         out: dict[tuple, np.ndarray] = {}
-        self._gap_rows(a, evals, b, out)
+        for i, (sums, auroc) in zip(indices, results):
+            evals = []
+            for g in range(len(self.attributes[i].groups)):
+                if not self.sizes[i][g]:
+                    evals.append(None)
+                    continue
+                ev = self.overall.from_sums(sums[g])
+                if auroc is not None:
+                    ev["auroc"] = auroc[g]
+                evals.append(ev)
+            self._gap_rows(self.attributes[i], evals, b, out)
         return out
 
 
@@ -290,8 +298,17 @@ class _MeanEngine:
     def evaluate(self, w: np.ndarray | None) -> dict[tuple, np.ndarray]:
         return self._mean([e.evaluate(w) for e in self.engines])
 
-    def permuted(self, a_index: int, codes: np.ndarray) -> dict[tuple, np.ndarray]:
+    def evaluate_rows(self, w: np.ndarray, in_order: bool = False) -> dict[tuple, np.ndarray]:
+        """Weight columns (n, B) in the table's order (the runs' sweeps sort differently)."""
+        return self._mean([e.evaluate_rows(w, in_order=False) for e in self.engines])
+
+    def permuted(self, a_index: int, codes: np.ndarray, in_order: bool = False
+                 ) -> dict[tuple, np.ndarray]:
         return self._mean([e.permuted(a_index, codes) for e in self.engines])
+
+    def permuted_many(self, indices: list[int], codes: list[np.ndarray],
+                      in_order: bool = False) -> dict[tuple, np.ndarray]:
+        return self._mean([e.permuted_many(indices, codes) for e in self.engines])
 
 
 def split_runs(predictions: pd.DataFrame, runs: str,
@@ -572,14 +589,17 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
     if n_bootstrap:
         # strata: the intersection of all audited attributes, so every group of every
         # attribute keeps its size in every resample
-        strata = np.unique(np.stack([a.codes for a in attrs], axis=1), axis=0,
-                           return_inverse=True)[1].ravel()
+        strata = stats.joint_codes([a.codes for a in attrs])
         clusters = (predictions["patient_id"].astype(str).to_numpy()
                     if "patient_id" in predictions.columns else None)
-        chunks = stats.iter_resample_counts(n_bootstrap, d.n, strata=strata, clusters=clusters,
-                                            seed=rng)
+        # counts drawn straight in the sweep's row order (one engine), else the table's
+        position = getattr(engine, "position", None)
+        chunks = stats.iter_resample_rows(n_bootstrap, d.n, strata=strata, clusters=clusters,
+                                          seed=rng, position=position,
+                                          width=max(1, EVAL_ELEMENTS // max(d.n, 1)))
+        evaluate = functools.partial(engine.evaluate_rows, in_order=position is not None)
         with tqdm(total=n_bootstrap, desc="bootstrap", disable=not progress) as bar:
-            for result, width in _map_chunks(engine.evaluate, chunks, n_jobs):
+            for result, width in _map_chunks(evaluate, chunks, n_jobs):
                 for k, v in result.items():
                     boot[k].append(v)
                 bar.update(width)
@@ -639,10 +659,13 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
                       disable=not progress) as bar:
                 while True:
                     if target > done:
+                        position = getattr(engine, "position", None)
                         chunks = stats.iter_permuted_codes(a.codes, target - done, seed=rng,
-                                                           clusters=clusters)
-                        for result, width in _map_chunks(functools.partial(engine.permuted, i),
-                                                         chunks, n_jobs, axis=0):
+                                                           clusters=clusters, position=position)
+                        for result, width in _map_chunks(
+                                functools.partial(engine.permuted, i,
+                                                  in_order=position is not None),
+                                chunks, n_jobs, axis=0):
                             keep(result)
                             bar.update(width)
                     done = target
@@ -701,12 +724,18 @@ def check_sample_ids(df: pd.DataFrame) -> None:
 
 
 def _permute_all(engine: "_Engine", group: list[int], units, perm: np.ndarray) -> dict:
-    """Gap rows of every attribute of ``group`` under one chunk of unit permutations."""
-    out: dict[tuple, np.ndarray] = {}
-    for i in group:
-        codes = stats.permuted_codes(engine.attributes[i].codes, perm, units=units)
-        out.update(engine.permuted(i, codes))
-    return out
+    """Gap rows of every attribute of ``group`` under one chunk of unit permutation draws
+    (one sweep for all of them)."""
+    position = getattr(engine, "position", None)
+    codes = stats.permuted_codes_many([engine.attributes[i].codes for i in group], perm,
+                                      units=units, position=position)
+    return engine.permuted_many(group, codes, in_order=position is not None)
+
+
+#: Counts per chunk of bootstrap resamples evaluated at once (int32: 64 MB, at most
+#: ``2 * n_jobs`` chunks in flight): the sweep reads each row's design once for all the
+#: resamples of a chunk.  The draws do not depend on it (see ``stats.iter_resample_rows``).
+EVAL_ELEMENTS = 16_000_000
 
 
 @functools.lru_cache(maxsize=1)

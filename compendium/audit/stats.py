@@ -1,15 +1,19 @@
 """Honest statistics for the audit: bootstrap intervals, permutation tests, corrections.
 
-Everything is vectorised over resamples: a chunk of bootstrap resamples is an ``(n, B)``
-matrix of *counts* (how many times each row is drawn) and the metric engine
-(:class:`~compendium.audit.metrics.RowSet`) evaluates all columns at once.  Chunks bound
-the memory (a few tens of MB); there is no Python loop over individual resamples.
+Everything is vectorised over resamples: a chunk of bootstrap resamples is a matrix of
+*counts* (how many times each row is drawn), a chunk of permutations a matrix of shuffled
+group codes, and the audit's sweep (:class:`~compendium.audit.sweep.Sweep`) evaluates all
+of them in one pass over the rows sorted by score, linear in the number of rows.  Chunks
+bound the memory (tens of MB whatever the number of rows); there is no Python loop over
+individual resamples.
 
 * :func:`iter_resample_counts` draws the resamples: rows are resampled with replacement
   *within strata* (the groups, so every group keeps its size), and when a ``patient_id``
   is given whole patients are resampled (every image of a drawn patient comes along).
 * :func:`percentile_interval` turns a bootstrap distribution into a percentile interval.
-* :func:`iter_permuted_codes` shuffles group membership for permutation tests, and
+* :func:`iter_permuted_codes` shuffles group membership for permutation tests (a uniformly
+  random arrangement of the group codes drawn unit by unit from one uniform per unit:
+  :func:`permuted_codes`), and
   :func:`permutation_pvalue` computes ``p = (1 + #{perm >= observed}) / (1 + n_perm)``.
 * :func:`sequential_pvalue` is Besag and Clifford's sequential Monte-Carlo p-value: a test
   stops once ``h`` permutations reached the observed value (clearly not significant) and
@@ -25,12 +29,16 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from ..errors import ConfigError
+from .sweep import add_counts, assign_codes, assign_many
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Elements per chunk of an (n, B) weight matrix (about 32 MB in float64).
+#: Elements per chunk of bootstrap resamples (counts; the draws of a seed depend on it).
 CHUNK_ELEMENTS = 4_000_000
+#: Units per chunk of permutation draws (64 MB of uniforms; the draws of a seed do not
+#: depend on it): the sweep reads each row once for all the permutations of a chunk.
+PERMUTATION_ELEMENTS = 8_000_000
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "bonferroni": "bonferroni"}
 #: Exceedances after which a sequential permutation test stops (Besag & Clifford's h).
 SEQUENTIAL_H = 20
@@ -80,31 +88,58 @@ def iter_resample_counts(n_boot: int, n: int, *, strata: np.ndarray | None = Non
     >>> c.shape, c.sum(axis=0).tolist()
     ((4, 3), [4.0, 4.0, 4.0])
     """
+    for rows in iter_resample_rows(n_boot, n, strata=strata, clusters=clusters, seed=seed,
+                                   chunk=chunk):
+        yield rows.astype(float)
+
+
+def iter_resample_rows(n_boot: int, n: int, *, strata: np.ndarray | None = None,
+                       clusters: np.ndarray | None = None,
+                       seed: int | np.random.Generator | None = 0,
+                       chunk: int | None = None,
+                       position: np.ndarray | None = None,
+                       width: int | None = None) -> Iterator[np.ndarray]:
+    """The resamples of :func:`iter_resample_counts` (the same draws) as chunks of int32
+    counts of shape (n, b), the count of row ``i`` in row ``position[i]`` (default ``i``):
+    the audit's sweep reads the rows sorted by score, and counts drawn straight into that
+    order need no gather.
+
+    The draws of a chunk are ``b`` units per unit of every stratum (``b`` from
+    :func:`chunk_size`, so the resamples of a seed do not depend on ``position``); a chunk
+    holds about :data:`CHUNK_ELEMENTS` counts whatever the number of rows.  ``width``:
+    resamples per yielded chunk (default ``b``; several draw chunks side by side).
+    """
     rng = as_generator(seed)
+    out_of_row = np.arange(n) if position is None else np.asarray(position, dtype=np.int64)
     if clusters is not None:
-        _, first, unit_of_row = np.unique(np.asarray(clusters), return_index=True,
-                                          return_inverse=True)
-        unit_of_row = unit_of_row.ravel()
+        first, unit_of_row = units_of(clusters)
+        # the unit of the row at every place of the output
+        unit_at = np.empty(n, dtype=np.int64)
+        unit_at[out_of_row] = unit_of_row
     else:
         first = np.arange(n)
-        unit_of_row = None
+        unit_at = None
     n_units = len(first)
     unit_strata = (np.zeros(n_units, dtype=np.int64) if strata is None
                    else np.asarray(strata)[first])
     members = [np.flatnonzero(unit_strata == s) for s in np.unique(unit_strata)]
+    # where a drawn unit is counted: its place in the output (rows) or the unit itself
+    targets = [m if unit_at is not None else out_of_row[m] for m in members]
     step = chunk or chunk_size(n, n_boot)
+    width = -(-max(step, width or step) // step) * step   # whole draw chunks: same draws
     done = 0
     while done < n_boot:
-        b = min(step, n_boot - done)
-        draws = np.concatenate(
-            [m[rng.integers(0, len(m), size=(b, len(m)))] for m in members], axis=1)
-        # flat index unit * b + resample: the counts come out in (n_units, b) layout
-        draws *= b
-        draws += np.arange(b)[:, None]
-        unit_counts = np.bincount(draws.ravel(), minlength=b * n_units).reshape(n_units, b)
-        counts = unit_counts if unit_of_row is None else unit_counts[unit_of_row]
-        yield counts.astype(float)
-        done += b
+        wide = min(width, n_boot - done)
+        counts = np.zeros((n if unit_at is None else n_units, wide), dtype=np.int32)
+        col = 0
+        while col < wide:
+            b = min(step, wide - col)
+            for m, t in zip(members, targets):
+                add_counts(rng.integers(0, len(m), size=(b, len(m))), t,
+                           counts[:, col:col + b])
+            col += b
+        yield counts if unit_at is None else counts[unit_at]
+        done += wide
 
 
 def counts_to_indices(counts: np.ndarray) -> list[np.ndarray]:
@@ -116,8 +151,10 @@ def counts_to_indices(counts: np.ndarray) -> list[np.ndarray]:
 def iter_permuted_codes(codes: np.ndarray, n_perm: int, *,
                         clusters: np.ndarray | None = None,
                         seed: int | np.random.Generator | None = 0,
-                        chunk: int | None = None) -> Iterator[np.ndarray]:
-    """Chunks of shuffled group codes, shape (b, n).
+                        chunk: int | None = None,
+                        position: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """Chunks of shuffled group codes, shape (b, n); with ``position``, the code of row
+    ``i`` is in column ``position[i]`` (the same draws in the audit's sweep order).
 
     Without ``clusters`` each row of a chunk is a permutation of ``codes`` over the rows.
     With ``clusters`` (patients) the group labels are shuffled between *patients*: every
@@ -126,22 +163,23 @@ def iter_permuted_codes(codes: np.ndarray, n_perm: int, *,
     within every patient (:func:`constant_within`).
     """
     rng = as_generator(seed)
-    codes = np.asarray(codes)
-    if len(codes) and codes.min() >= 0 and codes.max() < 127:
-        codes = codes.astype(np.int8)  # smaller rows shuffle faster; values are unchanged
-    if clusters is not None:
-        _, first, unit_of_row = np.unique(np.asarray(clusters), return_index=True,
-                                          return_inverse=True)
-        unit_codes, unit_of_row = codes[first], unit_of_row.ravel()
-    else:
-        unit_codes, unit_of_row = codes, None
-    step = chunk or chunk_size(len(codes), n_perm)
+    codes = _small(codes)
+    units = units_of(clusters) if clusters is not None else None
+    n_units = len(codes) if units is None else len(units[0])
+    step = chunk or max(1, min(n_perm, PERMUTATION_ELEMENTS // max(len(codes), 1)))
     done = 0
     while done < n_perm:
         b = min(step, n_perm - done)
-        perm = shuffled_rows(rng, unit_codes, b)
-        yield perm if unit_of_row is None else perm[:, unit_of_row]
+        yield permuted_codes(codes, rng.random((b, n_units)), units=units, position=position)
         done += b
+
+
+def _small(codes: np.ndarray) -> np.ndarray:
+    """Group codes in the smallest integer type that holds them (int8 below 127)."""
+    codes = np.asarray(codes)
+    if len(codes) and codes.min() >= 0 and codes.max() < 127:
+        return codes.astype(np.int8)
+    return codes.astype(np.int64)
 
 
 def shuffled_rows(rng: np.random.Generator, values: np.ndarray, b: int) -> np.ndarray:
@@ -164,46 +202,78 @@ def shuffled_rows(rng: np.random.Generator, values: np.ndarray, b: int) -> np.nd
 def iter_unit_permutations(n_units: int, n_perm: int, *, n_rows: int | None = None,
                            seed: int | np.random.Generator | None = 0,
                            chunk: int | None = None) -> Iterator[np.ndarray]:
-    """Chunks of permutations of ``n_units`` units (rows, or patients), shape (b, n_units),
-    shared by several attributes (:func:`permuted_codes`); chunks hold about
-    :data:`CHUNK_ELEMENTS` row codes (``n_rows`` rows)."""
+    """Chunks of permutation draws of ``n_units`` units (rows, or patients), shape
+    (b, n_units): one uniform per unit, shared by several attributes
+    (:func:`permuted_codes` turns them into each attribute's shuffled codes); chunks hold
+    about :data:`CHUNK_ELEMENTS` row codes (``n_rows`` rows)."""
     rng = as_generator(seed)
-    # numpy shuffles pointer-sized items fastest (and gathers with them without a cast)
-    base = np.arange(n_units, dtype=np.intp)
-    step = chunk or chunk_size(n_rows or n_units, n_perm)
+    step = chunk or max(1, min(n_perm, PERMUTATION_ELEMENTS // max(n_rows or n_units, 1)))
     done = 0
     while done < n_perm:
         b = min(step, n_perm - done)
-        yield shuffled_rows(rng, base, b)
+        yield rng.random((b, n_units))
         done += b
 
 
 def permuted_codes(codes: np.ndarray, perm: np.ndarray, *,
-                   units: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Group codes of every row under unit permutations ``perm`` (b, n_units): unit ``j``
-    receives the code of unit ``perm[:, j]``; with ``units`` = (first row of each cluster,
-    cluster of each row) every row of a cluster gets its cluster's code."""
-    codes = np.asarray(codes)
-    if len(codes) and codes.min() >= 0 and codes.max() < 127:
-        codes = codes.astype(np.int8)
+                   units: tuple[np.ndarray, np.ndarray] | None = None,
+                   position: np.ndarray | None = None) -> np.ndarray:
+    """Group codes of every row under the permutation draws ``perm`` (b, n_units) of
+    :func:`iter_unit_permutations`: unit ``j`` receives a group with probability (units
+    of the group not yet placed) / (units not yet placed), the units taken in order, which
+    draws a uniformly random arrangement of the units' codes (a permutation of the group
+    labels; the same draws give every attribute its own uniform arrangement).  With
+    ``units`` = (first row of each cluster, cluster of each row) every row of a cluster
+    gets its cluster's code.  With ``position``, row ``i``'s code is in column
+    ``position[i]``."""
+    codes = _small(codes)
     if units is None:
-        return codes[perm]
+        return assign_codes(perm, codes, place=position)
     first, unit_of_row = units
-    return codes[first][perm][:, unit_of_row]
+    unit_codes = assign_codes(perm, codes[first])
+    if position is None:
+        return unit_codes[:, unit_of_row]
+    unit_at = np.empty(len(unit_of_row), dtype=np.int64)
+    unit_at[np.asarray(position)] = unit_of_row
+    return unit_codes[:, unit_at]
+
+
+def permuted_codes_many(codes: list[np.ndarray], perm: np.ndarray, *,
+                        units: tuple[np.ndarray, np.ndarray] | None = None,
+                        position: np.ndarray | None = None) -> list[np.ndarray]:
+    """:func:`permuted_codes` of several attributes under the same draws (equal to one call
+    per attribute, in one pass over the draws)."""
+    codes = [_small(c) for c in codes]
+    if units is None:
+        return assign_many(perm, codes, place=position)
+    first, unit_of_row = units
+    unit_codes = assign_many(perm, [c[first] for c in codes])
+    if position is None:
+        return [c[:, unit_of_row] for c in unit_codes]
+    unit_at = np.empty(len(unit_of_row), dtype=np.int64)
+    unit_at[np.asarray(position)] = unit_of_row
+    return [c[:, unit_at] for c in unit_codes]
 
 
 def units_of(clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First row of every cluster (unit) and the unit of every row."""
-    _, first, unit_of_row = np.unique(np.asarray(clusters), return_index=True,
-                                      return_inverse=True)
-    return first, unit_of_row.ravel()
+    """First row of every cluster (unit) and the unit of every row; units numbered in the
+    sorted order of the cluster ids (as ``np.unique``), found by hashing (linear in rows,
+    no sort of the ids, which may be strings)."""
+    import pandas as pd
+
+    unit_of_row, _ = pd.factorize(pd.Series(np.asarray(clusters)), sort=True,
+                                  use_na_sentinel=False)
+    unit_of_row = np.asarray(unit_of_row, dtype=np.int64)
+    _, first = np.unique(unit_of_row, return_index=True)
+    return first, unit_of_row
 
 
 def constant_within(codes: np.ndarray, clusters: np.ndarray) -> bool:
     """Whether every cluster (patient) has a single value of ``codes``."""
-    frame = np.unique(np.stack([np.unique(np.asarray(clusters), return_inverse=True)[1].ravel(),
-                                np.asarray(codes)], axis=1), axis=0)
-    return len(frame) == len(np.unique(frame[:, 0]))
+    _, unit = units_of(clusters)
+    _, code = np.unique(np.asarray(codes), return_inverse=True)
+    pairs = np.unique(unit * (int(code.max(initial=0)) + 1) + code.ravel())
+    return len(pairs) == len(np.unique(unit))
 
 
 def percentile_interval(boot: np.ndarray, *, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -558,3 +628,14 @@ def paired_bootstrap(stat, n: int, *, n_bootstrap: int = 1000, seed: int | np.ra
                      "ci_high": float(np.quantile(v, 1 - a)),
                      "p_value": float(min(1.0, max(p, 1.0 / (len(v) + 1))))})
     return pd.DataFrame(rows)
+
+
+def joint_codes(codes: list[np.ndarray]) -> np.ndarray:
+    """The cell of every row in the intersection of several group codings, numbered in the
+    lexicographic order of the code tuples (as ``np.unique(..., axis=0)``) without sorting
+    rows of tuples when the cells fit one integer."""
+    codes = [np.asarray(c, dtype=np.int64) for c in codes]
+    dims = [int(c.max(initial=0)) + 1 for c in codes]
+    if np.prod([float(d) for d in dims]) < 2.0**62:
+        return np.unique(np.ravel_multi_index(codes, dims), return_inverse=True)[1].ravel()
+    return np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)[1].ravel()
