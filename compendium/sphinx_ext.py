@@ -1,6 +1,8 @@
 """A small Sphinx extension used by the book's ``_config.yml``.
 
 - glued numbers (``{glue}`` of a value) read as text, not as inline code;
+- a figure of an executed notebook whose caption does not say what its data are gets the
+  run's statement (synthetic world and its bias knobs, or real data);
 - every image has alt text (the run's description of the figure, or its caption), and a
   build warning names an image without one;
 - the book's stylesheet and scripts in ``book/_static`` (tables, the ledger's filter) are
@@ -16,6 +18,8 @@ extension keeps the first copy of each identical script entry on every page.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +76,62 @@ class GluedValuesAsText(SphinxPostTransform):
             if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
                 text = text[1:-1]
             node.replace_self(nodes.inline(text, text, classes=["glued-value"]))
+
+
+# -------------------------------------------------------------- what a figure rests on
+
+_PROVENANCE = re.compile(r"synthetic|real|toy", re.IGNORECASE)
+
+
+def run_statement(notebook: Path) -> str:
+    """One sentence on the data of an executed notebook, from the parameters papermill
+    recorded in it: the synthetic world with its bias knobs, or the full profile's real data."""
+    try:
+        meta = json.loads(notebook.read_text())["metadata"]["papermill"]["parameters"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    profile = meta.get("profile", "")
+    if profile == "full" or meta.get("pixels") == "real":
+        return f"Real data and weights (profile {profile})."
+    text = f"Synthetic world (profile {profile}): synthetic data and toy encoders, not real patients"
+    if "knobs" in meta:
+        from .notebook import describe_knobs
+
+        try:
+            text += "; bias knobs " + describe_knobs(meta["knobs"]).replace("`", "")
+        except Exception:  # noqa: BLE001 - an unreadable knob spec only shortens the caption
+            pass
+    return text + "."
+
+
+class FigureProvenance(SphinxPostTransform):
+    """A figure of an executed notebook (``/book/generated/<notebook>/<name>.png``) whose
+    caption does not say what its data are gets the run's statement appended
+    (:func:`run_statement`): the reader always knows what is synthetic."""
+
+    default_priority = 19  # before ImageAltText, which may use the caption
+
+    def apply(self, **kwargs: Any) -> None:
+        cache: dict[str, str] = {}
+        for fig in list(self.document.findall(nodes.figure)):
+            images = list(fig.findall(nodes.image))
+            captions = [c for c in fig.children if isinstance(c, nodes.caption)]
+            if not images or not captions:
+                continue
+            parts = Path(str(images[0].get("uri", ""))).parts
+            if "generated" not in parts:
+                continue
+            i = parts.index("generated")
+            if len(parts) < i + 3:
+                continue
+            name = parts[i + 1]
+            if _PROVENANCE.search(captions[0].astext()):
+                continue
+            if name not in cache:
+                cache[name] = run_statement(
+                    Path(self.app.srcdir) / "book" / "generated" / f"{name}.ipynb")
+            if cache[name]:
+                captions[0] += nodes.Text(" " + cache[name])
 
 
 # ------------------------------------------------------------------------------ alt text
@@ -142,6 +202,7 @@ def _static_files(app, config) -> None:
 def setup(app) -> dict[str, Any]:
     app.connect("config-inited", _static_files)
     app.add_post_transform(GluedValuesAsText)
+    app.add_post_transform(FigureProvenance)
     app.add_post_transform(ImageAltText)
     app.connect("html-page-context", _dedupe_scripts, priority=1)  # emit_firstresult: run before handlers that return a template
     return {"parallel_read_safe": True, "parallel_write_safe": True}

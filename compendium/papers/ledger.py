@@ -200,7 +200,8 @@ def paper_ledger(paper: str, profile: str = "demo", root: str | Path | None = No
             verdict, why, says = "waiting for a full run", "no run of this paper yet", ""
         elif not math.isfinite(reproduced):
             verdict = "not testable here"
-            why = "the compendium computes no counterpart of this number"
+            why = "this run computes no counterpart of this number" + (
+                f" ({with_})" if with_ and with_ != "not run" else "")
             says = ""
         else:
             ok, why = judge_number(value, float(r["ci_low"]), float(r["ci_high"]), reproduced,
