@@ -356,13 +356,19 @@ def reader_table(ledger: pd.DataFrame) -> pd.DataFrame:
                                                     ledger["reproduced_interval"])],
         "Rests on": [f"{r} ({p})" if p else r for r, p in zip(ledger["rests_on"],
                                                              ledger["profile"])],
-        "Verdict": ledger["verdict"], "Why (ours)": ledger["why"],
-        "Reading used": ledger["reading"]})
+        "Verdict": ledger["verdict"], "Why (ours)": ledger["why"]})
 
 
 def ledger_markdown(ledger: pd.DataFrame) -> str:
-    """The "What holds" table, inside a container the book's filter script recognises."""
-    return ("```{container} ledger-table\n" + markdown_table(reader_table(ledger)) + "```\n")
+    """The "What holds" table, inside a container the book's filter script recognises, then
+    the readings each paper's run used (the same for all of a paper's rows)."""
+    readings = (ledger[["paper", "profile", "reading"]].drop_duplicates("paper")
+                .rename(columns={"paper": "Paper", "profile": "Profile",
+                                 "reading": "Readings used (parameter = value)"}))
+    return ("```{container} ledger-table\n" + markdown_table(reader_table(ledger)) + "```\n\n"
+            "The readings each paper's run used, where the paper is ambiguous (each paper's "
+            "chapter gives its words, the candidates and the evidence):\n\n"
+            + markdown_table(readings))
 
 
 def summary_markdown(ledger: pd.DataFrame, paper: str) -> str:
@@ -380,11 +386,12 @@ def summary_markdown(ledger: pd.DataFrame, paper: str) -> str:
         lines.append(f"- **{int(c.sum())} {label}**: {parts}.")
     profile = mine["profile"].iloc[0]
     rests = mine["rests_on"].iloc[0]
-    own = mine[(mine["kind"] == "claim") & (mine["paper_numbers_say"] != "")]
+    own = mine[(mine["kind"] == "claim")
+               & mine["paper_numbers_say"].str.match(r"^(holds|does not hold)")]
     if len(own):
         holds = int(own["paper_numbers_say"].str.startswith("holds").sum())
-        lines.append(f"- On the paper's own numbers, {holds} of {len(own)} checkable claims "
-                     "hold.")
+        lines.append(f"- The same checks on the paper's own printed numbers: {holds} of "
+                     f"{len(own)} claims that they can test hold.")
     return (":::{admonition} What holds, at a glance\n:class: ledger-summary\n\n"
             f"This chapter's run: profile `{profile or 'none'}`, resting on the {rests}. "
             "Every reported number and headline claim of the paper, with its verdict "
