@@ -286,13 +286,17 @@ def _full_readiness(paper: str, root: str | Path | None) -> str:
     except CompendiumError as exc:
         msg = str(exc)
         if "missing:" in msg:
-            items = msg.split("missing:", 1)[1].split(" | ")
-            names = [i.strip().split(" (")[0].split(" not found")[0].split(":")[0]
-                     for i in items]
-            return (f"ready to run with `params/{paper}/full.yaml`; this machine lacks "
-                    f"{len(names)} input(s): " + ", ".join(names))
-        return f"not ready: {msg}"
-    return f"ready: every input of `params/{paper}/full.yaml` is on this machine"
+            items = [i.strip() for i in msg.split("missing:", 1)[1].split(" | ")]
+            data = [i.split(" (")[0].split(":")[0].removeprefix("data_roots.")
+                    for i in items if i.startswith("data_roots.")]
+            n_weights = len(items) - len(data)
+            lacks = [f"data: {', '.join(data)}"] if data else []
+            if n_weights:
+                lacks.append(f"{n_weights} model weight{'s' if n_weights > 1 else ''}")
+            return (f"not run; `params/{paper}/full.yaml` validates; this machine lacks "
+                    + "; ".join(lacks))
+        return f"not run; not ready: {msg}"
+    return f"not run; every input of `params/{paper}/full.yaml` is on this machine"
 
 
 def status_table(ledger: pd.DataFrame, profile: str = "demo",
@@ -403,7 +407,9 @@ def status_markdown(status: pd.DataFrame) -> str:
     t["paper"] = [f"{{doc}}`Paper {p} </book/papers/paper_{p.lower()}>`" for p in t["paper"]]
     head = "| " + " | ".join(_cell(c) for c in t.columns) + " |"
     rule = "|" + "|".join("---" for _ in t.columns) + "|"
-    body = ["| " + " | ".join(str(v) if i == 0 else _cell(v) for i, v in enumerate(row)) + " |"
+    markdown = {0, list(t.columns).index("full run")}  # cells written as Markdown here
+    body = ["| " + " | ".join(str(v).replace("|", "\\|") if i in markdown else _cell(v)
+                              for i, v in enumerate(row)) + " |"
             for row in t.itertuples(index=False)]
     return "\n".join([head, rule, *body]) + "\n"
 
