@@ -141,8 +141,10 @@ class Results:
         notebook (whatever the matplotlib backend), so the book shows exactly the saved file.
         Its alt text (``alt``, else :func:`describe_figure`: the titles and axis labels) is
         written beside it as ``figures/<name>.alt.txt``, which the book gives the image.
+        Returns ``None`` when it displayed the figure (so that a cell ending with this call
+        does not draw it a second time), else the figure.
         """
-        alt = alt or describe_figure(fig)
+        alt = alt or describe_figure(fig, name.replace("_", " "))
         import io
 
         _check_name(name)
@@ -170,6 +172,8 @@ class Results:
             return fig
         if display:  # chapters show the saved file with {figure}; no glue key needed
             _display(Image(data=rendered["png"], format="png"))
+            # shown once: a figure returned as a cell's last value would be drawn again
+            return None
         return fig
 
     # --------------------------------------------------------------------------- values
@@ -214,9 +218,9 @@ class Results:
         glue(self.prefix + name, obj, display=display)
 
 
-def describe_figure(fig) -> str:
+def describe_figure(fig, name: str = "") -> str:
     """Alt text for a matplotlib figure from what it says about itself: its title, and each
-    panel's title and axis labels.
+    panel's title and axis labels (``name``, the figure's file name, when it has no title).
 
     >>> import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
     >>> fig, ax = plt.subplots(); _ = ax.set(title="FPR gap", xlabel="model", ylabel="gap")
@@ -227,7 +231,7 @@ def describe_figure(fig) -> str:
     parts = []
     sup = getattr(fig, "_suptitle", None)
     title = sup.get_text().strip() if sup is not None else ""
-    parts.append(f"Plot: {title}." if title else "Plot.")
+    parts.append(f"Plot: {title}." if title else f"Plot{': ' + name if name else ''}.")
     panels = []
     for ax in fig.get_axes():
         if not ax.get_visible() or not ax.axison and not ax.get_title():
