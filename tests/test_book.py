@@ -280,8 +280,10 @@ def test_search_finds_metric_and_model_names(browser, term, page):
 
     driver, base = browser
     driver.get(urljoin(base, f"search.html?q={term}"))
-    WebDriverWait(driver, 30).until(
-        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#search-results li")) > 0)
+    # results are appended one by one; the summary appears when the search has finished
+    WebDriverWait(driver, 60).until(lambda d: "finished" in d.execute_script(
+        "const s = document.querySelector('#search-results .search-summary');"
+        "return s ? s.textContent : '';"))
     links = [a.get_attribute("href") for a in
              driver.find_elements(By.CSS_SELECTOR, "#search-results li a")]
     assert any(page in href for href in links), (term, links)

@@ -354,8 +354,12 @@ def reader_table(ledger: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "Paper": ledger["paper"], "Kind": ledger["kind"], "Where": ledger["where"],
         "The paper's words": ledger["claim"], "What is compared": ledger["what"],
-        "Reported": [joined(v, i) for v, i in zip(ledger["reported"],
-                                                  ledger["reported_interval"])],
+        # for a claim: what the same check says on the paper's own printed numbers
+        "Reported": [joined(v, i) if k == "number" else
+                     (f"on the paper's numbers: {own}" if own else "")
+                     for k, v, i, own in zip(ledger["kind"], ledger["reported"],
+                                             ledger["reported_interval"],
+                                             ledger["paper_numbers_say"])],
         "Reproduced": [joined(v, i) for v, i in zip(ledger["reproduced"],
                                                     ledger["reproduced_interval"])],
         "Rests on": [f"{r} ({p})" if p else r for r, p in zip(ledger["rests_on"],
