@@ -15,7 +15,8 @@ from __future__ import annotations
 import html
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 #: Words written in capitals or with their usual spelling in a header.
 WORDS = {
@@ -161,4 +162,4 @@ class TableView:
         p.text(repr(self))
 
 
-__all__ = ["HEADERS", "MAX_ROWS", "TableView", "WORDS", "column_formatter", "readable_header"]
+__all__ = ["HEADERS", "MAX_ROWS", "WORDS", "TableView", "column_formatter", "readable_header"]

@@ -95,12 +95,13 @@ def run_statement(notebook: Path) -> str:
         return f"Real data and weights (profile {profile})."
     text = f"Synthetic world (profile {profile}): synthetic data and toy encoders, not real patients"
     if "knobs" in meta:
+        from .errors import CompendiumError
         from .notebook import describe_knobs
 
         try:
             text += "; bias knobs " + describe_knobs(meta["knobs"]).replace("`", "")
-        except Exception:  # noqa: BLE001 - an unreadable knob spec only shortens the caption
-            pass
+        except (CompendiumError, TypeError, ValueError) as exc:  # the caption stays shorter
+            logger.warning("cannot describe the bias knobs of %s: %s", notebook.name, exc)
     return text + "."
 
 

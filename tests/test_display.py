@@ -3,7 +3,6 @@ text): checked against hand-written expectations."""
 
 from __future__ import annotations
 
-
 import pandas as pd
 
 from compendium.display import TableView, column_formatter, readable_header

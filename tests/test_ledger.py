@@ -12,8 +12,16 @@ import pandas as pd
 import pytest
 
 from compendium.papers.claims import load_claims
-from compendium.papers.ledger import (COLUMNS, PAPERS, VERDICTS, build_ledger, judge_number,
-                                      paper_ledger, stage_ledger, summary_markdown)
+from compendium.papers.ledger import (
+    COLUMNS,
+    PAPERS,
+    VERDICTS,
+    build_ledger,
+    judge_number,
+    paper_ledger,
+    stage_ledger,
+    summary_markdown,
+)
 from compendium.papers.reported import load_reported
 
 
