@@ -93,7 +93,9 @@ def run_statement(notebook: Path) -> str:
     profile = meta.get("profile", "")
     if profile == "full" or meta.get("pixels") == "real":
         return f"Real data and weights (profile {profile})."
-    text = f"Synthetic world (profile {profile}): synthetic data and toy encoders, not real patients"
+    text = (f"Synthetic world (profile {profile}): generated images, reports and outcomes "
+            "(cohort rows may come from real public metadata) and toy encoders, not real "
+            "patients")
     if "knobs" in meta:
         from .errors import CompendiumError
         from .notebook import describe_knobs
