@@ -113,6 +113,11 @@ def build_book(profile: str = "demo", *, rerun: bool = False, out: str | Path | 
         figures = nb.parent / "figures"
         if figures.is_dir():
             shutil.copytree(figures, src / GENERATED / name)
+    # the claims ledger: the "What holds" chapter, each paper chapter's summary and the
+    # first page's status table, from the same runs
+    from .papers.ledger import stage_ledger
+
+    stage_ledger(profile, src / GENERATED / "ledger", root=root)
 
     jb = Path(sys.executable).with_name("jupyter-book")
     if not jb.exists():

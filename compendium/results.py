@@ -109,8 +109,14 @@ class Results:
 
     # --------------------------------------------------------------------------- tables
     def table(self, df, name: str, *, index: bool = False, float_format: str = "%.6g",
-              display: bool = True, counts: list[str] | None = None):
+              display: bool = True, counts: list[str] | None = None, caption: str = "",
+              headers: Mapping[str, str] | None = None):
         """Save ``df`` as ``tables/<name>.csv``, glue it, and display it.
+
+        The CSV keeps the column names and full precision; what the notebook and the book
+        show is a :class:`~compendium.display.TableView` (no index column, readable
+        headers, formatted numbers, ``caption`` above it; ``headers`` maps a column to its
+        header where the default reading is not enough).
 
         With ``min_cell`` set (the ``full`` profile), a table with a per-row identifier
         column (:data:`ROW_ID_COLUMNS`) is neither written nor glued (a one-line note says
@@ -138,17 +144,24 @@ class Results:
             with atomic_write(path) as fh:
                 df.to_csv(fh, index=index, float_format=float_format, lineterminator="\n")
             log.debug("table %s -> %s", name, path)
-        self._glue(name, df, display=display)
+        from .display import TableView
+
+        self._glue(name, TableView(df, caption=caption, headers=headers), display=display)
         return df
 
     # -------------------------------------------------------------------------- figures
     def figure(self, fig, name: str, *, formats: tuple[str, ...] = ("png",), dpi: int = 110,
-               display: bool = True, close: bool = True):
+               display: bool = True, close: bool = True, alt: str = ""):
         """Save a matplotlib figure as ``figures/<name>.<fmt>`` and display it.
 
         The PNG is rendered once; the same bytes are written to disk and shown in the
         notebook (whatever the matplotlib backend), so the book shows exactly the saved file.
+        Its alt text (``alt``, else :func:`describe_figure`: the titles and axis labels) is
+        written beside it as ``figures/<name>.alt.txt``, which the book gives the image.
+        Returns ``None`` when it displayed the figure (so that a cell ending with this call
+        does not draw it a second time), else the figure.
         """
+        alt = alt or describe_figure(fig, name.replace("_", " "))
         import io
 
         _check_name(name)
@@ -164,6 +177,8 @@ class Results:
                 with atomic_write(path, "wb") as fh:
                     fh.write(rendered[fmt])
                 log.debug("figure %s -> %s", name, path)
+            with atomic_write(self.output_dir / "figures" / f"{name}.alt.txt") as fh:
+                fh.write(alt + "\n")
         if close:
             import matplotlib.pyplot as plt
 
@@ -174,6 +189,8 @@ class Results:
             return fig
         if display:  # chapters show the saved file with {figure}; no glue key needed
             _display(Image(data=rendered["png"], format="png"))
+            # shown once: a figure returned as a cell's last value would be drawn again
+            return None
         return fig
 
     # --------------------------------------------------------------------------- values
@@ -216,6 +233,38 @@ class Results:
                 _display(obj)
             return
         glue(self.prefix + name, obj, display=display)
+
+
+def describe_figure(fig, name: str = "") -> str:
+    """Alt text for a matplotlib figure from what it says about itself: its title, and each
+    panel's title and axis labels (``name``, the figure's file name, when it has no title).
+
+    >>> import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots(); _ = ax.set(title="FPR gap", xlabel="model", ylabel="gap")
+    >>> describe_figure(fig)
+    'Plot. Panel "FPR gap": model (x) against gap (y).'
+    >>> plt.close(fig)
+    """
+    parts = []
+    sup = getattr(fig, "_suptitle", None)
+    title = sup.get_text().strip() if sup is not None else ""
+    parts.append(f"Plot: {title}." if title else f"Plot{': ' + name if name else ''}.")
+    panels = []
+    for ax in fig.get_axes():
+        if not ax.get_visible() or not ax.axison and not ax.get_title():
+            continue
+        t = " ".join(ax.get_title().split())
+        x = " ".join(ax.get_xlabel().split())
+        y = " ".join(ax.get_ylabel().split())
+        axes = " against ".join(s for s in (f"{x} (x)" if x else "", f"{y} (y)" if y else "")
+                                if s)
+        if t or axes:
+            panels.append((f'Panel "{t}"' if t else "A panel") + (f": {axes}" if axes else ""))
+    if len(panels) > 8:
+        panels = panels[:8] + [f"and {len(panels) - 8} more panels"]
+    if panels:
+        parts.append("; ".join(panels) + ".")
+    return " ".join(parts)
 
 
 class GluedText:
