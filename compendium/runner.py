@@ -157,6 +157,12 @@ def git_commit(root: Path) -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
+#: Package modules that assemble the book from executed notebooks and that no notebook runs:
+#: an edit of them rebuilds the book without executing the notebooks again (a test checks
+#: that no notebook imports them).
+BOOK_ONLY = frozenset({"book.py", "sphinx_ext.py", "papers/ledger.py"})
+
+
 def fingerprint(name: str, params: Mapping[str, Any], root: Path) -> str:
     """Hash of what determines a run: notebook, resolved parameters and package sources."""
     h = hashlib.sha256()
@@ -165,7 +171,8 @@ def fingerprint(name: str, params: Mapping[str, Any], root: Path) -> str:
     pkg = Path(__file__).resolve().parent
     for path in sorted(pkg.rglob("*")):
         if path.is_file() and path.suffix in {".py", ".yaml", ".json", ".csv", ".txt"} \
-                and "__pycache__" not in path.parts:
+                and "__pycache__" not in path.parts \
+                and path.relative_to(pkg).as_posix() not in BOOK_ONLY:
             h.update(str(path.relative_to(pkg)).encode())
             h.update(path.read_bytes())
     return h.hexdigest()

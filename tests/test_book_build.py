@@ -58,3 +58,30 @@ def test_book_jobs_below_one_is_a_one_line_error(capsys):
     assert cli.main(["book", "--profile", "smoke", "--jobs", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert "jobs must be at least 1" in err and len(err.splitlines()) == 1
+
+
+def test_book_only_modules_are_not_run_by_any_notebook():
+    """The fingerprint leaves them out, so an edit of them must not change what a notebook
+    computes: no notebook (nor any other module of the package) imports them."""
+    import re
+
+    import nbformat
+
+    from compendium.runner import BOOK_ONLY, notebook_files, project_root
+
+    root = project_root()
+    pkg = root / "compendium"
+    assert all((pkg / m).is_file() for m in BOOK_ONLY)
+    mods = {m[:-3].replace("/", ".") for m in BOOK_ONLY} | {m[:-3].split("/")[-1]
+                                                             for m in BOOK_ONLY}
+    pattern = re.compile(r"(?:from|import)\s+(?:compendium\.|\.+)?(" +
+                         "|".join(re.escape(m) for m in mods) + r")\b")
+    for nb in notebook_files(root).values():
+        code = "\n".join(c.source for c in nbformat.read(str(nb), 4).cells
+                         if c.cell_type == "code")
+        assert not pattern.search(code), nb
+    for path in pkg.rglob("*.py"):
+        rel = path.relative_to(pkg).as_posix()
+        if rel in BOOK_ONLY or rel == "cli.py":
+            continue
+        assert not pattern.search(path.read_text()), rel
