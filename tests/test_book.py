@@ -295,3 +295,38 @@ def test_search_finds_metric_and_model_names(browser, term, page):
     links = [a.get_attribute("href") for a in
              driver.find_elements(By.CSS_SELECTOR, "#search-results li a")]
     assert any(page in href for href in links), (term, links)
+
+
+def _solution_sentences() -> dict[str, list[str]]:
+    """Per teaching page, the first line of text of every solution block (the student build
+    must not contain it)."""
+    found: dict[str, list[str]] = {}
+    for md in sorted((ROOT / "book" / "teaching").glob("*.md")):
+        text = md.read_text()
+        for block in re.findall(r"```\{solution\}[^\n]*\n(.*?)```", text, flags=re.S):
+            lines = [ln.strip() for ln in block.splitlines()
+                     if ln.strip() and not ln.strip().startswith(":")]
+            if lines:
+                # a stretch of plain words (markup such as `code` renders differently)
+                words = re.findall(r"[A-Za-z][A-Za-z ,;]{24,}", lines[0])
+                if words:
+                    found.setdefault(md.stem, []).append(max(words, key=len).strip())
+    return found
+
+
+@pytest.mark.slow
+def test_student_build_shows_no_solution_text(built_book, browser):
+    """The default build is the students' edition: the exercises are there, their solutions
+    are not, in the HTML or on the rendered page (``compendium book --solutions`` builds the
+    teacher's; test_teaching.py checks that one on a small book)."""
+    driver, base = browser
+    sentences = _solution_sentences()
+    assert sum(map(len, sentences.values())) >= 7, sentences
+    for page, texts in sentences.items():
+        html = (built_book / "book" / "teaching" / f"{page}.html").read_text()
+        assert "exercise" in html, page
+        driver.get(urljoin(base, f"book/teaching/{page}.html"))
+        shown = driver.execute_script("return document.body.innerText")
+        for sentence in texts:
+            assert sentence not in html and sentence not in shown, (page, sentence)
+    assert not list(built_book.rglob("_sources"))
