@@ -28,6 +28,16 @@ def test_expected_seconds_come_from_the_last_run(tmp_path, monkeypatch):
     assert book.expected_seconds("glossary", "smoke", tmp_path) == book.UNKNOWN_SECONDS
 
 
+def test_a_fresh_clone_starts_the_longest_notebook_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPENDIUM_RESULTS", str(tmp_path / "results"))
+    names = ["data", "glossary", "paper_c", "paper_a", "teaching_metrics"]
+    assert book.schedule(names, "demo")[:3] == ["paper_a", "paper_c", "glossary"]
+    out = results_dir("data", "demo")
+    out.mkdir(parents=True)
+    (out / "run.json").write_text(json.dumps({"seconds": 9999}))   # its own last run
+    assert book.schedule(names, "demo")[0] == "data"
+
+
 def _tables(folder):
     return {p.name: p.read_bytes() for p in sorted((folder / "tables").glob("*.csv"))}
 
@@ -85,3 +95,47 @@ def test_book_only_modules_are_not_run_by_any_notebook():
         if rel in BOOK_ONLY or rel == "cli.py":
             continue
         assert not pattern.search(path.read_text()), rel
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_running_notebooks_and_leaves_no_partial_run(tmp_path):
+    """`compendium book` stopped by SIGTERM (a cancelled CI job) stops its workers and their
+    kernels too, not only the queue (the running notebooks do not finish), and leaves no
+    unfinished run behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    env = {**os.environ, "COMPENDIUM_RESULTS": str(tmp_path / "results")}
+    # what `compendium book` does, on two notebooks that take minutes (the CLI's handler
+    # turns SIGTERM into an exception that unwinds)
+    script = ("import signal\n"
+              "from compendium.cli import _raise_terminated\n"
+              "from compendium.book import execute_notebooks\n"
+              "signal.signal(signal.SIGTERM, _raise_terminated)\n"
+              "execute_notebooks(['paper_a', 'paper_d'], 'smoke', jobs=2)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    parent = psutil.Process(proc.pid)
+    deadline = time.time() + 300
+    kernels = []
+    while time.time() < deadline and len(kernels) < 2:   # both workers' kernels running
+        kernels = [p for p in parent.children(recursive=True)
+                   if "ipykernel" in " ".join(p.cmdline())]
+        time.sleep(0.5)
+    assert len(kernels) == 2, "two notebooks should be running at once"
+    family = parent.children(recursive=True)
+    results = tmp_path / "results"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) != 0
+    gone, alive = psutil.wait_procs(family, timeout=60)
+    assert not alive, [p.cmdline()[:4] for p in alive]
+    # the notebooks running at the signal were stopped, not left to finish
+    assert not list(results.rglob("run.json")) if results.exists() else True
+    leftovers = [p for p in results.rglob("*") if p.is_dir() and p.name.startswith(".")] \
+        if results.exists() else []
+    assert not leftovers, leftovers
