@@ -29,6 +29,8 @@ def interval_columns(table: pd.DataFrame) -> list[tuple[str, str, str]]:
         if prefix:
             name = prefix.rstrip("_")
             est = ALIASES.get(name, name)
+        elif {"quote", "value", "reproduced"} <= set(table.columns):
+            est = "value"   # reported beside reproduced: ci_* is the paper's, of its value
         else:
             est = next((c for c in ESTIMATES if c in table.columns), None)
         if est in table.columns:
@@ -60,6 +62,12 @@ def test_the_scan_finds_an_interval_that_excludes_its_estimate():
     assert intervals_excluding_their_estimate(t).index.tolist() == [1]
     assert interval_columns(t) == [("udr_gap", "udr_gap_ci_low", "udr_gap_ci_high"),
                                    ("difference", "diff_ci_low", "diff_ci_high")]
+    # a reported-beside-reproduced table: the interval is the paper's, of its value
+    t = pd.DataFrame({"value": [0.071], "ci_low": [0.055], "ci_high": [0.088],
+                      "quote": ["0.071, 95% CI: 0.055-0.088"], "reproduced": [0.3],
+                      "difference": [0.229]})
+    assert interval_columns(t) == [("value", "ci_low", "ci_high")]
+    assert intervals_excluding_their_estimate(t).empty
 
 
 @pytest.mark.slow
