@@ -29,6 +29,7 @@ import yaml
 
 from .errors import CompendiumError, ConfigError
 from .runner import is_current, project_root, resolve_params, results_dir, run_notebook
+from .runtime import available_cpus as _cores
 
 log = logging.getLogger(__name__)
 
@@ -165,12 +166,6 @@ def default_jobs() -> int:
     """
     cores = _cores()
     return cores if cores <= 2 else min(4, cores // 2)
-
-
-def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def expected_seconds(name: str, profile: str, root: Path) -> float:

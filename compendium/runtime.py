@@ -11,6 +11,7 @@ device(type='cpu')
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Iterator
 
 from .errors import ConfigError
@@ -74,3 +75,11 @@ def compute_threads(n: int | None) -> Iterator[None]:
 
     with threadpool_limits(limits=int(n)), torch_threads(n):
         yield
+
+
+def available_cpus() -> int:
+    """The cores this process may use (its affinity mask, else ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)

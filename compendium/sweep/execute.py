@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..errors import CompendiumError, ConfigError
+from ..runtime import available_cpus
 from .grid import Point, Sweep
 
 log = logging.getLogger(__name__)
@@ -253,14 +254,6 @@ def _sigterm_stays_sigterm():
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def available_cpus() -> int:
-    """The cores this process may use (its affinity mask, else ``os.cpu_count()``)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 # ------------------------------------------------------------------------------- sweep
