@@ -312,6 +312,20 @@ class _Tower(nn.Module):
         self.projection_head = projection_head
 
 
+class _VisionTower(_Tower):
+    """The image tower as a module of its own: ``forward(images)`` gives the projected image
+    features, so that LoRA and fine-tuning can adapt it (``encoder.visual``)."""
+
+    def __init__(self, model: nn.Module, projection_head: nn.Module, *, kind: str) -> None:
+        super().__init__(model, projection_head)
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = (self.model(pixel_values=x).pooler_output if self.kind == "swin"
+                 else self.model(x))
+        return self.projection_head(feats)
+
+
 class DualEncoder(Encoder):
     """Image backbone + BERT text tower + projections (MedCLIP ViT/RN50, GLoRIA).
 
@@ -328,7 +342,7 @@ class DualEncoder(Encoder):
                  text: nn.Module | None, text_proj: nn.Module | None, *, vision_kind: str,
                  text_pooling: str, tokenizer: Any = None, max_len: int = 77) -> None:
         super().__init__(entry, tokenizer=tokenizer)
-        self.vision_model = _Tower(vision, vision_proj)
+        self.vision_model = _VisionTower(vision, vision_proj, kind=vision_kind)
         self.text_model = _Tower(text, text_proj) if text is not None else None
         self.visual = self.vision_model
         self.vision_kind = vision_kind
@@ -336,9 +350,7 @@ class DualEncoder(Encoder):
         self._max_len = max_len
 
     def _image_features(self, x: torch.Tensor) -> torch.Tensor:
-        m = self.vision_model.model
-        feats = m(pixel_values=x).pooler_output if self.vision_kind == "swin" else m(x)
-        return self.vision_model.projection_head(feats)
+        return self.vision_model(x)
 
     def _text_features(self, texts: list[str]) -> torch.Tensor:
         tok = self._tokens(texts)

@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from .base import ModelEntry, Preprocess, register_model
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,44 @@ def _want_weights(entry: ModelEntry, weights_path: Any, tiny: bool, pretrained: 
     return None
 
 
+def _config_with_weights(path: Any, name: str) -> dict[str, Any] | None:
+    """The architecture config a hub snapshot carries beside its weights (open_clip's
+    ``open_clip_config.json``, timm's or transformers' ``config.json``), as the library
+    itself reads it when it loads that repository; ``None`` when ``path`` is a bare
+    checkpoint file or the folder holds no such file."""
+    if path is None or not Path(path).is_dir() or not (Path(path) / name).is_file():
+        return None
+    try:
+        return json.loads((Path(path) / name).read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{Path(path) / name}: not a readable JSON config ({exc})") from None
+
+
+def _cached_repo_config(repo: str) -> dict[str, Any] | None:
+    """``config.json`` of ``repo`` in the Hugging Face cache (offline), or ``None``: what
+    open_clip's ``HFTextEncoder`` reads (``AutoConfig.from_pretrained``) for its text tower."""
+    if not repo:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    from .weights import hf_cache_location
+
+    found = try_to_load_from_cache(repo, "config.json", cache_dir=hf_cache_location())
+    return json.loads(Path(found).read_text("utf-8")) if isinstance(found, str) else None
+
+
+def _check_dims(entry: ModelEntry, embed_dim: int, image_size: Any, where: str) -> None:
+    """A config carried with the weights must keep the registry's output size and input
+    size (the heads and the preprocessing are built from the registry)."""
+    if int(embed_dim) != entry.embed_dim:
+        raise InputError(f"{where}: embedding size {embed_dim}, but model {entry.name!r} "
+                         f"gives {entry.embed_dim}")
+    size = image_size[0] if isinstance(image_size, (list, tuple)) else image_size
+    if size is not None and int(size) != entry.preprocess.size:
+        raise InputError(f"{where}: image size {size}, but model {entry.name!r} is "
+                         f"preprocessed to {entry.preprocess.size} px")
+
+
 def _finish(enc: Any, device: str, weights_id: str) -> Any:
     enc.weights_id = weights_id
     return enc.to(device).eval()
@@ -143,20 +181,31 @@ def build_open_clip(entry: ModelEntry, *, weights_path: Any = None, tiny: bool =
     from .weights import fingerprint, load_into, load_state_dict
 
     path = _want_weights(entry, weights_path, tiny, pretrained)
+    # a hub snapshot's open_clip_config.json decides the architecture, as open_clip's own
+    # create_model('hf-hub:...') reads it; the package's copy otherwise
+    carried = _config_with_weights(path, "open_clip_config.json")
+    if carried is not None:
+        _check_dims(entry, carried["model_cfg"]["embed_dim"],
+                    carried["model_cfg"]["vision_cfg"].get("image_size"),
+                    f"{path}/open_clip_config.json")
     if entry.name == "biomedclip":
         from transformers import BertConfig
 
         bundled = _bundled_config("biomedclip.json")
-        cfg = json.loads(json.dumps(bundled["model_cfg"]))
+        cfg = json.loads(json.dumps((carried or bundled)["model_cfg"]))
         text_cfg = cfg.pop("text_cfg")
         if tiny:
             cfg["vision_cfg"]["timm_model_name"] = "vit_tiny_patch16_224"
         tok = hf_tokenizer(tokenizer=tokenizer, tokenizer_path=tokenizer_path,
                            repo=text_cfg["hf_tokenizer_name"] if not tiny else "",
                            trust_remote_code=trust_remote_code)
+        # the text tower's BertConfig: its repository's config.json where the weights came
+        # with their own config (open_clip reads it with AutoConfig), else the package's copy
+        text_json = ((_cached_repo_config(text_cfg["hf_model_name"]) if carried else None)
+                     or bundled["text_config"])
         bert = (_tiny_bert(_vocab_size(tok), text_cfg["context_length"]) if tiny
-                else BertConfig(**{k: v for k, v in bundled["text_config"].items()
-                                   if k != "model_type"}))
+                else BertConfig(**{k: v for k, v in text_json.items()
+                                   if k not in ("model_type", "architectures")}))
         # Build with a placeholder text tower, then put the HF text encoder in from a config
         # object (open_clip would otherwise ask the hub for the config).
         model = open_clip.CustomTextCLIP(
@@ -171,12 +220,13 @@ def build_open_clip(entry: ModelEntry, *, weights_path: Any = None, tiny: bool =
         model.vocab_size = bert.vocab_size
         tokenize = HFTokenizerIds(tok, text_cfg["context_length"]) if tok is not None else None
     else:
-        cfg = open_clip.get_model_config("ViT-B-16")
+        cfg = carried["model_cfg"] if carried else open_clip.get_model_config("ViT-B-16")
         cfg = json.loads(json.dumps(cfg))
         if tiny:
             cfg["vision_cfg"].update(layers=1, width=64, head_width=32)
             cfg["text_cfg"].update(layers=1, width=32, heads=2)
-        model = open_clip.CLIP(**cfg, quick_gelu=True)  # OpenAI weights use QuickGELU
+        quick_gelu = cfg.pop("quick_gelu", True)  # OpenAI weights use QuickGELU
+        model = open_clip.CLIP(**cfg, quick_gelu=quick_gelu)
         tokenize = tokenizer or SimpleTokenizer(context_length=cfg["text_cfg"]["context_length"])
     enc = OpenClipEncoder(entry, model, tokenize, embed_dim=cfg["embed_dim"])
     weights_id = "tiny-random" if tiny else "random-init"
@@ -262,7 +312,15 @@ def build_timm_vit(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = 
     kw: dict[str, Any] = {"num_classes": 0, "img_size": entry.preprocess.size}
     if tiny:
         kw.update(depth=1, mlp_ratio=0.25)
-    model = timm.create_model("vit_base_patch16_224", pretrained=False, **kw)
+    # a timm hub snapshot's config.json (architecture, model_args) decides the architecture,
+    # as timm.create_model('hf-hub:...') reads it
+    carried = _config_with_weights(path, "config.json") or {}
+    arch = carried.get("architecture", "vit_base_patch16_224")
+    kw.update({k: v for k, v in carried.get("model_args", {}).items()
+               if k not in ("num_classes", "img_size")})
+    model = timm.create_model(arch, pretrained=False, **kw)
+    if carried:
+        _check_dims(entry, model.num_features, None, f"{path}/config.json")
     wid = "tiny-random" if tiny else "random-init"
     if path is not None:
         load_into(model, load_state_dict(path), name=entry.name, allow_unexpected=("head.",))
@@ -427,7 +485,13 @@ def build_dual(entry: ModelEntry, *, weights_path: Any = None, tiny: bool = Fals
         vision = torchvision.models.resnet50(weights=None)
         vision.fc = nn.Identity()
         vkind, vdim = "resnet", 2048
+    # the text tower's BertConfig: BioClinicalBERT's config.json in the Hugging Face cache
+    # (the authors' code builds it with AutoModel.from_pretrained of that repository), else
+    # BioClinicalBERT's architecture as carried here
+    text_json = None if tiny else _cached_repo_config(entry.hub_extra[0])
     bert = (_tiny_bert(_vocab_size(tok), 512) if tiny else
+            BertConfig(**{k: v for k, v in text_json.items()
+                          if k not in ("model_type", "architectures")}) if text_json else
             BertConfig(vocab_size=28996, hidden_size=768, num_hidden_layers=12,
                        num_attention_heads=12, intermediate_size=3072))
     text = BertModel(bert, add_pooling_layer=False)

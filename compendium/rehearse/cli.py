@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check-only", action="store_true",
                         help="write the data and weights, run the preflight and load every "
                              "encoder with its real loader; do not run the notebook")
+    parser.add_argument("--update-chapter", action="store_true",
+                        help="afterwards, rewrite the paper's block of what the rehearsal "
+                             "covers and skips in book/guide/rerun.md from its rehearsal.json")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or tempfile.mkdtemp(prefix=f"compendium-rehearse-{args.paper}-")
     summary = rehearse(args.paper, out, device=args.device, seed=args.seed, progress=True,
                        check_only=args.check_only)
+    if args.update_chapter:
+        from ..runner import project_root
+        from .docs import CHAPTER, update_chapter
+
+        print(f"updated {update_chapter(summary, project_root() / CHAPTER)}")
     if args.check_only:
         print(f"rehearsal of {args.paper}: inputs written in {out}; preflight passed and every "
               "encoder loaded by its real loader (notebook not run: --check-only)")

@@ -65,7 +65,7 @@ BUDGET_KEYS = ("n_bootstrap", "n_permutations", "null_sims", "n_draws", "epochs"
                "n_per_class", "kmeans_n_init", "k_range", "umap_neighbors", "lightgbm",
                "n_slices", "slice_size", "min_group_size", "batch_size", "openi_reports",
                "openi_labelled", "mlp_epochs", "adversary_epochs", "baseline_epochs",
-               "mil_epochs", "sweep_points")
+               "mil_epochs", "sweep_points", "group_size", "learning_rates", "interval_sims")
 
 
 PREPARERS: dict[str, Callable[..., Prepared]] = {}

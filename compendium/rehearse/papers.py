@@ -133,9 +133,9 @@ def prepare_paper_d(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
                              "mimic-iv": str(data / "mimic-iv")},
               "weights": weights,
               # budget: samples per class, bootstrap, k-means restarts and k range, UMAP
-              # neighbours, boosting rounds
+              # neighbours, boosting rounds, replicates of the interval-reading simulation
               "n_per_class": 20, "n_bootstrap": 20, "kmeans_n_init": 2, "k_range": [2, 3],
-              "umap_neighbors": 5, "lightgbm": {"n_estimators": 20}}
+              "umap_neighbors": 5, "lightgbm": {"n_estimators": 20}, "interval_sims": 20}
     return Prepared(
         params=params, identifiers=nih_identifiers(raw) | mimic_identifiers(ids),
         covers=["NIH ChestX-ray14 layout (Data_Entry_2017_v2020.csv of real rows, "
@@ -167,7 +167,7 @@ def prepare_paper_c(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
 
     data, hf = out / "data", out / "hf"
     # ages spread so that both of the paper's age groups (18-40, 80+) reach the test split
-    cohort, pix = synthetic_cxr_rows(["Effusion", "Edema", "Opacity", "Cardiomegaly"], 30,
+    cohort, pix = synthetic_cxr_rows(["Effusion", "Edema", "Opacity", "Cardiomegaly"], 12,
                                      seed=seed, ages=[25, 35, 55, 70, 82, 88])
     mimic, ids = write_mimic_cxr(data / "mimic-cxr-jpg", cohort, pix, seed=seed,
                                  mimic_iv=data / "mimic-iv")
@@ -179,7 +179,7 @@ def prepare_paper_c(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
     llm = data / "llm_no_finding.csv"
     pd.DataFrame({"study_id": chex["study_id"], "No Finding": np.where(flip, 1 - nf, nf)}
                  ).to_csv(llm, index=False)
-    dinov2_repo(hf, "microsoft/rad-dino", size=518, seed=seed)
+    dinov2_repo(hf, "microsoft/rad-dino", size=518, patch=37, seed=seed)  # 14 x 14 tokens
     dinov2_repo(hf, "facebook/dinov2-base", size=224, seed=seed + 1)
     with tempfile.TemporaryDirectory() as tmp:
         torchvision_densenet121(Path(tmp), seed=seed)
@@ -197,8 +197,8 @@ def prepare_paper_c(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
                 "decoding and each encoder's preprocessing from the registry",
                 "the LLM labels CSV (study_id, No Finding) read by compendium.labels",
                 "RAD-DINO and DINOv2 as transformers Dinov2Model snapshots in the Hugging Face "
-                "cache layout (config.json + model.safetensors; tiny: one layer), read by "
-                "the real loader",
+                "cache layout (config.json + model.safetensors; tiny: one layer, RAD-DINO "
+                "with 37-px patches at its 518 px), read by the real loader",
                 "DenseNet-121 at full size (random, safetensors in the Hugging Face cache as "
                 "timm/densenet121.tv_in1k) trained end to end",
                 "CXR Foundation's .npz (n, 32, 768), logistic heads, thresholds, FPR gaps "
@@ -218,8 +218,7 @@ def prepare_paper_c(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
 def prepare_paper_b(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepared:
     """Paper B: INSPECT (NIfTI volumes, the TSVs, the OMOP person table), the user's EHR
     features CSV, MedImageInsight's slice ``.npz``, MedSigLIP (tiny, Hugging Face cache) and
-    BiomedCLIP (full size, Hugging Face cache)."""
-    from ..encoders.models import _bundled_config
+    BiomedCLIP (tiny, Hugging Face cache)."""
     from ..papers.paper_b.spec import TASKS
     from ..synthetic import render_volumes, synthetic_inspect
     from .layouts import write_inspect
@@ -248,10 +247,12 @@ def prepare_paper_b(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
     mii = write_embeddings(out / "weights" / "medimageinsight_slices.npz",
                            slice_ids(ids["impression_id"], n_slices),
                            sl.reshape(-1, *sl.shape[2:]), dim=1024, seed=seed)
-    siglip_repo(hf, "google/medsiglip-448", size=448, embed_dim=1152, seed=seed)
-    open_clip_repo(hf, "microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224", "biomedclip",
-                   _bundled_config("biomedclip.json")["model_cfg"], seed=seed)
+    # tiny: MedSigLIP with 32-px patches (196 tokens at 448 px), BiomedCLIP with the
+    # loader's tiny config (their configs travel with the weights)
+    siglip_repo(hf, "google/medsiglip-448", size=448, embed_dim=1152, patch=32, seed=seed)
     bert_tokenizer_repo(hf, "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract")
+    open_clip_repo(hf, "microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224", "biomedclip",
+                   {}, seed=seed, tiny=True)
     params = {"data_roots": {"inspect": str(root)}, "weights": {"medimageinsight": str(mii)},
               "ehr_features": str(ehr_csv),
               # budget: slices per study and their size, bootstrap, permutations, the
@@ -270,13 +271,16 @@ def prepare_paper_b(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
                 "the EHR features CSV (impression_id + numeric columns)",
                 "MedImageInsight's slice .npz (ids '<impression_id>#z<k>')",
                 "MedSigLIP as a transformers SiglipModel snapshot in the Hugging Face cache "
-                "(tiny: one layer per tower), BiomedCLIP at full size (open_clip, "
-                "open_clip_model.safetensors in the cache), read by the real loaders",
+                "(tiny: one layer per tower, 32-px patches), BiomedCLIP as an open_clip hub "
+                "repository (open_clip_config.json + open_clip_model.safetensors, tiny: "
+                "timm's ViT-Ti/16 image tower; BiomedBERT's config.json beside its "
+                "tokenizer), read by the real loaders",
                 "probes, thresholds, the audit with its group-size rule, mitigations, the "
                 "baseline, MIL pooling, tables and figures"],
         skips=["MedImageInsight's tool (its .npz is a random projection of the slices)",
                "the tokenizers (Paper B encodes images only)",
-               "pretrained weights' values (random weights of the real architectures)",
+               "pretrained weights' values (random weights of the real architectures) and "
+               "their full sizes (tiny configs of the same classes)",
                "scale: 32 slices at 448 px (the budget here: 2 slices at 64 px)"])
 
 
@@ -285,71 +289,87 @@ def prepare_paper_b(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
 
 @preparer("paper_a")
 def prepare_paper_a(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepared:
-    """Paper A: the NIH layout holding NIH 6x200's 1,200 real rows, and the weights of the
-    five CLIP-like models and the ImageNet ViT-B/16 at full size (the loaders build fixed
-    architectures): CLIP, BiomedCLIP and the ViT in the Hugging Face cache with their
-    tokenizers, GLoRIA as a safetensors file, the MedCLIP models as folders holding
-    ``pytorch_model.bin``."""
+    """Paper A: the NIH layout holding real NIH 6x200 rows (``GROUP_SIZE`` of each disease
+    and age/sex group), and the six encoders' weights where a user's would be: CLIP
+    ViT-B/16, BiomedCLIP (with BiomedBERT's config beside its tokenizer) and the ImageNet
+    ViT-B/16 tiny in the Hugging Face cache (their configs travel with the weights), GLoRIA
+    as a safetensors file and the MedCLIP models as folders holding ``pytorch_model.bin``,
+    their image towers at full size (bare state dicts of architectures fixed in the authors'
+    code), their BioClinicalBERT text towers tiny (from that repository's config.json)."""
     from ..cohorts import build_cohort
     from ..cohorts.nih import read_nih_metadata
-    from ..encoders.models import _bundled_config
     from .weights import (
+        TINY_VIT_ARGS,
         bert_tokenizer_repo,
+        clinical_bert_repo,
+        full_size_checkpoint,
         open_clip_repo,
-        save_safetensors,
         timm_repo,
         torch_checkpoint,
     )
 
+    group_size = 10
     data, hf, w = out / "data", out / "hf", out / "weights"
     six = build_cohort("nih-6x200", seed=seed).table
+    # the paper's six diseases: group_size real rows of each disease x age/sex group
+    rng = np.random.default_rng([seed, 28])
+    keep = [sid for _, g in six.groupby(["disease", "group"], sort=True)
+            for sid in rng.choice(g["sample_id"].astype(str).to_numpy(), group_size,
+                                  replace=False)]
     raw = read_nih_metadata()
-    raw = raw[raw["Image Index"].isin(set(six["sample_id"].astype(str)))].reset_index(drop=True)
-    pix = synthetic_pixels_of(raw, seed=seed)
-    nih = write_nih(data / "nih-cxr14", raw, pix)
-    import open_clip
-
-    open_clip_repo(hf, "timm/vit_base_patch16_clip_224.openai", "clip-vit-b-16",
-                   open_clip.get_model_config("ViT-B-16"), seed=seed)
-    open_clip_repo(hf, "microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224", "biomedclip",
-                   _bundled_config("biomedclip.json")["model_cfg"], seed=seed)
+    raw = raw[raw["Image Index"].isin(set(keep))].reset_index(drop=True)
+    nih = write_nih(data / "nih-cxr14", raw, synthetic_pixels_of(raw, seed=seed))
     bert_tokenizer_repo(hf, "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract")
-    bert_tokenizer_repo(hf, "emilyalsentzer/Bio_ClinicalBERT")
+    clinical_bert_repo(hf)
+    open_clip_repo(hf, "timm/vit_base_patch16_clip_224.openai", "clip-vit-b-16", {},
+                   seed=seed, tiny=True)
+    open_clip_repo(hf, "microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224", "biomedclip",
+                   {}, seed=seed, tiny=True)
     timm_repo(hf, "timm/vit_base_patch16_224.augreg2_in21k_ft_in1k", "vit-b-16-imagenet",
-              "vit_base_patch16_224", seed=seed)
-    from ..encoders import load_encoder
-    from .weights import loaded_module
-
-    gloria = save_safetensors(loaded_module(load_encoder("gloria", pretrained=False, seed=seed,
-                                                         progress=False)),
-                              w / "chexpert_resnet50.safetensors")
+              "vit_base_patch16_224", seed=seed, model_args=TINY_VIT_ARGS)
+    gloria = full_size_checkpoint("gloria", w / "chexpert_resnet50.safetensors", seed=seed)
     mvit = torch_checkpoint("medclip-vit", w / "medclip-vit" / "pytorch_model.bin", seed=seed)
     mrn = torch_checkpoint("medclip-rn50", w / "medclip-resnet" / "pytorch_model.bin", seed=seed)
     params = {"data_roots": {"nih": str(nih)},
               "weights": {"gloria": str(gloria), "medclip-vit": str(mvit.parent),
                           "medclip-rn50": str(mrn.parent)},
-              # budget: draws of the random prompt families, epochs of the probes and of
-              # LoRA / fine-tuning, early stopping, bootstrap, permutations, null simulations
-              "n_draws": 2, "epochs": 2, "adapt_epochs": 1, "patience": 1, "n_bootstrap": 20,
-              "n_permutations": 20, "null_sims": 20, "batch_size": 32}
+              # budget: images per disease and group (10: the least the stratified split
+              # takes), draws of the random prompt families, epochs of the probes and of
+              # LoRA / fine-tuning, early stopping, one learning rate for LoRA and
+              # fine-tuning (the probes keep the full grids), bootstrap, permutations, null
+              # simulations
+              "group_size": group_size, "n_draws": 2, "epochs": 2,
+              "adapt_epochs": 1, "patience": 1,
+              "learning_rates": {"linear": [0.0001, 0.001, 0.01], "mlp": [0.0001, 0.001, 0.01],
+                                 "lora": [0.001], "finetune": [0.0001]},
+              "n_bootstrap": 20, "n_permutations": 20, "null_sims": 20, "batch_size": 32}
     return Prepared(
         params=params, identifiers=nih_identifiers(raw),
-        covers=["NIH ChestX-ray14 layout holding NIH 6x200's 1,200 real Data_Entry rows "
-                "(synthetic pixels), read by the nih-6x200 builder (qualification, sampling, "
-                "split)",
+        covers=[f"NIH ChestX-ray14 layout holding {len(raw)} real Data_Entry rows of NIH 6x200 "
+                f"({group_size} per disease and age/sex group; synthetic pixels), read by the "
+                "nih-6x200 builder (qualification, sampling, patient-wise split)",
                 "CLIP ViT-B/16 and BiomedCLIP as open_clip hub repositories "
-                "(open_clip_config.json + open_clip_model.safetensors) and the ImageNet "
-                "ViT-B/16 as a timm hub repository in the Hugging Face cache; the "
-                "BiomedBERT and BioClinicalBERT tokenizers there; GLoRIA as a safetensors "
-                "file; MedCLIP ViT / ResNet as folders holding pytorch_model.bin "
-                "(weights_only=True): every model at full size, random",
-                "zero-shot prompts, linear / MLP probes, LoRA, full fine-tuning, the audit with "
-                "bootstrap and permutation tests, the null simulation, tables and figures"],
+                "(open_clip_config.json + open_clip_model.safetensors; BiomedBERT's "
+                "config.json beside its tokenizer) and the ImageNet ViT-B/16 as a timm hub "
+                "repository (config.json with model_args + model.safetensors) in the Hugging "
+                "Face cache, tiny (configs read by the real loaders); BioClinicalBERT's "
+                "tokenizer and config.json there; GLoRIA as a safetensors file and MedCLIP "
+                "ViT / ResNet as folders holding pytorch_model.bin (weights_only=True): image "
+                "towers full size, text towers tiny (BioClinicalBERT's config)",
+                "PNG decoding and each encoder's preprocessing from the registry (224 px), the "
+                "embeddings cache, zero-shot prompts, linear / MLP probes with their learning-"
+                "rate grids, LoRA of every model, full fine-tuning (CLIP's in the ImageNet "
+                "ViT-B/16), the audit with bootstrap and permutation tests, the null "
+                "simulation, tables and figures, full's small-cell rule"],
         skips=["pretrained weights' values and the authors' exact key names (the checkpoints "
                "are the registry's own architectures, random)",
                "the real vocabularies (the tokenizers hold ~150 WordPieces)",
-               "speed: 1,200 images through six full-size encoders and fine-tuning a ViT-B/16 "
-               "is a GPU rehearsal (hours on this project's shared CPUs); no CPU test"])
+               "full-size CLIP, BiomedCLIP, ViT-B/16 and BioClinicalBERT (tiny configs of "
+               "the same classes: one or a few blocks, real embedding and input sizes); the "
+               "image towers of GLoRIA and MedCLIP run full size (their releases are bare "
+               "state dicts of a ResNet-50 / Swin-T fixed in the authors' code)",
+               "scale: 1,200 images and the learning-rate grids of LoRA and fine-tuning "
+               f"(here {group_size} images per disease and group, one learning rate each)"])
 
 
 # ----------------------------------------------------------------------------- Paper E
@@ -364,10 +384,10 @@ def prepare_paper_e(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
     the run passes its preflight and stops with the one-line refusal."""
     from ..encoders import load_encoder
     from .layouts import write_chexpert, write_mimic_iv_ehr, write_vindr
-    from .weights import bert_tokenizer_repo, loaded_module, save_safetensors, torch_checkpoint
+    from .weights import clinical_bert_repo, full_size_checkpoint, torch_checkpoint
 
     data, w = out / "data", out / "weights"
-    bert_tokenizer_repo(out / "hf", "emilyalsentzer/Bio_ClinicalBERT")
+    clinical_bert_repo(out / "hf")
     cohort, pix = synthetic_cxr_rows(["Effusion", "Edema", "Cardiomegaly"], 8, seed=seed)
     mimic, ids = write_mimic_cxr(data / "mimic-cxr-jpg", cohort, pix, seed=seed,
                                  mimic_iv=data / "mimic-iv")
@@ -393,9 +413,8 @@ def prepare_paper_e(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
         "eva-x-tiny": torch_checkpoint("eva-x-tiny", w / "eva_x_ti_16.pt", seed=seed),
         "eva-x-small": torch_checkpoint("eva-x-small", w / "eva_x_s_16.pt", seed=seed),
         "convirt": torch_checkpoint("convirt", w / "convirt.pth", seed=seed),
-        "gloria": save_safetensors(loaded_module(load_encoder("gloria", pretrained=False,
-                                                              seed=seed, progress=False)),
-                                   w / "chexpert_resnet50.safetensors"),
+        "gloria": full_size_checkpoint("gloria", w / "chexpert_resnet50.safetensors",
+                                       seed=seed),
         "medclip-rn50": torch_checkpoint("medclip-rn50", w / "medclip-resnet" /
                                          "pytorch_model.bin", seed=seed).parent,
         "medclip-vit": torch_checkpoint("medclip-vit", w / "medclip-vit" / "pytorch_model.bin",
@@ -436,7 +455,9 @@ def prepare_paper_e(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
                 "VinDr-CXR (annotations of real VinBigData rows, DICOM images) and CheXpert "
                 "(real rows of the released table, JPEGs) in their layouts",
                 "every model's checkpoint as its release ships it (.pth / .pt state dicts read "
-                "with weights_only=True, GLoRIA as safetensors, MedCLIP folders), full size",
+                "with weights_only=True, GLoRIA as safetensors, MedCLIP folders), full size "
+                "but the BioClinicalBERT text towers (tiny, from that repository's "
+                "config.json beside its tokenizer)",
                 "the full profile's preflight (spec.check: every folder and weight found)"],
         skips=["everything after the preflight: Paper E's training on real data is not "
                "implemented (PaperESpec.check refuses pixels: real with one line); the "

@@ -5,14 +5,19 @@
 blobs), which :func:`compendium.encoders.weights.find_weights` finds with
 ``snapshot_download(local_files_only=True)`` exactly as it finds a fetched model.  Weights
 are random (seeded): tiny where the architecture's own config travels with the weights
-(transformers' ``config.json``: RAD-DINO, DINOv2, MedSigLIP), full size where the loader
-builds a fixed architecture (torchvision, timm, open_clip, the dual encoders).  Every file
-is safetensors.
+and the loader reads it as the library does (transformers' ``config.json``: RAD-DINO,
+DINOv2, MedSigLIP; open_clip's ``open_clip_config.json``: CLIP, BiomedCLIP, with
+BiomedBERT's ``config.json``; timm's ``config.json`` with ``model_args``: the ImageNet
+ViT-B/16), full size where the release is a bare state dict of an architecture fixed in the
+authors' code (torchvision's ResNet-50 / DenseNet-121, MedCLIP's Swin-T, EVA-X).  A tiny
+config keeps the registry's embedding size, image size and preprocessing.  Checkpoints
+are safetensors, or ``torch.save`` files where the release ships those.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -21,6 +26,40 @@ from typing import Any
 
 #: The commit hash the rehearsal's snapshots carry (any 40 hex digits do).
 COMMIT = "0" * 39 + "1"
+
+
+#: Checkpoints this process has written: (format, model, seed) -> path.  Writing the same
+#: one again links (or copies) that file instead of building the model again: the same
+#: bytes, as the seed fixes them (a test session's rehearsals share GLoRIA and MedCLIP).
+_WRITTEN: dict[tuple, Path] = {}
+
+
+def _arch_key(name: str) -> str:
+    """What besides the name decides a checkpoint's architecture: the configs of the
+    entry's companion repositories in the cache (BioClinicalBERT's config.json)."""
+    from ..encoders import get_entry
+    from ..encoders.models import _cached_repo_config
+
+    return json.dumps([_cached_repo_config(r) for r in get_entry(name).hub_extra],
+                      sort_keys=True)
+
+
+def _written_once(key: tuple, path: Path, write: Any) -> Path:
+    path = Path(path)
+    key = (*key, _arch_key(key[1]))
+    old = _WRITTEN.get(key)
+    if old is not None and old != path and old.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.unlink()
+        try:
+            os.link(old, path)
+        except OSError:
+            shutil.copyfile(old, path)
+        return path
+    write(path)
+    _WRITTEN[key] = path
+    return path
 
 
 def hf_snapshot(hf_home: Path, repo_id: str, folder: Path) -> Path:
@@ -57,8 +96,10 @@ def save_safetensors(module: Any, path: Path, *, metadata: dict[str, str] | None
     return path
 
 
-def dinov2_repo(hf_home: Path, repo_id: str, *, size: int, seed: int = 0) -> Path:
-    """A tiny random ``Dinov2Model`` (hidden 768, one layer) saved by ``save_pretrained``
+def dinov2_repo(hf_home: Path, repo_id: str, *, size: int, patch: int = 14,
+                seed: int = 0) -> Path:
+    """A tiny random ``Dinov2Model`` (hidden 768, one layer, ``patch`` px patches: 14 as
+    released, larger for fewer tokens at a large input size) saved by ``save_pretrained``
     (config.json + model.safetensors) into the cache as ``repo_id``."""
     import torch
     from transformers import Dinov2Config, Dinov2Model
@@ -67,7 +108,7 @@ def dinov2_repo(hf_home: Path, repo_id: str, *, size: int, seed: int = 0) -> Pat
         torch.manual_seed(seed)
         model = Dinov2Model(Dinov2Config(hidden_size=768, num_hidden_layers=1,
                                          num_attention_heads=12, mlp_ratio=1,
-                                         image_size=size, patch_size=14))
+                                         image_size=size, patch_size=patch))
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         return hf_snapshot(hf_home, repo_id, Path(tmp))
@@ -91,8 +132,11 @@ def full_size_checkpoint(name: str, path: Path, *, seed: int = 0) -> Path:
     model, the timm / torchvision backbone, or the whole dual encoder), with its key names."""
     from ..encoders import load_encoder
 
-    enc = load_encoder(name, pretrained=False, seed=seed, progress=False)
-    return save_safetensors(loaded_module(enc), Path(path))
+    def write(p: Path) -> None:
+        enc = load_encoder(name, pretrained=False, seed=seed, progress=False)
+        save_safetensors(loaded_module(enc), p)
+
+    return _written_once(("safetensors", name, seed), Path(path), write)
 
 
 def loaded_module(enc: Any) -> Any:
@@ -109,9 +153,9 @@ def loaded_module(enc: Any) -> Any:
 
 
 def siglip_repo(hf_home: Path, repo_id: str, *, size: int, embed_dim: int,
-                seed: int = 0) -> Path:
-    """A tiny random ``SiglipModel`` (one layer per tower, hidden ``embed_dim``) saved by
-    ``save_pretrained`` into the cache as ``repo_id``."""
+                patch: int = 14, seed: int = 0) -> Path:
+    """A tiny random ``SiglipModel`` (one layer per tower, hidden ``embed_dim``, ``patch`` px
+    patches) saved by ``save_pretrained`` into the cache as ``repo_id``."""
     import torch
     from transformers import SiglipConfig, SiglipModel
 
@@ -124,7 +168,7 @@ def siglip_repo(hf_home: Path, repo_id: str, *, size: int, embed_dim: int,
                              max_position_embeddings=64, projection_size=embed_dim),
             vision_config=dict(hidden_size=embed_dim, intermediate_size=64,
                                num_hidden_layers=1, num_attention_heads=4, image_size=size,
-                               patch_size=14)))
+                               patch_size=patch)))
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         return hf_snapshot(hf_home, repo_id, Path(tmp))
@@ -139,46 +183,136 @@ WORDS = ("no", "finding", "findings", "normal", "chest", "x", "ray", "xray", "ra
          "shows", "showing", "patient", "clear", "acute", "disease", "and", "or", "in", "on")
 
 
-def bert_tokenizer_repo(hf_home: Path, repo_id: str) -> Path:
-    """A WordPiece tokenizer (BertTokenizerFast: ``vocab.txt``, ``tokenizer.json``,
-    ``tokenizer_config.json``) as the snapshot of ``repo_id``: the special tokens, the
-    letters and :data:`WORDS` (a real vocabulary is ~30k WordPieces; these ids fit it)."""
+def rehearsal_vocab() -> list[str]:
+    """The WordPieces of the rehearsal's tokenizers: special tokens, letters, digits,
+    punctuation and :data:`WORDS`."""
     import string
-
-    from transformers import BertTokenizerFast
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *string.ascii_lowercase,
              *string.digits, *".,;:-()/", *(f"##{c}" for c in string.ascii_lowercase), *WORDS]
-    vocab = list(dict.fromkeys(vocab))
+    return list(dict.fromkeys(vocab))
+
+
+def bert_tokenizer_repo(hf_home: Path, repo_id: str, *, config: dict | None = None) -> Path:
+    """A WordPiece tokenizer (BertTokenizerFast: ``vocab.txt``, ``tokenizer.json``,
+    ``tokenizer_config.json``) as the snapshot of ``repo_id``: the special tokens, the
+    letters and :data:`WORDS` (a real vocabulary is ~30k WordPieces; these ids fit it).
+    ``config``: the model's ``config.json`` written beside it (as the hub repo holds)."""
+    from transformers import BertTokenizerFast
+
+    vocab = rehearsal_vocab()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "v.txt").write_text("\n".join(vocab) + "\n")
         tok = BertTokenizerFast(vocab_file=str(Path(tmp) / "v.txt"), do_lower_case=True)
         out = Path(tmp) / "repo"
         tok.save_pretrained(str(out))
+        if config is not None:
+            import json
+
+            (out / "config.json").write_text(json.dumps(config))
         return hf_snapshot(hf_home, repo_id, out)
 
 
+#: timm ``model_args`` of the rehearsal's tiny ViT-B/16: one block, a narrow MLP (the
+#: embedding size, patch size and input size stay ViT-B/16's).
+TINY_VIT_ARGS = {"depth": 1, "mlp_ratio": 0.25}
+
+
+#: BertConfig of the rehearsal's tiny BioClinicalBERT text towers (GLoRIA, MedCLIP): two
+#: layers, hidden 32; the vocabulary is the rehearsal tokenizer's.
+TINY_BERT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "intermediate_size": 37, "max_position_embeddings": 512}
+
+
+def clinical_bert_repo(hf_home: Path) -> Path:
+    """``emilyalsentzer/Bio_ClinicalBERT`` as GLoRIA's and MedCLIP's text towers read it: the
+    rehearsal's tokenizer and a tiny ``config.json`` (:data:`TINY_BERT`)."""
+    from transformers import BertConfig
+
+    cfg = BertConfig(vocab_size=len(rehearsal_vocab()), **TINY_BERT).to_dict()
+    return bert_tokenizer_repo(hf_home, "emilyalsentzer/Bio_ClinicalBERT", config=cfg)
+
+
 def timm_repo(hf_home: Path, repo_id: str, name: str, architecture: str, *,
-              seed: int = 0) -> Path:
-    """A timm hub repository: ``config.json`` (architecture) and ``model.safetensors`` with
-    the registry's architecture of ``name`` at full size (random)."""
+              seed: int = 0, model_args: dict | None = None) -> Path:
+    """A timm hub repository: ``config.json`` (``architecture`` and, when given,
+    ``model_args``, which timm passes to the architecture) and ``model.safetensors``:
+    random weights of that architecture (full size without ``model_args``)."""
     import json
 
+    import timm
+    import torch
+
+    from ..encoders import get_entry
+
     with tempfile.TemporaryDirectory() as tmp:
-        full_size_checkpoint(name, Path(tmp) / "model.safetensors", seed=seed)
+        if model_args:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model = timm.create_model(architecture, pretrained=False, num_classes=0,
+                                          img_size=get_entry(name).preprocess.size,
+                                          **model_args)
+            save_safetensors(model, Path(tmp) / "model.safetensors")
+        else:
+            full_size_checkpoint(name, Path(tmp) / "model.safetensors", seed=seed)
         (Path(tmp) / "config.json").write_text(json.dumps(
-            {"architecture": architecture, "num_classes": 0}))
+            {"architecture": architecture, "num_classes": 0,
+             **({"model_args": model_args} if model_args else {})}))
         return hf_snapshot(hf_home, repo_id, Path(tmp))
 
 
-def open_clip_repo(hf_home: Path, repo_id: str, name: str, model_cfg: dict, *,
-                   seed: int = 0) -> Path:
-    """An open_clip hub repository: ``open_clip_config.json`` and
-    ``open_clip_model.safetensors`` (the registry's architecture of ``name``, full size)."""
+def tiny_open_clip_cfg(name: str) -> dict:
+    """The ``model_cfg`` of the rehearsal's tiny CLIP / BiomedCLIP: the registry's tiny
+    configs (CLIP: one block per tower, narrow; BiomedCLIP: timm's ViT-Ti/16 image tower)
+    with the real embedding size and input size."""
     import json
 
+    import open_clip
+
+    from ..encoders.models import _bundled_config
+
+    if name == "biomedclip":
+        cfg = json.loads(json.dumps(_bundled_config("biomedclip.json")["model_cfg"]))
+        cfg["vision_cfg"]["timm_model_name"] = "vit_tiny_patch16_224"
+        return cfg
+    cfg = json.loads(json.dumps(open_clip.get_model_config("ViT-B-16")))
+    cfg["vision_cfg"].update(layers=1, width=64, head_width=32)
+    cfg["text_cfg"].update(layers=1, width=32, heads=2)
+    return {**cfg, "quick_gelu": True}
+
+
+def open_clip_repo(hf_home: Path, repo_id: str, name: str, model_cfg: dict, *,
+                   seed: int = 0, tiny: bool = False) -> Path:
+    """An open_clip hub repository: ``open_clip_config.json`` and
+    ``open_clip_model.safetensors`` (the registry's architecture of ``name``: full size, or
+    with ``tiny`` the loader's tiny config, :func:`tiny_open_clip_cfg`, written as the
+    repository's config).  BiomedCLIP's tiny text tower is a small ``BertConfig``: its
+    ``config.json`` goes into the text repository (``text_cfg.hf_model_name``), beside
+    the tokenizer, where open_clip reads it."""
+    import json
+
+    import torch
+
+    from ..encoders.base import create_model
+
     with tempfile.TemporaryDirectory() as tmp:
-        full_size_checkpoint(name, Path(tmp) / "open_clip_model.safetensors", seed=seed)
+        if tiny:
+            model_cfg = tiny_open_clip_cfg(name)
+            tok = None
+            if name == "biomedclip":
+                from ..encoders.models import hf_tokenizer
+
+                text_repo = model_cfg["text_cfg"]["hf_model_name"]
+                tok = hf_tokenizer(repo=text_repo)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                enc = create_model(name, tiny=True, pretrained=False, tokenizer=tok)
+            save_safetensors(enc.model, Path(tmp) / "open_clip_model.safetensors")
+            if name == "biomedclip":
+                bert = enc.model.text.transformer.config.to_dict()
+                bert_tokenizer_repo(hf_home, text_repo, config=bert)
+        else:
+            full_size_checkpoint(name, Path(tmp) / "open_clip_model.safetensors", seed=seed)
         (Path(tmp) / "open_clip_config.json").write_text(json.dumps({"model_cfg": model_cfg}))
         return hf_snapshot(hf_home, repo_id, Path(tmp))
 
@@ -191,9 +325,9 @@ def torch_checkpoint(name: str, path: Path, *, seed: int = 0) -> Path:
 
     from ..encoders import load_encoder
 
-    enc = load_encoder(name, pretrained=False, seed=seed, progress=False)
-    module = loaded_module(enc)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().clone() for k, v in module.state_dict().items()}, path)
-    return path
+    def write(p: Path) -> None:
+        module = loaded_module(load_encoder(name, pretrained=False, seed=seed, progress=False))
+        p.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({k: v.detach().clone() for k, v in module.state_dict().items()}, p)
+
+    return _written_once(("torch", name, seed), Path(path), write)

@@ -48,9 +48,11 @@ def load_cohort(cfg: PaperASpec):
     from ...cohorts import build_cohort
 
     name = COHORTS[cfg.pixels]
+    size = {"n": cfg.group_size, "max_shortfall": cfg.max_shortfall}
     if cfg.pixels == "synthetic":
-        return build_cohort(name, seed=cfg.seed, world_seed=cfg.world_seed, knobs=cfg.knobs)
-    return build_cohort(name, seed=cfg.seed, root=cfg.data_roots["nih"])
+        return build_cohort(name, seed=cfg.seed, world_seed=cfg.world_seed, knobs=cfg.knobs,
+                            **size)
+    return build_cohort(name, seed=cfg.seed, root=cfg.data_roots["nih"], **size)
 
 
 def split_data(table: pd.DataFrame, arrays: Any) -> dict[str, tuple[Any, pd.DataFrame]]:

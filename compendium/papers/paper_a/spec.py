@@ -30,6 +30,7 @@ class PaperASpec(PaperSpec, notebook="paper_a", paper_models=PAPER_MODELS,
 
     RANGES: ClassVar[Mapping[str, Range]] = {
         **PaperSpec.RANGES, "methods": Range(min_items=1),
+        "group_size": Range(10, 100_000), "max_shortfall": Range(0, 100_000),
         "n_draws": Range(1, 100_000), "epochs": Range(1, 100_000),
         "adapt_epochs": Range(1, 100_000), "patience": Range(1, 100_000),
         "lora_rank": Range(1, 1024), "n_permutations": Range(0, 10_000_000),
@@ -38,6 +39,12 @@ class PaperASpec(PaperSpec, notebook="paper_a", paper_models=PAPER_MODELS,
 
     #: the paper's models (registry names), in the paper's order
     models: list[str] = field(default_factory=lambda: ["gloria", "medclip-vit", "biomedclip"])
+    #: NIH 6x200: images per disease and age/sex group (the paper's N = 50, so 6 x 4 x 50 =
+    #: 1,200 images; at least 10, which the patient-wise 70/10/20 split stratified by disease
+    #: and group needs) and the largest shortfall of one sex made up by the other (ours; must
+    #: be below group_size)
+    group_size: int = 50
+    max_shortfall: int = 5
     #: paper model -> the backbone fine-tuned in its place (Paper A: CLIP -> ImageNet ViT-B/16)
     finetune_backbone: dict[str, str] = field(default_factory=dict)
     #: adaptation methods run: zero-shot, linear, mlp, lora, finetune
@@ -107,5 +114,8 @@ class PaperASpec(PaperSpec, notebook="paper_a", paper_models=PAPER_MODELS,
         for m in self.learning_rates:
             if m not in TRAINED:
                 raise ConfigError(f"learning_rates key {m!r} (allowed: {', '.join(TRAINED)})")
+        if self.max_shortfall >= self.group_size:
+            raise ConfigError(f"max_shortfall ({self.max_shortfall}) must be below group_size "
+                              f"({self.group_size})")
         if self.correction not in CORRECTIONS:
             raise ConfigError(f"correction {self.correction!r} (allowed: {', '.join(CORRECTIONS)})")

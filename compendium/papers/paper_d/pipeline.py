@@ -468,11 +468,11 @@ def embedding_space(pools: Sequence[Pool], embedded: Sequence[Embedded], table1_
                           info, pd.DataFrame(agree))
 
 
-def interval_evidence(reported: pd.DataFrame, cfg: PaperDSpec, *, n_sims: int = 200,
+def interval_evidence(reported: pd.DataFrame, cfg: PaperDSpec, *, n_sims: int | None = None,
                       progress: bool = True) -> pd.DataFrame:
     """Which construction of Table 1's "± 95 % CI" gives the widths the paper prints?
 
-    For every Table 1 cell, ``n_sims`` replicates of the paper's cross-validation (its
+    For every Table 1 cell, ``n_sims`` (default: the spec's ``interval_sims``) replicates of the paper's cross-validation (its
     ``1 - test_fraction`` of 2 x 1,000 images, 5 patient-wise folds) of a classifier whose
     scores are binormal with the cell's reported AUROC (F1 at the balanced threshold); in each
     replicate the fold values give a half-width under every candidate of ``ci_reading``.  Per
@@ -489,6 +489,7 @@ def interval_evidence(reported: pd.DataFrame, cfg: PaperDSpec, *, n_sims: int = 
     from .spec import PAPER_N_PER_CLASS, PAPER_N_SPLITS, PAPER_TEST_FRACTION
     from .tables import CI_MULTIPLIERS, mean_ci
 
+    n_sims = cfg.interval_sims if n_sims is None else n_sims
     cells = reported[(reported["where"] == "Table 1")].copy()
     cells["half"] = cells["value"] - cells["ci_low"]
     n = int(round(PAPER_N_PER_CLASS * (1 - PAPER_TEST_FRACTION)))
