@@ -219,6 +219,11 @@ def test_chapter_block_follows_rehearsal_json(tmp_path):
     assert text.startswith("intro\n") and text.endswith("after\n")
     assert "- x: built and loaded by its real loader" in text and "- pretrained values" in text
     assert "**Paper X** (`compendium rehearse paper_x`; the CPU test runs it end to end)" in text
+    summary["budget"] = {"epochs": 2, "learning_rates": {"lora": [0.001]}}
+    assert chapter_problems(summary, chapter)          # the budget changed: the block differs
+    update_chapter(summary, chapter)
+    assert ("Budget shrunk (the rest as in `params/paper_x/full.yaml`): `epochs: 2`, "
+            "`learning_rates: {lora: [0.001]}`") in chapter.read_text()
     summary["covers"] = summary["covers"][:1]
     assert chapter_problems(summary, chapter)
     assert "no block" in chapter_problems({**summary, "paper": "paper_y"}, chapter)[0]

@@ -218,6 +218,7 @@ def rehearse(paper: str, out: str | Path, *, device: str = "cpu", seed: int = 0,
                "device": device, "params_file": str(params_file),
                "prepare_seconds": round(prepared_s, 1),
                "run_seconds": round(result.seconds, 1) if result else 0.0,
+               "budget": {k: params[k] for k in BUDGET_KEYS if k in params},
                "covers": prep.covers + verified, "skips": prep.skips, "refused": refused,
                "identifiers_checked": len(prep.identifiers), "privacy_problems": problems}
     write_json(out / "rehearsal.json", summary)

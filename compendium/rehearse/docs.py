@@ -37,12 +37,24 @@ def section(summary: dict[str, Any]) -> str:
     lines += [f"- {c}" for c in summary["covers"]]
     lines += ["", "Skips:", ""]
     lines += [f"- {s}" for s in summary["skips"]]
+    budget = summary.get("budget") or {}
+    if budget:
+        lines += ["", f"Budget shrunk (the rest as in `params/{paper}/full.yaml`): "
+                  + ", ".join(f"`{k}: {_flow(v)}`" for k, v in budget.items())]
     return "\n".join(lines)
+
+
+def _flow(value: Any) -> str:
+    """A parameter value as one line of YAML (as ``--set`` takes it)."""
+    import yaml
+
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix(
+        "\n...").strip()
 
 
 def _block(text: str, paper: str) -> re.Match[str] | None:
     begin, end = markers(paper)
-    return re.search(re.escape(begin) + r"\n(.*?)\n" + re.escape(end), text, re.S)
+    return re.search(re.escape(begin) + r"\n(.*?)\n?" + re.escape(end), text, re.S)
 
 
 def chapter_problems(summary: dict[str, Any], chapter: str | Path = CHAPTER) -> list[str]:
@@ -70,7 +82,8 @@ def update_chapter(summary: dict[str, Any], chapter: str | Path = CHAPTER) -> Pa
     found = _block(text, paper)
     if found is None:
         raise InputError(f"{path}: no block {markers(paper)[0]} ... {markers(paper)[1]}")
-    new = text[:found.start(1)] + section(summary) + text[found.end(1):]
+    begin, end = markers(paper)
+    new = text[:found.start()] + f"{begin}\n{section(summary)}\n{end}" + text[found.end():]
     with atomic_write(path) as fh:
         fh.write(new)
     return path
