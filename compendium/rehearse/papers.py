@@ -342,7 +342,7 @@ def prepare_paper_a(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
               "adapt_epochs": 1, "patience": 1,
               "learning_rates": {"linear": [0.0001, 0.001, 0.01], "mlp": [0.0001, 0.001, 0.01],
                                  "lora": [0.001], "finetune": [0.0001]},
-              "n_bootstrap": 20, "n_permutations": 20, "null_sims": 20, "batch_size": 32}
+              "n_bootstrap": 20, "n_permutations": 20, "null_sims": 20, "batch_size": 8}
     return Prepared(
         params=params, identifiers=nih_identifiers(raw),
         covers=[f"NIH ChestX-ray14 layout holding {len(raw)} real Data_Entry rows of NIH 6x200 "
