@@ -40,7 +40,7 @@ def section(summary: dict[str, Any]) -> str:
     budget = summary.get("budget") or {}
     if budget:
         lines += ["", f"Budget shrunk (the rest as in `params/{paper}/full.yaml`): "
-                  + ", ".join(f"`{k}: {_flow(v)}`" for k, v in budget.items())]
+                  + ", ".join(f"`{k}: {_flow(v)}`" for k, v in sorted(budget.items()))]
     return "\n".join(lines)
 
 
