@@ -594,9 +594,9 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
                     if "patient_id" in predictions.columns else None)
         # counts drawn straight in the sweep's row order (one engine), else the table's
         position = getattr(engine, "position", None)
-        chunks = stats.iter_resample_rows(n_bootstrap, d.n, strata=strata, clusters=clusters,
+        chunks = stats.resample_row_chunks(n_bootstrap, d.n, strata=strata, clusters=clusters,
                                           seed=rng, position=position,
-                                          width=max(1, EVAL_ELEMENTS // max(d.n, 1)))
+                                          width=max(1, eval_elements(n_jobs) // max(d.n, 1)))
         evaluate = functools.partial(engine.evaluate_rows, in_order=position is not None)
         with tqdm(total=n_bootstrap, desc="bootstrap", disable=not progress) as bar:
             for result, width in _map_chunks(evaluate, chunks, n_jobs):
@@ -637,7 +637,7 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
             if len(group) < 2:
                 continue
             units = stats.units_of(patients) if mode else None
-            draws = stats.iter_unit_permutations(d.n if units is None else len(units[0]),
+            draws = stats.unit_permutation_chunks(d.n if units is None else len(units[0]),
                                                  n_permutations, n_rows=d.n, seed=rng)
             with tqdm(total=n_permutations, desc="permutations", disable=not progress) as bar:
                 for result, width in _map_chunks(
@@ -660,7 +660,7 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
                 while True:
                     if target > done:
                         position = getattr(engine, "position", None)
-                        chunks = stats.iter_permuted_codes(a.codes, target - done, seed=rng,
+                        chunks = stats.permuted_code_chunks(a.codes, target - done, seed=rng,
                                                            clusters=clusters, position=position)
                         for result, width in _map_chunks(
                                 functools.partial(engine.permuted, i,
@@ -734,8 +734,28 @@ def _permute_all(engine: "_Engine", group: list[int], units, perm: np.ndarray) -
 
 #: Counts per chunk of bootstrap resamples evaluated at once (int32: 64 MB, at most
 #: ``2 * n_jobs`` chunks in flight): the sweep reads each row's design once for all the
-#: resamples of a chunk.  The draws do not depend on it (see ``stats.iter_resample_rows``).
+#: resamples of a chunk.  The draws do not depend on it (see ``stats.resample_row_chunks``).
 EVAL_ELEMENTS = 16_000_000
+#: Share of the available memory the bootstrap chunks in flight may take.
+MEMORY_SHARE = 0.25
+
+
+def eval_elements(n_jobs: int, available: int | None = None) -> int:
+    """Counts per chunk of bootstrap resamples: :data:`EVAL_ELEMENTS`, or fewer where the
+    ``2 * n_jobs + 1`` chunks alive at once (int32 counts, plus a copy for patients) would
+    take more than :data:`MEMORY_SHARE` of the available memory (``available`` bytes,
+    default what the system reports now).  Chunks hold whole blocks of draws, so the
+    numbers do not depend on it (:func:`~compendium.audit.stats.resample_row_chunks`).
+
+    >>> eval_elements(2, available=64 * 2**30), eval_elements(2, available=2**30)
+    (16000000, 6710886)
+    """
+    if available is None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    per_element = 8 * (2 * max(n_jobs, 1) + 1)
+    return int(max(1, min(EVAL_ELEMENTS, MEMORY_SHARE * available // per_element)))
 
 
 @functools.lru_cache(maxsize=1)
@@ -747,14 +767,23 @@ def _blas_controller():
 
 
 def _map_chunks(func, chunks, n_jobs: int, axis: int = 1):
-    """``func`` over the weight chunks, in order; ``n_jobs`` threads (numpy releases the GIL).
+    """``func`` over the weight chunks, in order; ``n_jobs`` threads (numpy and the numba
+    sweep release the GIL).
 
-    Chunks are drawn in the calling thread (the random stream does not depend on
-    ``n_jobs``) and at most ``2 * n_jobs`` are in flight, which bounds the memory.
+    A chunk is an array or a :class:`~compendium.audit.stats.LazyChunk`, drawn in the
+    thread that evaluates it (every lazy chunk has its own generator, so the numbers do not
+    depend on ``n_jobs``).  At most ``2 * n_jobs`` chunks are in flight, which bounds the
+    memory.
     """
+    def width(w):
+        return w.width if isinstance(w, stats.LazyChunk) else w.shape[axis]
+
+    def run(w):
+        return func(w() if isinstance(w, stats.LazyChunk) else w)
+
     if n_jobs <= 1:
         for w in chunks:
-            yield func(w), w.shape[axis]
+            yield run(w), width(w)
         return
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -762,13 +791,13 @@ def _map_chunks(func, chunks, n_jobs: int, axis: int = 1):
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
         pending: deque = deque()
         for w in chunks:
-            pending.append((pool.submit(func, w), w.shape[axis]))
+            pending.append((pool.submit(run, w), width(w)))
             if len(pending) >= 2 * n_jobs:
-                fut, width = pending.popleft()
-                yield fut.result(), width
+                fut, size = pending.popleft()
+                yield fut.result(), size
         while pending:
-            fut, width = pending.popleft()
-            yield fut.result(), width
+            fut, size = pending.popleft()
+            yield fut.result(), size
 
 
 def _replicates(boot: dict, key: tuple) -> np.ndarray | None:
