@@ -71,6 +71,40 @@ def test_attention_mil_finds_a_focal_sign_that_mean_pooling_dilutes():
     np.testing.assert_array_equal(again.predict_proba(Xte), mil.predict_proba(Xte))
 
 
+def test_attention_mil_takes_bags_of_different_lengths():
+    """Bags of 3 to 12 slices: padding is masked (a bag scores the same alone and padded in
+    a batch with longer ones; its slice weights sum to 1 over its own slices), and the
+    focal sign is still found."""
+    from compendium.adapt.pooling import AttentionMILProbe, pad_bags
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(500, 12, 8))
+    y = rng.integers(0, 2, 500)
+    where = rng.integers(0, 12, 500)
+    lengths = rng.integers(3, 13, len(y))
+    where = np.minimum(where, lengths - 1)
+    bags = []
+    for i, k in enumerate(lengths):
+        b = X[i, :k].copy()
+        b[where[i], 0] = rng.normal() + 4.0 * y[i]
+        bags.append(b)
+    mil = AttentionMILProbe(max_epochs=40, patience=10, random_state=0).fit(bags[:400], y[:400])
+    p = mil.predict_proba(bags[400:])[:, 1]
+    assert _auroc(y[400:], p) > 0.85
+    alone = np.array([mil.predict_proba([b])[0, 1] for b in bags[400:410]])
+    np.testing.assert_allclose(alone, p[:10], rtol=1e-5, atol=1e-6)
+    w = mil.slice_weights(bags[400:410])
+    assert [len(a) for a in w] == list(lengths[400:410])
+    np.testing.assert_allclose([a.sum() for a in w], 1.0, atol=1e-6)
+    import torch
+
+    batch = pad_bags([{"x": torch.ones(2, 3), "y": torch.tensor(1.0)},
+                      {"x": torch.zeros(4, 3), "y": torch.tensor(0.0)}])
+    assert batch["x"].shape == (2, 4, 3) and torch.isnan(batch["x"][0, 2:]).all()
+    with pytest.raises(InputError, match="different embedding sizes"):
+        mil.predict_proba([np.zeros((2, 8)), np.zeros((2, 7))])
+
+
 def test_attention_mil_refuses_one_class():
     from compendium.adapt.pooling import AttentionMILProbe
 
