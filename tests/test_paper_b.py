@@ -392,3 +392,62 @@ def test_compute_threads_limits_blas_and_torch_and_restores_them():
         assert all(p["num_threads"] == 1 for p in threadpool_info())
     assert torch.get_num_threads() == before_torch
     assert [p["num_threads"] for p in threadpool_info()] == before
+
+
+def test_hispanic_disparity_under_each_reading():
+    """Hispanic studies against White (reading ``white``) or every other study of a group
+    that is not small (``rest``): UDRs by hand, the p-value the audit's permutation test
+    gives on the two groups, small groups left out of ``rest``, and the run's reading
+    feeding the reported keys (min and max over the models)."""
+    from compendium.audit import audit
+    from compendium.papers.paper_b import pipeline, tables
+
+    cfg = _cfg("smoke", "threshold='0.5'", "min_group_size=5", "n_permutations=200")
+    rng = np.random.default_rng(0)
+    race = np.array(["Hispanic"] * 40 + ["White"] * 80 + ["Black"] * 40 + ["NHPI"] * 3)
+    n = len(race)
+    y = np.tile([1, 0], n)[:n]
+    # Hispanic positives missed more often: score 0.2 on 3 of every 4 Hispanic positives
+    s = np.where(y == 1, 0.9, 0.1)
+    hisp_pos = np.flatnonzero((race == "Hispanic") & (y == 1))
+    s[hisp_pos[np.arange(len(hisp_pos)) % 4 != 0]] = 0.2
+    s[np.flatnonzero((race == "Black") & (y == 1))[:5]] = 0.2
+    test = pd.DataFrame({"sample_id": [f"s{i}" for i in range(n)],
+                         "patient_id": [f"p{i}" for i in range(n)], "y_true": y, "y_score": s,
+                         "race": race, "sex": rng.choice(["F", "M"], n),
+                         "age_group": rng.choice(["18-40", "75-90"], n)})
+    table = test.assign(split="test")
+    studies = pipeline.Studies(None, table, "hand-made")
+    fits = [pipeline.Fit(m, pm, "pe", "logreg CT", test, test)
+            for m, pm in (("a", "medimageinsight"), ("b", "biomedclip"))]
+    d = pipeline.group_disparity(fits, studies, cfg)
+    assert len(d) == 4 and d["this run"].tolist() == [True, False, True, False]
+    w = d[d["reading"] == "white"].iloc[0]
+    assert w["udr_group"] == pytest.approx(15 / 20) and w["udr_reference"] == 0.0
+    assert w["n_group"] == 40 and w["n_reference"] == 80
+    sub = test[test["race"].isin(["Hispanic", "White"])]
+    ref = audit(sub, task="binary", attributes=["race"], n_bootstrap=0, n_permutations=200,
+                seed=cfg.seed, threshold=0.5, metrics=["udr_gap"], min_group_size=0,
+                correction=None)
+    assert w["p_value"] == pytest.approx(ref.loc[ref["kind"] == "gap", "p_value"].iat[0])
+    assert w["p_value"] < 0.01
+    r = d[d["reading"] == "rest"].iloc[0]
+    assert r["n_reference"] == 120                     # White + Black; NHPI (3) is small
+    assert r["udr_reference"] == pytest.approx(5 / 60)
+    assert r["difference"] == pytest.approx(15 / 20 - 5 / 60)
+    rep = tables.reproduced_values(*[pd.DataFrame(columns=c) for c in (
+        ["paper_model", "task", "variant", "auroc"], ["kind", "paper_model", "metric", "group",
+                                                      "attribute", "estimate"],
+        ["metric", "paper_model", "attribute", "estimate", "p_value"],
+        ["kind", "metric", "task", "paper_model", "estimate"], ["paper_model",
+                                                                "LR minus best MLP"],
+        ["fusion gain"], [], ["mitigation", "measure", "attribute", "target", "after",
+                              "paper_model", "change"],
+        ["attribute", "paper_model", "macro_f1"])], disparity=d)
+    h = rep[rep["group"] == "Hispanic"].set_index("metric")["estimate"]
+    white = d[d["reading"] == "white"]["p_value"]
+    assert h["p_value_min"] == white.min() and h["p_value_max"] == white.max()
+    other = pipeline.group_disparity(fits, studies, _cfg(
+        "smoke", "threshold='0.5'", "min_group_size=5", "n_permutations=200",
+        "hispanic_reference=rest"))
+    assert other["this run"].tolist() == [False, True, False, True]
