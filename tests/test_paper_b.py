@@ -451,3 +451,26 @@ def test_hispanic_disparity_under_each_reading():
         "smoke", "threshold='0.5'", "min_group_size=5", "n_permutations=200",
         "hispanic_reference=rest"))
     assert other["this run"].tolist() == [False, True, False, True]
+
+
+def test_ehr_features_file_under_full(tmp_path):
+    """The user's EHR features: one row per study by impression_id (leading zeros kept),
+    numeric columns only, a missing value filled with its column's mean; a study without a
+    row, a repeated id or no numeric column is a one-line error."""
+    from compendium.papers.paper_b import pipeline
+
+    path = tmp_path / "ehr.csv"
+    cfg = _cfg("full", f"ehr_features={path}")
+    studies = pipeline.Studies(None, pd.DataFrame({"sample_id": ["007", "2"]}), "INSPECT")
+    path.write_text("impression_id,age_at_scan,note,bmi\n2,50,x,\n007,70,y,30\n9,1,z,10\n")
+    X = pipeline.ehr_matrix(studies, cfg)
+    np.testing.assert_allclose(X, [[70, 30], [50, 20]])
+    path.write_text("impression_id,bmi\n007,30\n")
+    with pytest.raises(DataNotFoundError, match="1 studies have no EHR features"):
+        pipeline.ehr_matrix(studies, cfg)
+    path.write_text("impression_id,bmi\n007,30\n2,1\n2,3\n")
+    with pytest.raises(InputError, match="'2' has more than one row"):
+        pipeline.ehr_matrix(studies, cfg)
+    path.write_text("impression_id,note\n007,a\n2,b\n")
+    with pytest.raises(InputError, match="no numeric feature column"):
+        pipeline.ehr_matrix(studies, cfg)

@@ -217,12 +217,20 @@ def ehr_matrix(studies: Studies, cfg: PaperBSpec) -> np.ndarray:
     """EHR features per study: the synthetic world's 48-h record summarised (mean of every
     value and mask column over time), or the numeric columns of the ``ehr_features`` file."""
     if cfg.pixels == "real":
-        f = pd.read_csv(cfg.ehr_features)
+        from ...cohorts._common import read_table
+
+        f = read_table(Path(cfg.ehr_features).expanduser(), "ehr_features",
+                       dtype={"impression_id": str, "sample_id": str})
         key = "impression_id" if "impression_id" in f.columns else "sample_id"
         if key not in f.columns:
             raise InputError(f"{cfg.ehr_features}: needs an impression_id (or sample_id) column")
-        f = f.set_index(f[key].astype(str)).drop(columns=[key])
-        num = f.select_dtypes("number")
+        ids = f[key].astype(str)
+        if ids.duplicated().any():
+            raise InputError(f"{cfg.ehr_features}: {key} {ids[ids.duplicated()].iloc[0]!r} "
+                             "has more than one row (one row per study)")
+        num = f.set_index(ids).drop(columns=[key]).select_dtypes("number")
+        if num.shape[1] == 0:
+            raise InputError(f"{cfg.ehr_features}: no numeric feature column")
         got = num.reindex(studies.table["sample_id"].astype(str))
         if got.isna().all(axis=1).any():
             raise DataNotFoundError(f"{cfg.ehr_features}: {int(got.isna().all(axis=1).sum())} "
