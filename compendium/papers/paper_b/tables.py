@@ -130,6 +130,14 @@ def age_udr_table(age: pd.DataFrame) -> pd.DataFrame:
     return w[keep]
 
 
+def disparity_table(disparity: pd.DataFrame) -> pd.DataFrame:
+    """The Hispanic disparity per model under each reading of ``hispanic_reference``."""
+    cols = ["model", "reading", "group", "reference", "n_group", "n_group_positives",
+            "n_reference", "n_reference_positives", "udr_group", "udr_reference", "difference",
+            "p_value", "this run"]
+    return disparity[cols].reset_index(drop=True)
+
+
 def sweep_summary(sweep: pd.DataFrame) -> pd.DataFrame:
     """Per model: thresholds where both sexes' TPR lies strictly between 0 and 1, and the
     share of them where women's UDR exceeds men's."""
@@ -180,9 +188,11 @@ def _span(values) -> tuple[float, float]:
 def reproduced_values(perf: pd.DataFrame, audit: pd.DataFrame, gaps: pd.DataFrame,
                       age: pd.DataFrame, mlp: pd.DataFrame, ablation: pd.DataFrame,
                       vs_base: pd.DataFrame, mit: pd.DataFrame, probing: pd.DataFrame,
-                      cohort: pd.DataFrame | None = None) -> pd.DataFrame:
+                      cohort: pd.DataFrame | None = None,
+                      disparity: pd.DataFrame | None = None) -> pd.DataFrame:
     """This run's counterparts of ``reported.yaml``'s numbers, under its keys (``cohort``:
-    :func:`~.pipeline.cohort_table`, for the study and patient counts)."""
+    :func:`~.pipeline.cohort_table`, for the study and patient counts; ``disparity``:
+    :func:`~.pipeline.group_disparity`, for the Hispanic p-values under the run's reading)."""
     rows: list[dict[str, Any]] = []
 
     def add(metric, value, **keys):
@@ -225,6 +235,12 @@ def reproduced_values(perf: pd.DataFrame, audit: pd.DataFrame, gaps: pd.DataFram
     add("p_value_bound", gg[gg["attribute"] == "age_group"]["p_value"].max(),
         attribute="age_group", label="pe")
     add("p_value_max", gg[gg["attribute"] == "sex"]["p_value"].max(), attribute="sex", label="pe")
+    if disparity is not None and len(disparity):
+        d = disparity[disparity["this run"] & disparity["paper_model"].isin(PAPER_MODELS)]
+        for r in d[["group"]].drop_duplicates().itertuples():
+            lo, hi = _span(d[d["group"] == r.group]["p_value"])
+            add("p_value_min", lo, attribute="race", group=r.group, label="pe")
+            add("p_value_max", hi, attribute="race", group=r.group, label="pe")
     for m in ("medsiglip", "biomedclip"):
         v = g[(g["metric"] == "auroc") & (g["group"] == "18-40") & (g["paper_model"] == m)]
         if len(v):
@@ -436,6 +452,7 @@ def claim_checks(perf: pd.DataFrame, gaps: pd.DataFrame | None = None,
 
 
 __all__ = ["ablation_table", "age_udr_table", "claim_checks", "comparison_table",
+           "disparity_table",
            "gaps_table", "groups_table", "headline_values", "mitigation_gaps", "mlp_table",
            "models_table", "performance_wide", "pooling_table", "reproduced_values",
            "settings_table", "sweep_summary"]
