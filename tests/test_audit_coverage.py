@@ -132,10 +132,12 @@ def test_no_audit_interval_excludes_its_estimate_and_the_table_says_how_it_was_f
                 & (t.estimate[ok] <= t.ci_high[ok] + 1e-9)).all(), t[ok & (
                     (t.ci_low > t.estimate + 1e-9) | (t.estimate > t.ci_high + 1e-9))]
         gaps = t[t.kind == "gap"]
-        assert set(gaps.loc[gaps.attribute == "sex", "interval"]) <= {"abs_of_signed",
-                                                                      "simultaneous", ""}
+        # the worst group (a minimum, not a gap of differences): "simultaneous"
+        assert set(gaps.loc[gaps.attribute == "sex", "interval"]) <= {
+            "abs_of_signed", "calibrated", "simultaneous", ""}
         assert set(gaps.loc[(gaps.attribute == "site") & gaps.ci_low.notna(), "interval"]) == (
-            {"abs_of_signed", "simultaneous"} if n_groups == 2 else {"simultaneous"})
+            {"abs_of_signed", "calibrated", "simultaneous"} if n_groups == 2
+            else {"calibrated", "simultaneous"})
         signed = t[(t.metric == "tpr_diff") & (t.attribute == "sex")]
         assert len(signed) and set(signed.group) == {"F vs M"} and set(signed.kind) == {"pair"}
         for r in signed[signed.label != "macro"].itertuples():
@@ -206,3 +208,28 @@ def test_an_interval_that_would_exclude_its_estimate_is_withheld_and_flagged(mon
     t = audit(df, task="binary", attributes=["sex"], metrics=["tpr", "tpr_gap"],
               n_bootstrap=50, n_permutations=0)
     assert t.ci_low.notna().all() and not t.flag.str.contains("biased_bootstrap").any()
+
+
+def test_signed_beside_names_which_group_minus_which():
+    """The signed difference printed beside a two-group gap: first minus second as the
+    audit's pair row names it, |signed| = the gap; nothing beside a gap of three groups or
+    EqOdds."""
+    from compendium.audit import audit
+    from compendium.audit.report import signed_beside
+
+    df = _random_table(np.random.default_rng(5), 300, 3, "binary")
+    t = audit(df, task="binary", attributes=["sex", "site"], metrics=["tpr_gap", "eqodds"],
+              n_bootstrap=60, n_permutations=0)
+    gaps = t[t.kind == "gap"].reset_index(drop=True)
+    cells = signed_beside(t, gaps)
+    for r, cell in zip(gaps.itertuples(), cells):
+        if r.attribute == "sex" and r.metric == "tpr_gap":
+            pair = t[(t.metric == "tpr_diff") & (t.attribute == "sex")].iloc[0]
+            head, _, rest = cell.partition(": ")
+            assert pair.group == "F vs M" and head == "F - M"
+            assert float(rest.split()[0]) == pytest.approx(pair.estimate, abs=5e-4)
+            assert rest.split()[1] == f"[{pair.ci_low:+.3f},"
+            assert abs(float(rest.split()[0])) == pytest.approx(r.estimate, abs=5e-4)
+            assert rest.split()[1].startswith("[")
+        else:
+            assert cell == "", (r.attribute, r.metric, cell)

@@ -147,19 +147,25 @@ def gain_table(gain: pd.DataFrame) -> pd.DataFrame:
 def subgroup_table(audit: pd.DataFrame, strategies=("barlowtwins-cxr", "medcam")
                    ) -> pd.DataFrame:
     """Per dataset, attribute and strategy: each group's macro AUROC and the AUROC gap
-    (largest minus smallest group's macro AUROC, bootstrap interval, permutation p-value)."""
+    (largest minus smallest group's macro AUROC, bootstrap interval, permutation p-value)
+    and, for two groups, the signed difference of their macro AUROCs (first minus second,
+    with its interval)."""
+    from ...audit.report import signed_beside
+
     a = audit[audit["strategy"].isin(strategies) & (audit["label"] == "macro")]
     rows = []
-    for (d, s, attr), sub in a[a["kind"].isin(["group", "gap"])].groupby(
+    for (d, s, attr), sub in a[a["kind"].isin(["group", "gap", "pair"])].groupby(
             ["dataset", "strategy", "attribute"], sort=False):
         groups = sub[(sub["kind"] == "group") & (sub["metric"] == "auroc")]
         gap = sub[sub["kind"] == "gap"]
         g = gap.iloc[0] if len(gap) else None
+        signed = signed_beside(sub, gap.iloc[:1])[0] if len(gap) else ""
         rows.append({"dataset": DATASET_NAMES[d], "model": STRATEGIES[s][1], "attribute": attr,
                      "groups (AUROC)": "; ".join(f"{r.group} {r.estimate:.3f} (n={int(r.n)})"
                                                  for r in groups.itertuples()),
                      "AUROC gap": np.nan if g is None else g["estimate"],
                      "gap 95% CI": "" if g is None else f"[{g['ci_low']:.3f}, {g['ci_high']:.3f}]",
+                     "signed difference [95% CI]": signed,
                      "p (permutation)": np.nan if g is None else g["p_value"],
                      "labels": int(sub["labels_used"].iloc[0])})
     return pd.DataFrame(rows).round({"AUROC gap": 3, "p (permutation)": 3})
@@ -189,7 +195,11 @@ def ablation_table(ab: pd.DataFrame) -> pd.DataFrame:
 
 def missingness_table(miss: pd.DataFrame, cfg: PaperESpec) -> pd.DataFrame:
     t = miss.copy()
-    t["AUROC rest - group"] = [f"{g:+.3f}" if np.isfinite(g) else "-" for g in t["gap"]]
+    t["AUROC rest - group"] = [
+        "-" if not np.isfinite(g) else f"{g:+.3f}" + (
+            f" [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else " (no interval)")
+        for g, lo, hi in zip(t["gap"], t.get("signed_ci_low", np.nan),
+                             t.get("signed_ci_high", np.nan))]
     t["|gap| 95% CI"] = [f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "-"
                          for lo, hi in zip(t["gap_ci_low"], t["gap_ci_high"])]
     t = t.rename(columns={"ehr_missing": f"ehr_missing of {cfg.missing_group}",
