@@ -295,13 +295,15 @@ def interval(method: str, boot: np.ndarray, estimate: np.ndarray, *, level: floa
     raise ConfigError(f"unknown interval {method!r}")
 
 
-def simulate(sc: Scenario | ClassScenario, *, n_sim: int = 1000, n_bootstrap: int = 1000, level: float = 0.95,
-             seed: int | np.random.Generator = 0, chunk: int = 100) -> pd.DataFrame:
+def simulate(sc: Scenario | ClassScenario, *, n_sim: int = 1000, n_bootstrap: int = 1000,
+             level: float = 0.95, seed: int | np.random.Generator = 0, chunk: int = 100,
+             intervals: Sequence[str] | None = None) -> pd.DataFrame:
     """Coverage of every candidate interval of every statistic the design allows.
 
     Returns one row per (statistic, interval): ``truth``, ``coverage`` (share of simulated
     data sets whose interval holds the true value), ``width`` (mean), ``excludes_estimate``
     (share of intervals that exclude their own estimate), ``n_sim``, ``n_bootstrap``.
+    ``intervals`` restricts the candidates (all of :data:`CANDIDATES` by default).
     """
     rng = stats.as_generator(seed)
     # two groups: the max-min gap is the absolute difference (``abs``, as the audit forms it)
@@ -311,7 +313,7 @@ def simulate(sc: Scenario | ClassScenario, *, n_sim: int = 1000, n_bootstrap: in
         names = [s for s in CANDIDATES if s != "f1_var" and (
             (s in ("signed", "abs")) == (len(sc.sizes) == 2) or s == "eqodds")]
     acc = {(s, m): {"covered": 0, "width": 0.0, "excl": 0, "n": 0}
-           for s in names for m in CANDIDATES[s]}
+           for s in names for m in CANDIDATES[s] if intervals is None or m in intervals}
     done = 0
     while done < n_sim:
         r = min(chunk, n_sim - done)
@@ -322,6 +324,8 @@ def simulate(sc: Scenario | ClassScenario, *, n_sim: int = 1000, n_bootstrap: in
             est = statistic(cells, s)
             boot = statistic(boot_cells, s)
             for m in CANDIDATES[s]:
+                if (s, m) not in acc:
+                    continue
                 if m in stats.REDUCED_METHODS:
                     lo, hi = _reduced(cells, boot_cells, s, level, m)
                 else:
@@ -349,15 +353,16 @@ def simulate(sc: Scenario | ClassScenario, *, n_sim: int = 1000, n_bootstrap: in
 
 def coverage_table(scenarios: Sequence[Scenario | ClassScenario] = SCENARIOS, *, n_sim: int = 1000,
                    n_bootstrap: int = 1000, level: float = 0.95,
-                   seed: int | np.random.Generator = 0) -> pd.DataFrame:
+                   seed: int | np.random.Generator = 0,
+                   intervals: Sequence[str] | None = None) -> pd.DataFrame:
     """:func:`simulate` over ``scenarios`` (the papers' designs by default), one table, with
     a column ``valid``: whether an interval of this kind can be valid in the design (not the
     percentile, BC or BCa interval of a gap whose true value is 0, the boundary of what a gap
     can take: resample quantiles of a gap hold 0 only when resamples reach 0 exactly), and
     ``chosen``: whether the audit reports this interval for this statistic."""
     rng = stats.as_generator(seed)
-    t = pd.concat([simulate(sc, n_sim=n_sim, n_bootstrap=n_bootstrap, level=level, seed=rng)
-                   for sc in scenarios], ignore_index=True)
+    t = pd.concat([simulate(sc, n_sim=n_sim, n_bootstrap=n_bootstrap, level=level, seed=rng,
+                            intervals=intervals) for sc in scenarios], ignore_index=True)
     t["valid"] = ((t["statistic"] == "signed") | (t["truth"] > 0)
                   | t["interval"].isin(["abs_of_signed", *stats.REDUCED_METHODS]))
     t["chosen"] = [CHOSEN[s] == m for s, m in zip(t["statistic"], t["interval"])]
@@ -382,70 +387,129 @@ def recommendation(table: pd.DataFrame, *, low: float = 0.93, high: float = 0.97
 
 #: Readable names of the statistics and intervals (the glossary's table).
 STATISTIC_NAMES = {"signed": "signed difference (2 groups)", "abs": "absolute gap (2 groups)",
-                   "maxmin": "max-min TPR gap", "eqodds": "EqOdds (TPR and FPR gaps)"}
+                   "maxmin": "max-min TPR gap", "eqodds": "EqOdds (TPR and FPR gaps)",
+                   "f1_var": "variance of class-wise F1", "ece": "one group's ECE",
+                   "auprc": "one group's AUPRC"}
 INTERVAL_NAMES = {"percentile": "percentile", "bc": "bias-corrected percentile (BC)",
                   "bca": "BCa", "abs_of_signed": "|signed difference's interval|",
-                  "simultaneous": "simultaneous pairwise (max-t)"}
+                  "simultaneous": "simultaneous pairwise (max-t)",
+                  "calibrated_no_test": "calibrated max-t, always",
+                  "calibrated": "max-t, calibrated once the gap is told from 0"}
+#: The range of coverage the book asks of a 95% interval.
+LOW, HIGH = 0.93, 0.97
+
+
+def _note(valid: bool, coverage: float) -> str:
+    if not valid:
+        return ("no valid interval of this kind at a true value of 0: resample quantiles of a "
+                "gap hold 0 only when resamples reach 0 exactly")
+    if coverage < LOW:
+        return "below 93%"
+    if coverage > HIGH:
+        return "above 97% (conservative)"
+    return ""
 
 
 def coverage_display(table: pd.DataFrame) -> pd.DataFrame:
     """The coverage table for a reader: one row per design, statistic and interval, with
-    readable names, ``reported`` marking the interval the audit reports, and the coverage
-    left empty's reason where no valid interval can exist."""
+    readable names, ``reported`` marking the interval the audit reports, and a note where no
+    valid interval of the kind can exist or the coverage lies outside 93-97%."""
     out = pd.DataFrame({
         "design (synthetic)": table["scenario"],
         "statistic": table["statistic"].map(STATISTIC_NAMES),
-        "true value": table["truth"].round(3),
+        "true value": table["truth"].round(4),
         "interval": table["interval"].map(INTERVAL_NAMES),
         "coverage": table["coverage"].round(3),
         "mean width": table["width"].round(3),
         "excludes its estimate": table["excludes_estimate"].round(3),
         "reported by the audit": np.where(table["chosen"], "yes", ""),
-        "note": np.where(table["valid"], "",
-                         "no valid interval of this kind at a true gap of 0: resample "
-                         "quantiles of a gap hold 0 only when resamples reach 0 exactly"),
+        "note": [_note(v, c) for v, c in zip(table["valid"], table["coverage"])],
     })
     return out.reset_index(drop=True)
+
+
+def outside(table: pd.DataFrame, *, low: float = LOW, high: float = HIGH) -> pd.DataFrame:
+    """The designs where the interval the audit reports covers outside ``[low, high]``."""
+    c = table[table["chosen"] & table["valid"]]
+    return c[(c["coverage"] < low) | (c["coverage"] > high)]
 
 
 def coverage_values(table: pd.DataFrame) -> dict:
     """The numbers the glossary quotes from a :func:`coverage_table` (for
     ``out.values_from``): per reported interval the lowest and highest coverage where a valid
-    one exists, the bias-corrected intervals' highest coverage of a non-zero gap, and the
-    percentile interval's highest coverage of a max-min gap whose true value is 0."""
+    one exists; the rejected candidates' extremes (the simultaneous max-t's highest coverage
+    of a non-zero gap, the always-calibrated one's lowest at a true gap of 0, the BC and BCa
+    intervals' range at a non-zero gap, the percentile, BC and BCa intervals' highest
+    coverage of a max-min gap of 0); and the designs where the reported interval covers
+    outside 93-97% (text)."""
     valid = table[table["valid"]]
     out = {}
     for s, m in CHOSEN.items():
         v = valid[(valid["statistic"] == s) & (valid["interval"] == m)]["coverage"]
-        out[f"coverage_{s}_min"] = (float(v.min()), ".3f")
-        out[f"coverage_{s}_max"] = (float(v.max()), ".3f")
+        if len(v):
+            out[f"coverage_{s}_min"] = (float(v.min()), ".3f")
+            out[f"coverage_{s}_max"] = (float(v.max()), ".3f")
+    red = valid[valid["statistic"].isin(["maxmin", "eqodds", "f1_var"])]
+    nonzero, zero = red[red["truth"] > 0], red[red["truth"] == 0]
+    sim = nonzero[nonzero["interval"] == "simultaneous"]["coverage"]
+    out["coverage_simultaneous_nonzero_max"] = (float(sim.max()), ".3f")
+    out["coverage_simultaneous_nonzero_min"] = (float(sim.min()), ".3f")
+    nt = zero[zero["interval"] == "calibrated_no_test"]["coverage"]
+    out["coverage_no_test_zero_min"] = (float(nt.min()), ".3f")
+    out["coverage_no_test_zero_max"] = (float(nt.max()), ".3f")
+    ch = zero[zero["interval"] == "calibrated"]["coverage"]
+    out["coverage_zero_chosen_min"] = (float(ch.min()), ".3f")
+    out["coverage_zero_chosen_max"] = (float(ch.max()), ".3f")
     bc = valid[valid["interval"].isin(["bc", "bca"]) & (valid["statistic"] != "signed")]
     out["coverage_bc_min"] = (float(bc["coverage"].min()), ".3f")
     out["coverage_bc_max"] = (float(bc["coverage"].max()), ".3f")
-    zero = table[(table["statistic"] == "maxmin") & (table["truth"] == 0)]
+    z = table[table["statistic"].isin(["maxmin", "eqodds", "f1_var"]) & (table["truth"] == 0)]
     for m in ("percentile", "bc", "bca"):
-        out[f"coverage_zero_{m}_max"] = (float(zero[zero["interval"] == m]["coverage"].max()),
-                                         ".3f")
-    chosen = zero[zero["interval"] == CHOSEN["maxmin"]]["coverage"]
-    out["coverage_zero_simultaneous_min"] = (float(chosen.min()), ".3f")
-    out["coverage_zero_simultaneous_max"] = (float(chosen.max()), ".3f")
+        out[f"coverage_zero_{m}_max"] = (float(z[z["interval"] == m]["coverage"].max()), ".3f")
+    o = outside(table)
+    out["coverage_outside"] = "; ".join(
+        f"{STATISTIC_NAMES[r.statistic]} at {r.scenario}: {r.coverage:.3f}"
+        for r in o.itertuples()) or "none"
+    out["coverage_n_outside"] = len(o)
+    out["coverage_n_chosen"] = int((table["chosen"] & table["valid"]).sum())
     return out
 
 
-__all__ = [
-    "CANDIDATES",
-    "CHOSEN",
-    "SCENARIOS",
-    "Scenario",
-    "coverage_display",
-    "coverage_table",
-    "coverage_values",
-    "interval",
-    "paper_scenarios",
-    "recommendation",
-    "simulate",
-    "statistic",
-]
+def group_metric_display(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`group_metric_table` for a reader."""
+    return pd.DataFrame({
+        "design (synthetic)": table["scenario"],
+        "statistic": table["statistic"].map(STATISTIC_NAMES),
+        "true value": table["truth"].round(3),
+        "mean estimate": table["mean_estimate"].round(3),
+        "coverage (intervals given)": table["coverage"].round(3),
+        "interval withheld (biased_bootstrap)": table["withheld"].round(3),
+        "mean width": table["width"].round(3),
+    })
+
+
+def group_metric_values(table: pd.DataFrame) -> dict:
+    """Per metric the lowest and highest coverage of its percentile interval over the
+    miscalibrated designs of at least 80 rows, its coverage in the smallest group, and the
+    ECE interval's coverage of a calibrated score (a true ECE near 0)."""
+    out = {}
+    mis = table[table["scenario"].str.contains("miscalibrated")]
+    n = mis["scenario"].str.extract(r"of (\d+) rows")[0].astype(int)
+    for m in GROUP_METRICS:
+        big = mis[(mis["statistic"] == m) & (n >= 80)]["coverage"]
+        small = mis[(mis["statistic"] == m) & (n == n.min())]
+        out[f"group_{m}_coverage_min"] = (float(big.min()), ".3f")
+        out[f"group_{m}_coverage_max"] = (float(big.max()), ".3f")
+        out[f"group_{m}_coverage_smallest"] = (float(small["coverage"].iloc[0]), ".3f")
+        out[f"group_{m}_withheld_smallest"] = (float(small["withheld"].iloc[0]), ".3f")
+    cal = table[table["scenario"].str.contains(" calibrated score") & (table["statistic"] == "ece")]
+    out["group_ece_calibrated_coverage"] = (float(cal["coverage"].iloc[0]), ".3f")
+    out["group_ece_calibrated_truth"] = (float(cal["truth"].iloc[0]), ".4f")
+    out["group_ece_calibrated_mean_estimate"] = (float(cal["mean_estimate"].iloc[0]), ".3f")
+    out["group_smallest_rows"] = int(n.min())
+    return out
+
+
 
 
 # ------------------------------------------------ one group's ECE and AUPRC (percentile)
@@ -509,16 +573,28 @@ def simulate_group_metrics(sc: ScoreScenario, *, n_sim: int = 1000, n_bootstrap:
     One row per metric: ``truth``, ``coverage`` (share of the simulated groups whose interval
     holds the true value, among those that got one), ``withheld`` (share that got none),
     ``coverage_all`` (a withheld interval counted as a miss), ``width``, ``mean_estimate``
-    (beside ``truth``: the estimate's bias), ``n_sim``, ``n_bootstrap``.
+    (over the groups where it is defined; beside ``truth``: the estimate's bias), ``n_sim``,
+    ``n_bootstrap``.
     """
+    import logging
+
     rng = stats.as_generator(seed)
     truth = truth if truth is not None else group_metric_truth(sc, seed=rng)
-    rec = {m: {"covered": 0, "given": 0, "width": 0.0, "est": 0.0} for m in GROUP_METRICS}
-    for _ in range(n_sim):
-        t = _audit_overall(sc.table(sc.n, rng), n_bootstrap, rng)
+    rec = {m: {"covered": 0, "given": 0, "width": 0.0, "est": 0.0, "defined": 0}
+           for m in GROUP_METRICS}
+    quiet = logging.getLogger("compendium.audit.report")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)        # a tiny group without positives: undefined AUPRC
+    try:
+        tables = [_audit_overall(sc.table(sc.n, rng), n_bootstrap, rng) for _ in range(n_sim)]
+    finally:
+        quiet.setLevel(level)
+    for t in tables:
         for m in GROUP_METRICS:
             lo, hi, est = (float(t.loc[m, k]) for k in ("ci_low", "ci_high", "estimate"))
-            rec[m]["est"] += est
+            if np.isfinite(est):
+                rec[m]["est"] += est
+                rec[m]["defined"] += 1
             if np.isfinite(lo) and np.isfinite(hi):
                 rec[m]["given"] += 1
                 rec[m]["covered"] += int(lo <= truth[m] <= hi)
@@ -529,7 +605,8 @@ def simulate_group_metrics(sc: ScoreScenario, *, n_sim: int = 1000, n_bootstrap:
         rows.append({"scenario": sc.name, "statistic": m, "interval": "percentile",
                      "truth": truth[m], "coverage": r["covered"] / g,
                      "withheld": 1 - r["given"] / n_sim, "coverage_all": r["covered"] / n_sim,
-                     "width": r["width"] / g, "mean_estimate": r["est"] / n_sim,
+                     "width": r["width"] / g,
+                     "mean_estimate": r["est"] / r["defined"] if r["defined"] else np.nan,
                      "n_sim": n_sim, "n_bootstrap": n_bootstrap})
     return pd.DataFrame(rows)
 
@@ -551,10 +628,38 @@ SCORE_SCENARIOS = tuple(score_scenarios())
 
 
 def group_metric_table(scenarios: Sequence[ScoreScenario] = SCORE_SCENARIOS, *,
-                       n_sim: int = 1000, n_bootstrap: int = 1000,
+                       n_sim: int = 1000, n_bootstrap: int = 1000, truth_rows: int = 400_000,
                        seed: int | np.random.Generator = 0) -> pd.DataFrame:
-    """:func:`simulate_group_metrics` over ``scenarios``, one table."""
+    """:func:`simulate_group_metrics` over ``scenarios``, one table (true values from
+    ``truth_rows`` rows each: :func:`group_metric_truth`)."""
     rng = stats.as_generator(seed)
-    return pd.concat([simulate_group_metrics(sc, n_sim=n_sim, n_bootstrap=n_bootstrap,
-                                             seed=rng) for sc in scenarios],
-                     ignore_index=True)
+    return pd.concat([simulate_group_metrics(
+        sc, n_sim=n_sim, n_bootstrap=n_bootstrap, seed=rng,
+        truth=group_metric_truth(sc, rows=truth_rows, seed=rng)) for sc in scenarios],
+        ignore_index=True)
+
+
+__all__ = [
+    "CANDIDATES",
+    "CHOSEN",
+    "SCENARIOS",
+    "SCORE_SCENARIOS",
+    "ClassScenario",
+    "Scenario",
+    "ScoreScenario",
+    "class_scenarios",
+    "coverage_display",
+    "coverage_table",
+    "coverage_values",
+    "group_metric_display",
+    "group_metric_table",
+    "group_metric_values",
+    "outside",
+    "score_scenarios",
+    "simulate_group_metrics",
+    "interval",
+    "paper_scenarios",
+    "recommendation",
+    "simulate",
+    "statistic",
+]

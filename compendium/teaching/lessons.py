@@ -62,7 +62,8 @@ def noise_lesson(*, sizes: Sequence[int], n_sims: int, n_groups: int, tpr: float
     """Repeated audits of a fair world (every group's TPR ``tpr``) and of a world where one
     group's TPR is ``tpr - gap``, at each test-set size: the TPR gap (max - min), its
     bootstrap interval (formed as the audit's ``interval`` column says: with more than two
-    groups from simultaneous intervals of the groups' differences, so that it can contain 0)
+    groups from simultaneous intervals of the groups' differences, calibrated for the gap once
+    it is told from 0, so that it can contain 0)
     and its permutation p-value per run (``runs``), and per size the
     share of fair runs whose interval contains 0, the share with p < 0.05, and the power
     (``summary``)."""

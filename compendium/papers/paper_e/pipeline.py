@@ -439,7 +439,7 @@ def audit_run(pred: pd.DataFrame, labels, cfg: PaperESpec, *, attributes=None,
         t = audit(restrict_labels(sub, labels, k), task="multilabel", attributes=[a],
                   metrics=list(metrics), n_bootstrap=cfg.n_bootstrap, seed=cfg.seed,
                   n_permutations=cfg.n_permutations, threshold=0.5, gap_macro="gap_of_macro")
-        t = t[t["metric"].isin(metrics)]
+        t = t[t["metric"].isin(metrics) | (t["kind"] == "pair")]   # a two-group gap's signed row
         parts.append(t[t["kind"] != "overall"].assign(labels_used=len(k)))
     return pd.concat(parts, ignore_index=True)
 
