@@ -173,7 +173,7 @@ def test_reduced_interval_calibration_by_hand():
     assert 1.7 < c < c_sim
     # groups that agree: the simultaneous interval, from 0
     flat = np.full((3, 1), 0.5)
-    lo0, _, c0 = stats.reduced_interval(flat, flat[..., None] + rng.normal(0, 0.05, (3, 1, 800)),
+    lo0, _, _ = stats.reduced_interval(flat, flat[..., None] + rng.normal(0, 0.05, (3, 1, 800)),
                                         lambda a: a.max(axis=0)[0])
     assert lo0 == 0.0
 

@@ -214,7 +214,7 @@ def class_f1(cells: np.ndarray) -> np.ndarray:
     """One-vs-rest F1 of every class from confusion-matrix cells (..., C * C) (row: true
     class, column: predicted): ``2 TP / (2 TP + FP + FN)``, nan where a class is neither
     present nor predicted."""
-    c = int(round(np.sqrt(cells.shape[-1])))
+    c = round(float(np.sqrt(cells.shape[-1])))
     m = cells.reshape(cells.shape[:-1] + (c, c))
     tp = np.diagonal(m, axis1=-2, axis2=-1)
     den = m.sum(axis=-1) + m.sum(axis=-2)
@@ -654,12 +654,12 @@ __all__ = [
     "group_metric_display",
     "group_metric_table",
     "group_metric_values",
-    "outside",
-    "score_scenarios",
-    "simulate_group_metrics",
     "interval",
+    "outside",
     "paper_scenarios",
     "recommendation",
+    "score_scenarios",
     "simulate",
+    "simulate_group_metrics",
     "statistic",
 ]
