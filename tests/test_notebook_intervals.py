@@ -91,7 +91,8 @@ def test_no_interval_of_a_smoke_run_excludes_its_estimate(name, smoke_runs):
 #: value of the signed difference printed beside it (Paper A's macro F1 gap is a mean of
 #: per-class gaps: its signed cell is the difference of the groups' macro F1s).
 SIGNED_TABLES = {("paper_a", "gaps"): False, ("paper_b", "gaps"): True,
-                 ("paper_b", "pooling_gaps"): True, ("paper_e", "subgroups"): True}
+                 ("paper_b", "pooling_gaps"): True, ("paper_e", "subgroups"): True,
+                 ("paper_e", "gap_change"): True}
 SIGNED_CELL = r"^(?P<a>\S.*) - (?P<b>\S.*): (?P<d>[+-]\d+\.\d{3})( \[[+-]\d+\.\d{3}, [+-]\d+\.\d{3}\]| \(no interval\))$"
 
 

@@ -173,17 +173,30 @@ def subgroup_table(audit: pd.DataFrame, strategies=("barlowtwins-cxr", "medcam")
 
 def gap_change(audit: pd.DataFrame) -> pd.DataFrame:
     """MedCAM's AUROC gap minus its backbone's, per dataset and attribute (the audit's
-    question: does aligning with the EHR widen a gap?)."""
+    question: does aligning with the EHR widen a gap?), and beside each gap of two groups its
+    signed difference (first group minus second, with its interval)."""
+    from ...audit.report import signed_beside
+
     a = audit[(audit["kind"] == "gap") & (audit["label"] == "macro")
               & audit["strategy"].isin(["medcam", "barlowtwins-cxr"])]
+    signed_cols = {"barlowtwins-cxr": "signed difference, BarlowTwins-CXR [95% CI]",
+                   "medcam": "signed difference, MedCAM [95% CI]"}
     w = a.pivot_table(index=["dataset", "attribute"], columns="strategy", values="estimate")
     if not {"medcam", "barlowtwins-cxr"} <= set(w.columns):
         return pd.DataFrame(columns=["dataset", "attribute", "gap BarlowTwins-CXR",
-                                     "gap MedCAM", "change"])
+                                     signed_cols["barlowtwins-cxr"], "gap MedCAM",
+                                     signed_cols["medcam"], "change"])
+    signed = dict(zip(zip(a["dataset"], a["attribute"], a["strategy"]),
+                      signed_beside(audit, a, on=["dataset", "strategy"])))
     w = w.reset_index()
+    cells = {s: [signed.get((d, at, s), "") for d, at in zip(w["dataset"], w["attribute"])]
+             for s in signed_cols}
     return pd.DataFrame({"dataset": w["dataset"].map(DATASET_NAMES), "attribute": w["attribute"],
-                         "gap BarlowTwins-CXR": w["barlowtwins-cxr"], "gap MedCAM": w["medcam"],
-                         "change": w["medcam"] - w["barlowtwins-cxr"]}).round(3)
+                         "gap BarlowTwins-CXR": w["barlowtwins-cxr"].round(3),
+                         signed_cols["barlowtwins-cxr"]: cells["barlowtwins-cxr"],
+                         "gap MedCAM": w["medcam"].round(3),
+                         signed_cols["medcam"]: cells["medcam"],
+                         "change": (w["medcam"] - w["barlowtwins-cxr"]).round(3)})
 
 
 def ablation_table(ab: pd.DataFrame) -> pd.DataFrame:
