@@ -480,6 +480,107 @@ def simultaneous_band(estimate: np.ndarray, boot: np.ndarray, *, level: float = 
     return np.where(ok, est - half, np.nan), np.where(ok, est + half, np.nan)
 
 
+def maxt_critical(estimate: np.ndarray, boot: np.ndarray, *, level: float = 0.95
+                  ) -> tuple[float, np.ndarray]:
+    """The critical value ``c`` and the standard errors ``se`` of :func:`simultaneous_band`
+    for components ``estimate`` (J,) with resamples ``boot`` (J, B)."""
+    est = np.asarray(estimate, dtype=float)
+    boot = np.asarray(boot, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.nanstd(boot, axis=-1) if boot.shape[-1] else np.full(est.shape, np.nan)
+        t = np.abs(boot - est[..., None]) / np.where(se > 0, se, np.nan)[..., None]
+        t = np.where(np.isfinite(t), t, -np.inf)
+        tmax = t.max(axis=0)
+        tmax = np.where(np.isfinite(tmax), tmax, np.nan)
+        c = np.nanquantile(tmax, level) if np.isfinite(tmax).any() else np.nan
+    return (float(c) if np.isfinite(c) else 0.0), se
+
+
+#: How :func:`reduced_interval` chooses its critical value (see there).
+REDUCED_METHODS = ("simultaneous", "calibrated", "calibrated_no_test")
+#: Largest critical value (in standard errors) the calibration searches.
+CALIBRATION_MAX = 64.0
+
+
+def reduced_interval(estimate: np.ndarray, boot: np.ndarray, reduce, *, level: float = 0.95,
+                     method: str = "calibrated") -> tuple[float, float, float]:
+    """An interval of ``theta = reduce(|d|)``, a statistic of the absolute pairwise differences
+    ``d`` of the groups' values that is nondecreasing in every ``|d|`` (a max-min gap: the
+    maximum over pairs; EqOdds: then the mean of the TPR and FPR gaps; a gap averaged over
+    classes: then the mean over classes; a variance: a sum of squares).
+
+    ``estimate`` (G, K) holds the groups' K values, ``boot`` (G, K, B) their resamples (the
+    same resamples for every group); ``reduce`` maps an array (P, K, ...) of absolute
+    differences (pairs in :func:`pairwise_differences` order) to the statistic (...).
+    Every construction has the form ``[reduce((|d| - c se)_+), reduce(|d| + c se)]`` with the
+    resamples' standard errors ``se`` of the differences, so it holds its estimate for any
+    ``c >= 0``; ``method`` chooses ``c``:
+
+    * ``simultaneous``: the bootstrap max-t quantile over all differences
+      (:func:`simultaneous_band`): all ``d`` lie in ``d -/+ c se`` together in about
+      ``level`` of samples, so the interval covers at least as often; exactly as often at a
+      true statistic of 0 (all groups equal: the lower bound is 0 exactly when every band
+      holds 0), more often elsewhere (where one pair decides the gap, the band's extra width
+      for the other pairs is wasted);
+    * ``calibrated_no_test``: the smallest ``c`` such that the construction applied to each
+      resample's differences (same ``se``) holds the estimate ``theta_hat`` in ``level`` of
+      the resamples (the bootstrap's calibration of the reduced statistic itself; at a true
+      statistic of 0 the bootstrap world's truth ``theta_hat > 0`` is not a tie, so it
+      undercovers there);
+    * ``calibrated``: ``simultaneous`` when its lower bound is 0 (no difference is told from 0
+      by the joint band: a test of "all groups equal" at ``1 - level`` that does not reject),
+      else ``calibrated_no_test``.  At a true statistic of 0 it covers exactly as
+      ``simultaneous`` does (it changes nothing when the band holds every 0, and when it does
+      not both miss 0); elsewhere it is calibrated for the statistic reported.
+
+    Returns ``(lo, hi, c)``; nan bounds when an estimate is undefined.
+    """
+    if method not in REDUCED_METHODS:
+        raise ConfigError(f"unknown method {method!r} (allowed: {', '.join(REDUCED_METHODS)})")
+    est = np.asarray(estimate, dtype=float)
+    boot = np.asarray(boot, dtype=float)
+    if not np.isfinite(est).all():
+        return np.nan, np.nan, np.nan
+    d = pairwise_differences(est)                            # (P, K)
+    db = pairwise_differences(boot)                          # (P, K, B)
+    c, se = maxt_critical(d.reshape(-1), db.reshape(-1, db.shape[-1]), level=level)
+    se = np.where(np.isfinite(se) & (se > 0), se, 0.0).reshape(d.shape)
+    ad = np.abs(d)
+
+    def bounds(a, cc):
+        half = cc * (se if a.ndim == se.ndim else se[..., None])
+        return reduce(np.maximum(a - half, 0.0)), reduce(a + half)
+
+    lo, hi = bounds(ad, c)
+    if method == "simultaneous" or (method == "calibrated" and lo <= 0):
+        return float(lo), float(hi), c
+    theta = reduce(ad)
+    ok = np.isfinite(db).all(axis=(0, 1))
+    adb = np.abs(db[..., ok])
+    if not adb.shape[-1]:
+        return float(lo), float(hi), c
+    tol = 1e-12 * max(1.0, abs(float(theta)))
+
+    def covers(cc):
+        blo, bhi = bounds(adb, cc)
+        return (blo <= theta + tol) & (bhi >= theta - tol)
+
+    low = np.zeros(adb.shape[-1])
+    high = np.full(adb.shape[-1], CALIBRATION_MAX)
+    done = covers(low)
+    high = np.where(done, 0.0, high)
+    for _ in range(30):
+        mid = 0.5 * (low + high)
+        ok_mid = covers(mid)
+        high = np.where(ok_mid, mid, high)
+        low = np.where(ok_mid, low, mid)
+    need = np.where(covers(high), high, np.inf)
+    cc = float(np.quantile(need, level, method="higher"))
+    cc = min(cc, CALIBRATION_MAX)
+    lo, hi = bounds(ad, cc)
+    return float(lo), float(hi), cc
+
+
 def pairwise_differences(values: np.ndarray) -> np.ndarray:
     """``values[i] - values[j]`` for every pair ``i < j`` of the first axis (groups), stacked
     on a new first axis (pairs in ``itertools.combinations`` order)."""

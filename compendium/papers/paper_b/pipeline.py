@@ -413,7 +413,7 @@ def audit_fit(fit: Fit, studies: Studies, cfg: PaperBSpec, *, attributes=tuple(A
         g = audit(sub, task="binary", attributes=[a], n_bootstrap=cfg.n_bootstrap,
                   n_permutations=n_perm, seed=cfg.seed, threshold=thr,
                   metrics=list(GAP_METRICS), min_group_size=0, correction=None)
-        parts.append(g[g["kind"] == "gap"])
+        parts.append(g[g["kind"].isin(["gap", "pair"])])   # a two-group gap's signed row too
     out = pd.concat(parts, ignore_index=True)
     out["small_group"] = [r.kind == "group" and r.group in small.get(r.attribute, [])
                           for r in out.itertuples()]

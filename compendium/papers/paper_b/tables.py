@@ -102,12 +102,17 @@ def groups_table(audit: pd.DataFrame) -> pd.DataFrame:
 
 def gaps_table(audit: pd.DataFrame, cfg: PaperBSpec) -> pd.DataFrame:
     """Min-max gaps (groups that are not small) with permutation p-values, Holm-adjusted
-    (``correction``) over every gap of the table's metric."""
+    (``correction``) over every gap of the table's metric, and beside a gap of two groups its
+    signed difference (first group minus second, with its interval)."""
+    from ...audit.report import signed_beside
     from ...audit.stats import adjust_pvalues
 
-    g = audit[audit["kind"] == "gap"][["model", "paper_model", "task", "metric", "attribute",
-                                       "estimate", "ci_low", "ci_high", "interval",
-                                       "p_value", "n", "threshold"]].copy()
+    gap_rows = audit[audit["kind"] == "gap"]
+    on = [k for k in ("model", "task", "variant") if k in audit]
+    g = gap_rows[["model", "paper_model", "task", "metric", "attribute",
+                  "estimate", "ci_low", "ci_high", "interval",
+                  "p_value", "n", "threshold"]].copy()
+    g.insert(8, "signed difference [95% CI]", signed_beside(audit, gap_rows, on=on))
     g["p_adjusted"] = np.nan
     for m, idx in g.groupby("metric").groups.items():
         g.loc[idx, "p_adjusted"] = adjust_pvalues(g.loc[idx, "p_value"].to_numpy(),
