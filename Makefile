@@ -11,9 +11,16 @@ PROFILE ?= demo
 
 setup: $(VENV)/.installed
 
+# uv installs the project several times faster than pip; it gets pip's package sources of
+# this machine (find-links, indexes, constraints: .ci/pip_sources.py), since it reads no
+# pip configuration.
+UV_VERSION := 0.13.9
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[book,test,scale]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/python .ci/pip_sources.py | xargs -d '\n' $(BIN)/uv pip install --quiet \
+		--python $(BIN)/python -e ".[book,test,scale]"
 	touch $@
 
 # Debian's Chromium + ChromeDriver for the browser check of the built book.

@@ -11,9 +11,9 @@ all), the Sphinx build, then a warm rebuild after a chapter's text is edited (th
 undone afterwards).
 
 ``--fresh`` measures what a new user waits for: it clones the committed ``HEAD`` into a
-temporary folder and times ``make setup`` there (a new virtual environment), then runs this
-script inside the clone with an empty ``COMPENDIUM_CACHE`` and results folder (cold: every
-toy encoder is pretrained and every embedding computed).  ``--serial`` also builds a second
+temporary folder and times ``make setup`` there (a new virtual environment; empty uv and pip
+caches), then runs this script inside the clone with an empty ``COMPENDIUM_CACHE`` and
+results folder (cold: every toy encoder is pretrained and every embedding computed).  ``--serial`` also builds a second
 fresh clone with ``--jobs 1``: the baseline, measured in the same run.
 
 Prints each notebook's seconds (from its ``run.json``), the phases, the sum of the notebook
@@ -81,8 +81,12 @@ def fresh(profile: str, jobs: int | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-book-") as tmp:
         clone = Path(tmp) / "clone"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+        # package caches empty too: a new machine has downloaded nothing yet
+        setup_env = dict(os.environ, UV_CACHE_DIR=str(Path(tmp) / "uv-cache"),
+                         PIP_NO_CACHE_DIR="1")
         t0 = time.perf_counter()
-        subprocess.run(["make", "setup"], cwd=clone, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["make", "setup"], cwd=clone, check=True, stdout=subprocess.DEVNULL,
+                       env=setup_env)
         setup_s = time.perf_counter() - t0
         env = {k: v for k, v in os.environ.items()
                if k not in ("COMPENDIUM_RESULTS", "COMPENDIUM_ROOT", "PYTHONPATH")}

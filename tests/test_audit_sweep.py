@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from compendium.audit import stats
+from compendium.audit import stats, sweep
 from compendium.audit.metrics import RowSet
 from compendium.audit.predictions import parse_attributes, parse_predictions
 from compendium.audit.report import Options, _Engine
@@ -146,3 +146,45 @@ def test_cli_jobs_give_the_same_table(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["audit", str(path), "--task", "binary", "--attributes", "sex", "--jobs", "0"])
     assert exit_info.value.code == 2
+
+
+def test_lazy_chunks_draw_the_same_numbers_in_any_order_and_thread():
+    """Each chunk of resamples or permutations has its own generator: drawn in reverse
+    order, or in threads, the chunks hold the numbers of the plain iterators (so the audit
+    gives the same table whatever ``n_jobs``), and the caller's generator advances by one
+    draw however many chunks there are."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    strata = np.random.default_rng(0).integers(0, 4, 500)
+    ref = list(stats.iter_resample_rows(30, 500, strata=strata, seed=3, chunk=4, width=8))
+    lazy = list(stats.resample_row_chunks(30, 500, strata=strata, seed=3, chunk=4, width=8))
+    assert [c.width for c in lazy] == [r.shape[1] for r in ref]
+    for want, got in zip(ref[::-1], [c() for c in lazy[::-1]]):
+        np.testing.assert_array_equal(got, want)
+    with ThreadPoolExecutor(2) as pool:
+        for want, got in zip(ref, pool.map(lambda c: c(), lazy)):
+            np.testing.assert_array_equal(got, want)
+    perms = list(stats.unit_permutation_chunks(50, 20, seed=4, chunk=6))
+    np.testing.assert_array_equal(np.concatenate([c() for c in perms[::-1]][::-1]),
+                                  np.concatenate(list(stats.iter_unit_permutations(
+                                      50, 20, seed=4, chunk=6))))
+    g1, g2 = np.random.default_rng(9), np.random.default_rng(9)
+    list(stats.iter_resample_rows(30, 500, seed=g1, chunk=4))
+    list(stats.iter_resample_rows(3, 500, seed=g2, chunk=1))
+    assert g1.integers(1 << 30) == g2.integers(1 << 30)
+
+
+def test_add_counts_matches_a_plain_scatter_and_counts_past_uint16():
+    rng = np.random.default_rng(2)
+    for k, size in ((10, 7), (900, 1000), (5, 70_000)):
+        draws = rng.integers(0, size, (3, k)).astype(np.int32)
+        targets = rng.permutation(size + 5)[:size]
+        got = sweep.add_counts(draws, targets, np.zeros((size + 5, 3), np.int32))
+        want = np.zeros((size + 5, 3), np.int32)
+        for j in range(3):
+            np.add.at(want[:, j], targets[draws[j]], 1)
+        np.testing.assert_array_equal(got, want)
+    # one member drawn 70,000 times in a resample: more than the uint16 table holds
+    got = sweep.add_counts(np.zeros((2, 70_000), np.int32), np.array([2, 0, 1]),
+                           np.zeros((3, 2), np.int32))
+    np.testing.assert_array_equal(got[:, 0], [0, 0, 70_000])

@@ -85,3 +85,48 @@ def test_no_interval_of_a_smoke_run_excludes_its_estimate(name, smoke_runs):
     assert not bad, "\n".join(bad)
     if name in ("glossary", "paper_a", "paper_b", "paper_c", "paper_d", "mitigation_demo"):
         assert scanned, f"{name}: no table with an interval was scanned"
+
+
+#: Tables of the book that print a gap of two groups, and whether their gap is the absolute
+#: value of the signed difference printed beside it (Paper A's macro F1 gap is a mean of
+#: per-class gaps: its signed cell is the difference of the groups' macro F1s).
+SIGNED_TABLES = {("paper_a", "gaps"): False, ("paper_b", "gaps"): True,
+                 ("paper_b", "pooling_gaps"): True, ("paper_e", "subgroups"): True,
+                 ("paper_e", "gap_change"): True}
+SIGNED_CELL = r"^(?P<a>\S.*) - (?P<b>\S.*): (?P<d>[+-]\d+\.\d{3})( \[[+-]\d+\.\d{3}, [+-]\d+\.\d{3}\]| \(no interval\))$"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted({n for n, _ in SIGNED_TABLES}))
+def test_every_two_group_gap_shows_its_signed_difference(name, smoke_runs):
+    """Every table of a smoke run with a gap column and rows of a two-group attribute (sex)
+    shows the signed difference, which group minus which, beside the gap; in the tables
+    where the gap is the absolute difference, |signed| equals the gap."""
+    out = smoke_runs[name]
+    checked = 0
+    for path in sorted((out / "tables").glob("*.csv")):
+        table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        if "attribute" not in table or "kind" in table:   # an audit table: its own pair rows
+            continue
+        rows = table[table["attribute"] == "sex"]
+        if "metric" in table:      # a long table: the gap rows' estimates
+            rows = rows[rows["metric"].astype(str).str.endswith("_gap")]
+            gap_cols = ["estimate"] if "estimate" in table else []
+        else:
+            gap_cols = [c for c in table.columns if "gap" in str(c).lower() and "ci" not in
+                        str(c).lower() and pd.api.types.is_numeric_dtype(table[c])]
+        if not gap_cols or rows.empty:
+            continue
+        signed = [c for c in table.columns if "signed" in str(c).lower()]
+        assert signed, f"{path.name} prints a two-group gap without its signed difference"
+        cells = rows[signed[0]].fillna("").astype(str)
+        parsed = cells.str.extract(SIGNED_CELL)
+        assert parsed["d"].notna().all(), (path.name, cells[parsed["d"].isna()].tolist())
+        assert set(parsed["a"]) | set(parsed["b"]) <= {"F", "M"}, (path.name, set(parsed["a"]))
+        if SIGNED_TABLES.get((name, path.stem)):
+            gap = pd.to_numeric(rows[gap_cols[0]], errors="coerce").to_numpy(float)
+            d = parsed["d"].astype(float).to_numpy()
+            ok = np.isfinite(gap)
+            assert np.allclose(np.abs(d[ok]), gap[ok], atol=6e-4), (path.name, d, gap)
+        checked += 1
+    assert checked, f"{name}: no table of a two-group gap found"

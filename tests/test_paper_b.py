@@ -71,6 +71,40 @@ def test_attention_mil_finds_a_focal_sign_that_mean_pooling_dilutes():
     np.testing.assert_array_equal(again.predict_proba(Xte), mil.predict_proba(Xte))
 
 
+def test_attention_mil_takes_bags_of_different_lengths():
+    """Bags of 3 to 12 slices: padding is masked (a bag scores the same alone and padded in
+    a batch with longer ones; its slice weights sum to 1 over its own slices), and the
+    focal sign is still found."""
+    from compendium.adapt.pooling import AttentionMILProbe, pad_bags
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(500, 12, 8))
+    y = rng.integers(0, 2, 500)
+    where = rng.integers(0, 12, 500)
+    lengths = rng.integers(3, 13, len(y))
+    where = np.minimum(where, lengths - 1)
+    bags = []
+    for i, k in enumerate(lengths):
+        b = X[i, :k].copy()
+        b[where[i], 0] = rng.normal() + 4.0 * y[i]
+        bags.append(b)
+    mil = AttentionMILProbe(max_epochs=40, patience=10, random_state=0).fit(bags[:400], y[:400])
+    p = mil.predict_proba(bags[400:])[:, 1]
+    assert _auroc(y[400:], p) > 0.85
+    alone = np.array([mil.predict_proba([b])[0, 1] for b in bags[400:410]])
+    np.testing.assert_allclose(alone, p[:10], rtol=1e-5, atol=1e-6)
+    w = mil.slice_weights(bags[400:410])
+    assert [len(a) for a in w] == list(lengths[400:410])
+    np.testing.assert_allclose([a.sum() for a in w], 1.0, atol=1e-6)
+    import torch
+
+    batch = pad_bags([{"x": torch.ones(2, 3), "y": torch.tensor(1.0)},
+                      {"x": torch.zeros(4, 3), "y": torch.tensor(0.0)}])
+    assert batch["x"].shape == (2, 4, 3) and torch.isnan(batch["x"][0, 2:]).all()
+    with pytest.raises(InputError, match="different embedding sizes"):
+        mil.predict_proba([np.zeros((2, 8)), np.zeros((2, 7))])
+
+
 def test_attention_mil_refuses_one_class():
     from compendium.adapt.pooling import AttentionMILProbe
 
@@ -358,3 +392,85 @@ def test_compute_threads_limits_blas_and_torch_and_restores_them():
         assert all(p["num_threads"] == 1 for p in threadpool_info())
     assert torch.get_num_threads() == before_torch
     assert [p["num_threads"] for p in threadpool_info()] == before
+
+
+def test_hispanic_disparity_under_each_reading():
+    """Hispanic studies against White (reading ``white``) or every other study of a group
+    that is not small (``rest``): UDRs by hand, the p-value the audit's permutation test
+    gives on the two groups, small groups left out of ``rest``, and the run's reading
+    feeding the reported keys (min and max over the models)."""
+    from compendium.audit import audit
+    from compendium.papers.paper_b import pipeline, tables
+
+    cfg = _cfg("smoke", "threshold='0.5'", "min_group_size=5", "n_permutations=200")
+    rng = np.random.default_rng(0)
+    race = np.array(["Hispanic"] * 40 + ["White"] * 80 + ["Black"] * 40 + ["NHPI"] * 3)
+    n = len(race)
+    y = np.tile([1, 0], n)[:n]
+    # Hispanic positives missed more often: score 0.2 on 3 of every 4 Hispanic positives
+    s = np.where(y == 1, 0.9, 0.1)
+    hisp_pos = np.flatnonzero((race == "Hispanic") & (y == 1))
+    s[hisp_pos[np.arange(len(hisp_pos)) % 4 != 0]] = 0.2
+    s[np.flatnonzero((race == "Black") & (y == 1))[:5]] = 0.2
+    test = pd.DataFrame({"sample_id": [f"s{i}" for i in range(n)],
+                         "patient_id": [f"p{i}" for i in range(n)], "y_true": y, "y_score": s,
+                         "race": race, "sex": rng.choice(["F", "M"], n),
+                         "age_group": rng.choice(["18-40", "75-90"], n)})
+    table = test.assign(split="test")
+    studies = pipeline.Studies(None, table, "hand-made")
+    fits = [pipeline.Fit(m, pm, "pe", "logreg CT", test, test)
+            for m, pm in (("a", "medimageinsight"), ("b", "biomedclip"))]
+    d = pipeline.group_disparity(fits, studies, cfg)
+    assert len(d) == 4 and d["this run"].tolist() == [True, False, True, False]
+    w = d[d["reading"] == "white"].iloc[0]
+    assert w["udr_group"] == pytest.approx(15 / 20) and w["udr_reference"] == 0.0
+    assert w["n_group"] == 40 and w["n_reference"] == 80
+    sub = test[test["race"].isin(["Hispanic", "White"])]
+    ref = audit(sub, task="binary", attributes=["race"], n_bootstrap=0, n_permutations=200,
+                seed=cfg.seed, threshold=0.5, metrics=["udr_gap"], min_group_size=0,
+                correction=None)
+    assert w["p_value"] == pytest.approx(ref.loc[ref["kind"] == "gap", "p_value"].iat[0])
+    assert w["p_value"] < 0.01
+    r = d[d["reading"] == "rest"].iloc[0]
+    assert r["n_reference"] == 120                     # White + Black; NHPI (3) is small
+    assert r["udr_reference"] == pytest.approx(5 / 60)
+    assert r["difference"] == pytest.approx(15 / 20 - 5 / 60)
+    rep = tables.reproduced_values(*[pd.DataFrame(columns=c) for c in (
+        ["paper_model", "task", "variant", "auroc"], ["kind", "paper_model", "metric", "group",
+                                                      "attribute", "estimate"],
+        ["metric", "paper_model", "attribute", "estimate", "p_value"],
+        ["kind", "metric", "task", "paper_model", "estimate"], ["paper_model",
+                                                                "LR minus best MLP"],
+        ["fusion gain"], [], ["mitigation", "measure", "attribute", "target", "after",
+                              "paper_model", "change"],
+        ["attribute", "paper_model", "macro_f1"])], disparity=d)
+    h = rep[rep["group"] == "Hispanic"].set_index("metric")["estimate"]
+    white = d[d["reading"] == "white"]["p_value"]
+    assert h["p_value_min"] == white.min() and h["p_value_max"] == white.max()
+    other = pipeline.group_disparity(fits, studies, _cfg(
+        "smoke", "threshold='0.5'", "min_group_size=5", "n_permutations=200",
+        "hispanic_reference=rest"))
+    assert other["this run"].tolist() == [False, True, False, True]
+
+
+def test_ehr_features_file_under_full(tmp_path):
+    """The user's EHR features: one row per study by impression_id (leading zeros kept),
+    numeric columns only, a missing value filled with its column's mean; a study without a
+    row, a repeated id or no numeric column is a one-line error."""
+    from compendium.papers.paper_b import pipeline
+
+    path = tmp_path / "ehr.csv"
+    cfg = _cfg("full", f"ehr_features={path}")
+    studies = pipeline.Studies(None, pd.DataFrame({"sample_id": ["007", "2"]}), "INSPECT")
+    path.write_text("impression_id,age_at_scan,note,bmi\n2,50,x,\n007,70,y,30\n9,1,z,10\n")
+    X = pipeline.ehr_matrix(studies, cfg)
+    np.testing.assert_allclose(X, [[70, 30], [50, 20]])
+    path.write_text("impression_id,bmi\n007,30\n")
+    with pytest.raises(DataNotFoundError, match="1 studies have no EHR features"):
+        pipeline.ehr_matrix(studies, cfg)
+    path.write_text("impression_id,bmi\n007,30\n2,1\n2,3\n")
+    with pytest.raises(InputError, match="'2' has more than one row"):
+        pipeline.ehr_matrix(studies, cfg)
+    path.write_text("impression_id,note\n007,a\n2,b\n")
+    with pytest.raises(InputError, match="no numeric feature column"):
+        pipeline.ehr_matrix(studies, cfg)

@@ -39,6 +39,59 @@ def _bags(X) -> np.ndarray:
     return X
 
 
+def _bag_list(X) -> list[np.ndarray]:
+    """Bags as a list of ``(S_i, d)`` arrays: a 3-D array ``(n, S, d)`` or a sequence of 2-D
+    arrays whose slice counts may differ (one embedding size)."""
+    if isinstance(X, np.ndarray) and X.ndim == 3:
+        return list(_bags(X))
+    bags = [np.asarray(b, dtype=np.float64) for b in X]
+    if not bags:
+        raise InputError("no studies")
+    for b in bags:
+        if b.ndim != 2:
+            raise InputError(f"a bag of slice embeddings must be (slices, dims), got shape "
+                             f"{b.shape}")
+        if len(b) < 1:
+            raise InputError("a study needs at least one slice")
+        if not np.isfinite(b).all():
+            raise InputError("slice embeddings hold NaN or infinite values")
+    dims = {b.shape[1] for b in bags}
+    if len(dims) > 1:
+        raise InputError(f"bags of different embedding sizes: {sorted(dims)}")
+    return bags
+
+
+class _BagDataset:
+    """Bags ``(S_i, d)`` with their label and loss weight, as dict samples."""
+
+    def __init__(self, bags, y, weight) -> None:
+        self.bags, self.y, self.weight = bags, y, weight
+
+    def __len__(self) -> int:
+        return len(self.bags)
+
+    def __getitem__(self, i: int):
+        import torch
+
+        return {"x": torch.from_numpy(self.bags[i]), "y": torch.tensor(float(self.y[i])),
+                "weight": torch.tensor(float(self.weight[i]))}
+
+
+def pad_bags(samples):
+    """Collate bags of different lengths: ``x`` ``(B, S_max, d)`` with the missing slices
+    NaN (the module masks them), ``y`` and ``weight`` stacked."""
+    import torch
+
+    S = max(len(s["x"]) for s in samples)
+    x = torch.full((len(samples), S, samples[0]["x"].shape[1]), float("nan"))
+    for k, s in enumerate(samples):
+        x[k, :len(s["x"])] = s["x"]
+    out = {"x": x, "y": torch.stack([s["y"] for s in samples])}
+    if "weight" in samples[0]:
+        out["weight"] = torch.stack([s["weight"] for s in samples])
+    return out
+
+
 def pool_slices(X, how: str) -> np.ndarray:
     """Study vectors ``(n, d)`` from slice embeddings ``(n, S, d)`` by ``mean`` or ``max``."""
     X = _bags(X)
@@ -55,8 +108,8 @@ def _module(d: int, hidden: int, attention: int, dropout: float, seed: int):
     from torch import nn
 
     class GatedAttentionMIL(nn.Module):
-        """``h_s = ReLU(W x_s)``; ``a = softmax_s(w^T (tanh(V h_s) * sigmoid(U h_s)))``;
-        logit ``= c^T sum_s a_s h_s + b``."""
+        """``h_s = ReLU(W x_s)``; ``a = softmax_s(w^T (tanh(V h_s) * sigmoid(U h_s)))``
+        over the slices present (NaN rows are padding); logit ``= c^T sum_s a_s h_s + b``."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -66,12 +119,13 @@ def _module(d: int, hidden: int, attention: int, dropout: float, seed: int):
             self.w = nn.Linear(attention, 1)
             self.head = nn.Linear(hidden, 1)
 
-        def forward(self, x):
-            h = self.embed(x)                                   # (B, S, hidden)
+        def forward(self, x):                       # (B, S, d); padded slices NaN
+            pad = torch.isnan(x).any(-1)                        # (B, S)
+            h = self.embed(torch.nan_to_num(x))                 # (B, S, hidden)
             a = self.w(torch.tanh(self.v(h)) * torch.sigmoid(self.u(h))).squeeze(-1)
-            a = torch.softmax(a, dim=1)                          # (B, S)
+            a = torch.softmax(a.masked_fill(pad, float("-inf")), dim=1)   # (B, S)
             z = (a.unsqueeze(-1) * h).sum(1)
-            return self.head(z).squeeze(-1), a
+            return {"logits": self.head(z).squeeze(-1), "attention": a}
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
@@ -85,17 +139,21 @@ class AttentionMILProbe(ClassifierMixin, BaseEstimator):
     ----------
     hidden, attention : widths of the slice projection and of the attention network.
     dropout : dropout on the slice projection.
-    lr, weight_decay, batch_size, max_epochs, patience : Adam training; the epoch with the
+    lr, weight_decay, batch_size, max_epochs, patience : training by the package's one loop
+        (:func:`compendium.adapt.training.fit`: AdamW, cosine schedule); the epoch with the
         lowest validation loss is kept (``patience`` epochs without improvement stop it).
     validation_fraction : stratified share of the training bags used for that choice.
     random_state : seeds initialisation, the split and the batch order.
-    n_jobs : torch threads while training.
+    device, n_jobs : where it trains, and torch threads while training.
+
+    Bags may differ in length: ``X`` is ``(n, S, d)`` or a list of ``(S_i, d)`` arrays
+    (batched by :func:`pad_bags`, the padding masked out of the attention).
     """
 
     def __init__(self, *, hidden: int = 64, attention: int = 32, dropout: float = 0.1,
                  lr: float = 1e-3, weight_decay: float = 1e-4, batch_size: int = 32,
                  max_epochs: int = 60, patience: int = 10, validation_fraction: float = 0.2,
-                 random_state: int = 0, n_jobs: int = 1) -> None:
+                 random_state: int = 0, device: str = "cpu", n_jobs: int = 1) -> None:
         self.hidden = hidden
         self.attention = attention
         self.dropout = dropout
@@ -106,80 +164,69 @@ class AttentionMILProbe(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.device = device
         self.n_jobs = n_jobs
 
     def fit(self, X, y, sample_weight=None):
-        import torch
+        """Train on bags ``X`` (``(n, S, d)``, or a list of ``(S_i, d)``) with labels ``y``
+        by :func:`compendium.adapt.training.fit` (the lowest validation loss kept)."""
         from sklearn.model_selection import train_test_split
+        from torch.utils.data import DataLoader
 
-        from ..runtime import torch_threads
+        from .training import EpochSampler, TrainSpec, fit
 
-        X = _bags(X)
+        bags = _bag_list(X)
         y = np.asarray(y).astype(int).ravel()
-        if len(y) != len(X):
-            raise InputError(f"{len(y)} labels for {len(X)} studies")
+        if len(y) != len(bags):
+            raise InputError(f"{len(y)} labels for {len(bags)} studies")
         self.classes_ = np.unique(y)
         if not set(self.classes_.tolist()) <= {0, 1} or len(self.classes_) < 2:
             raise InputError("AttentionMILProbe needs binary labels 0/1 with both classes")
         w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-        self.mean_ = X.reshape(-1, X.shape[2]).mean(0)
-        sd = X.reshape(-1, X.shape[2]).std(0)
+        flat = np.concatenate(bags)
+        self.mean_ = flat.mean(0)
+        sd = flat.std(0)
         self.scale_ = np.where(sd > 0, sd, 1.0)
-        Xs = ((X - self.mean_) / self.scale_).astype(np.float32)
+        scaled = [((b - self.mean_) / self.scale_).astype(np.float32) for b in bags]
         seed = int(self.random_state)
-        idx = np.arange(len(y))
-        tr, va = train_test_split(idx, test_size=self.validation_fraction, random_state=seed,
+        tr, va = train_test_split(np.arange(len(y)), test_size=self.validation_fraction,
+                                  random_state=seed,
                                   stratify=y if np.bincount(y).min() >= 2 else None)
-        with torch_threads(self.n_jobs), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)   # dropout draws from the global generator: seeded, restored
-            model = _module(X.shape[2], int(self.hidden), int(self.attention),
-                            float(self.dropout), seed)
-            opt = torch.optim.Adam(model.parameters(), lr=float(self.lr),
-                                   weight_decay=float(self.weight_decay))
-            xt, yt = torch.from_numpy(Xs), torch.from_numpy(y.astype(np.float32))
-            wt = torch.from_numpy(w.astype(np.float32))
-            g = torch.Generator().manual_seed(seed)
-            loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
-            best, best_state, bad, history = np.inf, None, 0, []
-            for _epoch in range(int(self.max_epochs)):
-                model.train()
-                order = torch.from_numpy(tr)[torch.randperm(len(tr), generator=g)]
-                for start in range(0, len(order), int(self.batch_size)):
-                    b = order[start:start + int(self.batch_size)]
-                    logit, _ = model(xt[b])
-                    loss = (loss_fn(logit, yt[b]) * wt[b]).sum() / wt[b].sum()
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                model.eval()
-                with torch.no_grad():
-                    logit, _ = model(xt[va])
-                    vl = float((loss_fn(logit, yt[va]) * wt[va]).sum() / wt[va].sum())
-                history.append(vl)
-                if vl < best - 1e-6:
-                    best, bad = vl, 0
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                else:
-                    bad += 1
-                    if bad >= int(self.patience):
-                        break
-            model.load_state_dict(best_state)
-        self.model_ = model.eval()
-        self.history_ = history
+
+        def loader(rows, shuffle):
+            ds = _BagDataset([scaled[i] for i in rows], y[rows], w[rows])
+            return DataLoader(ds, batch_size=int(self.batch_size), collate_fn=pad_bags,
+                              sampler=EpochSampler(len(ds), seed=seed, shuffle=shuffle))
+
+        model = _module(flat.shape[1], int(self.hidden), int(self.attention),
+                        float(self.dropout), seed)
+        spec = TrainSpec(task="binary", epochs=int(self.max_epochs), lr=float(self.lr),
+                         weight_decay=float(self.weight_decay), patience=int(self.patience),
+                         seed=seed, device=self.device, progress=False, threads=self.n_jobs)
+        history = fit(model, {"train": loader(tr, True), "val": loader(va, False)}, spec)
+        self.model_ = model.to("cpu").eval()
+        self.history_ = [e["val_loss"] for e in history.epochs]
         return self
 
     def _forward(self, X):
         import torch
 
         check_is_fitted(self, "model_")
-        X = _bags(X)
-        if X.shape[2] != len(self.mean_):
-            raise InputError(f"{X.shape[2]}-d slice embeddings, the probe was fitted on "
+        bags = _bag_list(X)
+        if bags[0].shape[1] != len(self.mean_):
+            raise InputError(f"{bags[0].shape[1]}-d slice embeddings, the probe was fitted on "
                              f"{len(self.mean_)}-d")
-        xs = torch.from_numpy(((X - self.mean_) / self.scale_).astype(np.float32))
+        logits, att = [], []
         with torch.no_grad():
-            logit, a = self.model_(xs)
-        return logit.double().numpy(), a.double().numpy()
+            for start in range(0, len(bags), 256):
+                part = [{"x": torch.from_numpy(((b - self.mean_) / self.scale_)
+                                               .astype(np.float32)), "y": torch.tensor(0.0)}
+                        for b in bags[start:start + 256]]
+                out = self.model_(pad_bags(part)["x"])
+                logits.append(out["logits"].double().numpy())
+                att += [a[:len(b)] for a, b in zip(out["attention"].double().numpy(),
+                                                   bags[start:start + 256])]
+        return np.concatenate(logits), att
 
     def predict_proba(self, X) -> np.ndarray:
         """``(n, 2)``: probabilities of class 0 and 1."""
@@ -189,9 +236,11 @@ class AttentionMILProbe(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
-    def slice_weights(self, X) -> np.ndarray:
-        """The attention weight of every slice ``(n, S)`` (rows sum to 1)."""
-        return self._forward(X)[1]
+    def slice_weights(self, X):
+        """The attention weight of every slice: ``(n, S)`` for a 3-D ``X``, else a list of
+        ``(S_i,)`` arrays (each sums to 1)."""
+        att = self._forward(X)[1]
+        return np.stack(att) if isinstance(X, np.ndarray) and X.ndim == 3 else att
 
 
-__all__ = ["AttentionMILProbe", "POOLINGS", "pool_slices"]
+__all__ = ["AttentionMILProbe", "POOLINGS", "pad_bags", "pool_slices"]

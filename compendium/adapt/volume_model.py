@@ -45,12 +45,13 @@ def _module(width: int, hidden: int, dropout: float, seed: int):
             self.drop = nn.Dropout(dropout)
             self.head = nn.Linear(2 * hidden, 1)
 
-        def forward(self, x):                      # (B, S, H, W) in [0, 1]
+        def forward(self, x):                      # (B, S, H, W) uint8 windowed slices
             b, s, h, w = x.shape
+            x = x.float() / 255.0
             f = self.cnn(x.reshape(b * s, 1, h, w)).reshape(b, s, -1)
             _, last = self.rnn(f)                   # (2, B, hidden)
             z = torch.cat([last[0], last[1]], dim=1)
-            return self.head(self.drop(z)).squeeze(-1)
+            return {"logits": self.head(self.drop(z)).squeeze(-1)}
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
@@ -65,14 +66,15 @@ class SliceRecurrentClassifier(ClassifierMixin, BaseEstimator):
     width : channels of the first convolution (doubled twice).
     hidden : GRU width per direction.
     dropout, lr, weight_decay, batch_size, max_epochs, patience, validation_fraction :
-        Adam training with the best validation epoch kept.
-    random_state, n_jobs : seed and torch threads.
+        training by the package's one loop (:func:`compendium.adapt.training.fit`: AdamW,
+        cosine schedule) with the best validation epoch kept.
+    random_state, device, n_jobs : seed, where it runs, torch threads.
     """
 
     def __init__(self, *, width: int = 8, hidden: int = 32, dropout: float = 0.2,
                  lr: float = 2e-3, weight_decay: float = 1e-4, batch_size: int = 16,
                  max_epochs: int = 12, patience: int = 4, validation_fraction: float = 0.15,
-                 random_state: int = 0, n_jobs: int = 1) -> None:
+                 random_state: int = 0, device: str = "cpu", n_jobs: int = 1) -> None:
         self.width = width
         self.hidden = hidden
         self.dropout = dropout
@@ -83,15 +85,17 @@ class SliceRecurrentClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.device = device
         self.n_jobs = n_jobs
 
     def fit(self, V, y, X_val=None, y_val=None):
-        """Train on volumes ``V`` with labels ``y``; ``(X_val, y_val)`` choose the epoch
-        (default: a stratified ``validation_fraction`` of the training studies)."""
-        import torch
+        """Train on volumes ``V`` with labels ``y`` by :func:`compendium.adapt.training.fit`;
+        ``(X_val, y_val)`` choose the epoch (default: a stratified ``validation_fraction`` of
+        the training studies).  Positives are weighted by the negatives-to-positives ratio
+        of the training studies."""
         from sklearn.model_selection import train_test_split
 
-        from ..runtime import torch_threads
+        from .training import DictDataset, TrainSpec, fit, make_loader
 
         V = _volumes(V)
         y = np.asarray(y).astype(int).ravel()
@@ -108,56 +112,34 @@ class SliceRecurrentClassifier(ClassifierMixin, BaseEstimator):
         else:
             Vt, yt_, Vv, yv_ = V, y, _volumes(X_val), np.asarray(y_val).astype(int).ravel()
         pos = max(1.0, float((yt_ == 0).sum()) / max(1.0, float((yt_ == 1).sum())))
-        with torch_threads(self.n_jobs), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)   # dropout draws from the global generator: seeded, restored
-            model = _module(int(self.width), int(self.hidden), float(self.dropout), seed)
-            opt = torch.optim.Adam(model.parameters(), lr=float(self.lr),
-                                   weight_decay=float(self.weight_decay))
-            loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos))
-            g = torch.Generator().manual_seed(seed)
-            xt = torch.from_numpy(Vt)
-            ytt = torch.from_numpy(yt_.astype(np.float32))
-            xv = torch.from_numpy(Vv).float() / 255.0
-            yv = torch.from_numpy(yv_.astype(np.float32))
-            best, best_state, bad, history = np.inf, None, 0, []
-            for _epoch in range(int(self.max_epochs)):
-                model.train()
-                order = torch.randperm(len(ytt), generator=g)
-                for start in range(0, len(order), int(self.batch_size)):
-                    b = order[start:start + int(self.batch_size)]
-                    loss = loss_fn(model(xt[b].float() / 255.0), ytt[b])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                model.eval()
-                with torch.no_grad():
-                    vl = float(loss_fn(model(xv), yv))
-                history.append(vl)
-                if vl < best - 1e-6:
-                    best, bad = vl, 0
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                else:
-                    bad += 1
-                    if bad >= int(self.patience):
-                        break
-            model.load_state_dict(best_state)
+        bs = int(self.batch_size)
+        loaders = {"train": make_loader(DictDataset(Vt, yt_.astype(np.float32),
+                                                    weight=np.where(yt_ == 1, pos, 1.0)),
+                                        batch_size=bs, seed=seed),
+                   "val": make_loader(DictDataset(Vv, yv_.astype(np.float32)),
+                                      batch_size=64, shuffle=False)}
+        model = _module(int(self.width), int(self.hidden), float(self.dropout), seed)
+        spec = TrainSpec(task="binary", epochs=int(self.max_epochs), lr=float(self.lr),
+                         weight_decay=float(self.weight_decay), patience=int(self.patience),
+                         seed=seed, device=self.device, progress=False, threads=self.n_jobs)
+        history = fit(model, loaders, spec)
         self.model_ = model.eval()
-        self.history_ = history
+        self.history_ = [e["val_loss"] for e in history.epochs]
         return self
 
     def predict_proba(self, V) -> np.ndarray:
-        import torch
-
-        from ..runtime import torch_threads
+        from .training import DictDataset, make_loader, predict_scores
 
         check_is_fitted(self, "model_")
         V = _volumes(V)
-        out = []
-        with torch_threads(self.n_jobs), torch.no_grad():
-            for start in range(0, len(V), 64):
-                x = torch.from_numpy(V[start:start + 64]).float() / 255.0
-                out.append(torch.sigmoid(self.model_(x)).double().numpy())
-        p = np.concatenate(out) if out else np.zeros(0)
+        if not len(V):
+            return np.zeros((0, 2))
+        loader = make_loader(DictDataset(V, np.zeros(len(V), np.float32)), batch_size=64,
+                             shuffle=False)
+        from ..runtime import torch_threads
+
+        with torch_threads(self.n_jobs):
+            p = predict_scores(self.model_, loader, "binary", device=self.device)
         return np.column_stack([1 - p, p])
 
     def predict(self, V) -> np.ndarray:

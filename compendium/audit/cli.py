@@ -80,9 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--var-ddof", type=int, default=0, choices=[0, 1],
                         help="Var_F1 denominator: C - ddof (default 0, population variance)")
     parser.add_argument("--out", metavar="FILE", help="write the tidy table here (default: stdout)")
-    parser.add_argument("--jobs", type=cli_number(int, lo=1, hi=256), default=1, metavar="N",
-                        help="threads evaluating resamples and permutations (the results do not "
-                             "depend on it; default 1)")
+    parser.add_argument("--jobs", type=cli_number(int, lo=1, hi=256), default=None, metavar="N",
+                        help="threads drawing and evaluating resamples and permutations (the "
+                             "results do not depend on it; default: the cores this process "
+                             "may use)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from .predictions import TASKS, read_predictions
     from .report import audit, summary
+    from ..runtime import available_cpus
     from .thresholds import parse_policy
 
     if args.task not in TASKS:
@@ -109,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
                   n_bins=args.ece_bins, binning=args.ece_binning, confidence=args.ece_confidence,
                   eqodds=args.eqodds, gap_macro=args.gap_macro, var_ddof=args.var_ddof,
                   family=args.family, max_permutations=max_perm, alpha=args.alpha,
-                  progress=sys.stderr.isatty(), n_jobs=args.jobs)
+                  progress=sys.stderr.isatty(),
+                  n_jobs=args.jobs or available_cpus())
     if args.out:
         with atomic_write(args.out) as fh:
             table.to_csv(fh, index=False, float_format="%.6g", lineterminator="\n")

@@ -15,9 +15,10 @@ p_floor, kind, interval``
   is present, stratified by the groups of all attributes), formed as column ``interval``
   says (:data:`INTERVALS`): percentiles for one group or a signed difference; for the gap
   of two groups the absolute value of the signed difference's interval (which holds 0 when
-  that one does); for a max-min gap of more groups, a gap averaged over classes and EqOdds,
-  bounds from simultaneous intervals of the groups' differences (valid at a true gap of 0
-  too).  Every gap of an attribute with two groups has its signed difference beside it
+  that one does); for a max-min gap of more groups, a gap averaged over classes, EqOdds
+  and ``f1_var``, bounds from intervals of the groups' differences reduced as the statistic
+  is (``calibrated``: simultaneous while the lower bound is 0, so valid at a true gap of 0
+  too, else calibrated for the statistic).  Every gap of an attribute with two groups has its signed difference beside it
   (``tpr_diff``, ...: group ``a vs b`` = a minus b; kind ``pair``);
 * ``p_value``: permutation test of a gap (group membership shuffled, between patients when a
   ``patient_id`` is present and the attribute is constant within patients; sequential with
@@ -65,11 +66,14 @@ COLUMNS = ["metric", "attribute", "group", "label", "estimate", "ci_low", "ci_hi
 #: How an interval is formed (column ``interval``; see the glossary's coverage table):
 #: percentiles of the bootstrap distribution (a group's or the overall metric, a signed
 #: difference); the absolute value of the signed difference's percentile interval (the gap
-#: of two groups); the maximum (mean, minimum) of simultaneous intervals of the groups'
-#: pairwise differences (values) for a max-min gap of more groups, a gap averaged over
-#: classes or EqOdds (the worst group), and of the class-wise F1s' pairwise differences for
-#: their variance (``f1_var``); empty when there is no interval.
-INTERVALS = ("percentile", "abs_of_signed", "simultaneous")
+#: of two groups); ``calibrated`` (:func:`stats.reduced_interval`): bounds from intervals of
+#: the groups' pairwise differences reduced as the statistic is, for a max-min gap of more
+#: groups, a gap averaged over classes, EqOdds and the class-wise F1s' variance
+#: (``f1_var``): simultaneous (max-t) intervals while the gap's lower bound is 0, else a
+#: critical value calibrated by the bootstrap for the reduced statistic; ``simultaneous``:
+#: the minimum of simultaneous intervals of the groups' values (the worst group); empty when
+#: there is no interval.
+INTERVALS = ("percentile", "abs_of_signed", "calibrated", "simultaneous")
 #: An interval needs its estimate defined in at least this share of the resamples (a rare
 #: label in a small group has no positives in many of them): fewer, and the row has no
 #: interval and the flag ``few_resamples`` (the few defined resamples do not describe the
@@ -594,9 +598,9 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
                     if "patient_id" in predictions.columns else None)
         # counts drawn straight in the sweep's row order (one engine), else the table's
         position = getattr(engine, "position", None)
-        chunks = stats.iter_resample_rows(n_bootstrap, d.n, strata=strata, clusters=clusters,
+        chunks = stats.resample_row_chunks(n_bootstrap, d.n, strata=strata, clusters=clusters,
                                           seed=rng, position=position,
-                                          width=max(1, EVAL_ELEMENTS // max(d.n, 1)))
+                                          width=max(1, eval_elements(n_jobs) // max(d.n, 1)))
         evaluate = functools.partial(engine.evaluate_rows, in_order=position is not None)
         with tqdm(total=n_bootstrap, desc="bootstrap", disable=not progress) as bar:
             for result, width in _map_chunks(evaluate, chunks, n_jobs):
@@ -637,7 +641,7 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
             if len(group) < 2:
                 continue
             units = stats.units_of(patients) if mode else None
-            draws = stats.iter_unit_permutations(d.n if units is None else len(units[0]),
+            draws = stats.unit_permutation_chunks(d.n if units is None else len(units[0]),
                                                  n_permutations, n_rows=d.n, seed=rng)
             with tqdm(total=n_permutations, desc="permutations", disable=not progress) as bar:
                 for result, width in _map_chunks(
@@ -660,7 +664,7 @@ def _audit(predictions, *, task, attributes, n_bootstrap, n_permutations, seed, 
                 while True:
                     if target > done:
                         position = getattr(engine, "position", None)
-                        chunks = stats.iter_permuted_codes(a.codes, target - done, seed=rng,
+                        chunks = stats.permuted_code_chunks(a.codes, target - done, seed=rng,
                                                            clusters=clusters, position=position)
                         for result, width in _map_chunks(
                                 functools.partial(engine.permuted, i,
@@ -734,8 +738,28 @@ def _permute_all(engine: "_Engine", group: list[int], units, perm: np.ndarray) -
 
 #: Counts per chunk of bootstrap resamples evaluated at once (int32: 64 MB, at most
 #: ``2 * n_jobs`` chunks in flight): the sweep reads each row's design once for all the
-#: resamples of a chunk.  The draws do not depend on it (see ``stats.iter_resample_rows``).
+#: resamples of a chunk.  The draws do not depend on it (see ``stats.resample_row_chunks``).
 EVAL_ELEMENTS = 16_000_000
+#: Share of the available memory the bootstrap chunks in flight may take.
+MEMORY_SHARE = 0.25
+
+
+def eval_elements(n_jobs: int, available: int | None = None) -> int:
+    """Counts per chunk of bootstrap resamples: :data:`EVAL_ELEMENTS`, or fewer where the
+    ``2 * n_jobs + 1`` chunks alive at once (int32 counts, plus a copy for patients) would
+    take more than :data:`MEMORY_SHARE` of the available memory (``available`` bytes,
+    default what the system reports now).  Chunks hold whole blocks of draws, so the
+    numbers do not depend on it (:func:`~compendium.audit.stats.resample_row_chunks`).
+
+    >>> eval_elements(2, available=64 * 2**30), eval_elements(2, available=2**30)
+    (16000000, 6710886)
+    """
+    if available is None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    per_element = 8 * (2 * max(n_jobs, 1) + 1)
+    return int(max(1, min(EVAL_ELEMENTS, MEMORY_SHARE * available // per_element)))
 
 
 @functools.lru_cache(maxsize=1)
@@ -747,14 +771,23 @@ def _blas_controller():
 
 
 def _map_chunks(func, chunks, n_jobs: int, axis: int = 1):
-    """``func`` over the weight chunks, in order; ``n_jobs`` threads (numpy releases the GIL).
+    """``func`` over the weight chunks, in order; ``n_jobs`` threads (numpy and the numba
+    sweep release the GIL).
 
-    Chunks are drawn in the calling thread (the random stream does not depend on
-    ``n_jobs``) and at most ``2 * n_jobs`` are in flight, which bounds the memory.
+    A chunk is an array or a :class:`~compendium.audit.stats.LazyChunk`, drawn in the
+    thread that evaluates it (every lazy chunk has its own generator, so the numbers do not
+    depend on ``n_jobs``).  At most ``2 * n_jobs`` chunks are in flight, which bounds the
+    memory.
     """
+    def width(w):
+        return w.width if isinstance(w, stats.LazyChunk) else w.shape[axis]
+
+    def run(w):
+        return func(w() if isinstance(w, stats.LazyChunk) else w)
+
     if n_jobs <= 1:
         for w in chunks:
-            yield func(w), w.shape[axis]
+            yield run(w), width(w)
         return
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -762,13 +795,13 @@ def _map_chunks(func, chunks, n_jobs: int, axis: int = 1):
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
         pending: deque = deque()
         for w in chunks:
-            pending.append((pool.submit(func, w), w.shape[axis]))
+            pending.append((pool.submit(run, w), width(w)))
             if len(pending) >= 2 * n_jobs:
-                fut, width = pending.popleft()
-                yield fut.result(), width
+                fut, size = pending.popleft()
+                yield fut.result(), size
         while pending:
-            fut, width = pending.popleft()
-            yield fut.result(), width
+            fut, size = pending.popleft()
+            yield fut.result(), size
 
 
 def _replicates(boot: dict, key: tuple) -> np.ndarray | None:
@@ -800,9 +833,10 @@ def _gap_interval(d, metric: str, attribute: str, label: str, groups: list[str],
 
     Two groups and one value per group (a per-class gap, a gap of macro averages): the
     absolute value of the signed difference's percentile interval.  Otherwise (more groups,
-    a mean of per-class gaps, EqOdds' TPR and FPR gaps): simultaneous intervals of every
-    pairwise difference the gap depends on (:func:`stats.range_interval`), reduced as the
-    gap is (max over pairs, the EqOdds reading over TPR and FPR, the mean over classes).
+    a mean of per-class gaps, EqOdds' TPR and FPR gaps): intervals of every pairwise
+    difference the gap depends on, reduced as the gap is (max over pairs, the EqOdds reading
+    over TPR and FPR, the mean over classes), with the critical value of
+    :func:`stats.reduced_interval` (``calibrated``).
     The worst group: the minimum of simultaneous intervals of the groups' values.
     """
     sp = spec(metric)
@@ -830,14 +864,15 @@ def _gap_interval(d, metric: str, attribute: str, label: str, groups: list[str],
         lo, hi = stats.abs_interval(*stats.percentile_interval(reps[0, 0] - reps[1, 0],
                                                                level=level))
         return float(lo), float(hi), "abs_of_signed"
-    _, _, lo, hi = stats.range_interval(est, reps, level=level)
-    lo, hi = lo.reshape(len(labs), len(bases)), hi.reshape(len(labs), len(bases))
-    if metric == "eqodds":
-        combine = np.mean if opt.eqodds == "mean" else np.max
-        lo, hi = combine(lo, axis=1), combine(hi, axis=1)
-    else:
-        lo, hi = lo[:, 0], hi[:, 0]
-    return float(lo.mean()), float(hi.mean()), "simultaneous"
+    combine = np.mean if opt.eqodds == "mean" else np.max
+
+    def reduce(a):
+        per = a.max(axis=0).reshape((len(labs), len(bases)) + a.shape[2:])
+        per = combine(per, axis=1) if metric == "eqodds" else per[:, 0]
+        return per.mean(axis=0)
+
+    lo, hi, _ = stats.reduced_interval(est, reps, reduce, level=level, method="calibrated")
+    return lo, hi, "calibrated"
 
 
 def _variance_interval(d, attribute: str, group: str, estimates, boot, *, level: float,
@@ -846,8 +881,8 @@ def _variance_interval(d, attribute: str, group: str, estimates, boot, *, level:
 
     The variance is a sum of squared differences between classes,
     ``sum_(i<j) (F1_i - F1_j)^2 / (C (C - ddof))``, increasing in every ``|F1_i - F1_j|``,
-    so (as for a max-min gap) its bounds come from simultaneous intervals of the pairwise
-    differences (:func:`stats.range_interval` over classes); a percentile interval of a
+    so (as for a max-min gap) its bounds come from intervals of the pairwise differences
+    (:func:`stats.reduced_interval` over classes, ``calibrated``); a percentile interval of a
     variance shares a gap's upward bias.
     """
     labs = list(d.labels)
@@ -857,9 +892,11 @@ def _variance_interval(d, attribute: str, group: str, estimates, boot, *, level:
     est, reps = values
     if not np.isfinite(est).all():
         return np.nan, np.nan, ""
-    alo, ahi, _, _ = stats.range_interval(est[0][:, None], reps[0][:, None, :], level=level)
     scale = len(labs) * (len(labs) - opt.var_ddof)
-    return float((alo ** 2).sum() / scale), float((ahi ** 2).sum() / scale), "simultaneous"
+    lo, hi, _ = stats.reduced_interval(est[0][:, None], reps[0][:, None, :],
+                                       lambda a: (a[:, 0] ** 2).sum(axis=0) / scale,
+                                       level=level, method="calibrated")
+    return lo, hi, "calibrated"
 
 
 def _signed_rows(d, attrs, estimates, boot, requested, sizes,
@@ -1085,3 +1122,41 @@ def floor_warning(table: pd.DataFrame) -> str:
             f"{stuck.p_floor.min():.3g} >= alpha {alpha:g} (family "
             f"{table.attrs.get('family', '?')}); raise --max-permutations (or 'auto') or "
             f"choose a smaller family (flag p_floor)")
+
+
+def signed_beside(table: pd.DataFrame, gaps: pd.DataFrame, *, on: Sequence[str] = ()
+                  ) -> list[str]:
+    """The signed difference of each gap row of ``gaps`` as a reader's cell, from the audit
+    ``table`` it came from: ``"F - M: +0.012 [-0.030, +0.051]"`` (the first group minus the
+    second, as the audit's ``a vs b`` rows name them, with its percentile interval), or ``""``
+    where the gap has none (more than two groups, EqOdds).  ``on`` names further key columns
+    shared by both tables (a model, a method).  For a gap averaged over classes the signed
+    row is the difference of the groups' macro averages (a reader sees which group does
+    better on average; its absolute value is the gap only under ``gap_macro='gap_of_macro'``).
+
+    >>> t = audit(pd.DataFrame({"y_true": [0, 1, 0, 1] * 25, "y_score": [.2, .8, .6, .4] * 25,
+    ...                         "sex": ["F"] * 50 + ["M"] * 50}), task="binary",
+    ...           attributes=["sex"], metrics=["tpr_gap"], n_bootstrap=20, n_permutations=0)
+    >>> signed_beside(t, t[t.kind == "gap"])[0].split(":")[0]
+    'F - M'
+    """
+    on = list(on)
+    pairs = table[table["kind"] == "pair"]
+    index = {}
+    for r in pairs.to_dict("records"):
+        key = tuple(r[k] for k in on) + (r["metric"], r["attribute"], r["label"])
+        index.setdefault(key, r)
+    out = []
+    for r in gaps.to_dict("records"):
+        base = spec(r["metric"]).base
+        diff = DIFFS.get(base)
+        row = None if diff is None else index.get(
+            tuple(r[k] for k in on) + (diff, r["attribute"], r["label"]))
+        if row is None:
+            out.append("")
+            continue
+        a, _, b = str(row["group"]).partition(PAIR_SEP)
+        ci = (f" [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]" if np.isfinite(row["ci_low"])
+              else " (no interval)")
+        out.append(f"{a} - {b}: {row['estimate']:+.3f}{ci}")
+    return out

@@ -34,10 +34,11 @@ from .sweep import add_counts, assign_codes, assign_many
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Elements per chunk of bootstrap resamples (counts; the draws of a seed depend on it).
+#: Elements per block of bootstrap resamples (counts; the draws of a seed depend on it).
 CHUNK_ELEMENTS = 4_000_000
-#: Units per chunk of permutation draws (64 MB of uniforms; the draws of a seed do not
-#: depend on it): the sweep reads each row once for all the permutations of a chunk.
+#: Units per block of permutation draws (64 MB of uniforms; every block has its own seed,
+#: so the draws of a seed depend on it): the sweep reads each row once for all the
+#: permutations of a block.
 PERMUTATION_ELEMENTS = 8_000_000
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "bonferroni": "bonferroni"}
 #: Exceedances after which a sequential permutation test stops (Besag & Clifford's h).
@@ -102,14 +103,55 @@ def iter_resample_rows(n_boot: int, n: int, *, strata: np.ndarray | None = None,
     """The resamples of :func:`iter_resample_counts` (the same draws) as chunks of int32
     counts of shape (n, b), the count of row ``i`` in row ``position[i]`` (default ``i``):
     the audit's sweep reads the rows sorted by score, and counts drawn straight into that
-    order need no gather.
-
-    The draws of a chunk are ``b`` units per unit of every stratum (``b`` from
-    :func:`chunk_size`, so the resamples of a seed do not depend on ``position``); a chunk
-    holds about :data:`CHUNK_ELEMENTS` counts whatever the number of rows.  ``width``:
-    resamples per yielded chunk (default ``b``; several draw chunks side by side).
+    order need no gather.  (:func:`resample_row_chunks` yields the same chunks undrawn.)
     """
-    rng = as_generator(seed)
+    for lazy in resample_row_chunks(n_boot, n, strata=strata, clusters=clusters, seed=seed,
+                                    chunk=chunk, position=position, width=width):
+        yield lazy()
+
+
+class LazyChunk:
+    """A chunk of random draws made when called, in whichever thread evaluates it.
+
+    Every block of draws has its own seed (:func:`block_seeds`), so chunks can be
+    drawn in parallel, in any order, by any number of threads, and give the same numbers.
+    ``width``: the resamples or permutations it holds.
+    """
+
+    __slots__ = ("width", "_make")
+
+    def __init__(self, width: int, make) -> None:
+        self.width = int(width)
+        self._make = make
+
+    def __call__(self) -> np.ndarray:
+        return self._make()
+
+
+def block_seeds(seed: int | np.random.Generator | None) -> Iterator[np.random.SeedSequence]:
+    """Independent seeds, one per block of draws: the children, in order, of one
+    ``SeedSequence`` whose entropy is a single draw from ``seed`` (so the caller's stream
+    advances by one number however many blocks follow).  A block makes its generator from
+    its seed when drawn, so drawing it twice gives the same numbers."""
+    root = np.random.SeedSequence(int(as_generator(seed).integers(2 ** 63)))
+    while True:
+        yield root.spawn(1)[0]
+
+
+def resample_row_chunks(n_boot: int, n: int, *, strata: np.ndarray | None = None,
+                        clusters: np.ndarray | None = None,
+                        seed: int | np.random.Generator | None = 0,
+                        chunk: int | None = None,
+                        position: np.ndarray | None = None,
+                        width: int | None = None) -> Iterator[LazyChunk]:
+    """Chunks of :func:`iter_resample_rows`, each drawn when called (:class:`LazyChunk`):
+    the audit's worker threads draw and evaluate them in parallel.
+
+    A block of ``b`` resamples (``b`` from :func:`chunk_size`, so the resamples of a seed
+    depend neither on ``position`` nor on ``width``) draws, from its own generator, ``b``
+    units per unit of every stratum (int32 draws); a chunk holds ``width`` resamples
+    (default ``b``; several blocks side by side).
+    """
     out_of_row = np.arange(n) if position is None else np.asarray(position, dtype=np.int64)
     if clusters is not None:
         first, unit_of_row = units_of(clusters)
@@ -125,20 +167,28 @@ def iter_resample_rows(n_boot: int, n: int, *, strata: np.ndarray | None = None,
     members = [np.flatnonzero(unit_strata == s) for s in np.unique(unit_strata)]
     # where a drawn unit is counted: its place in the output (rows) or the unit itself
     targets = [m if unit_at is not None else out_of_row[m] for m in members]
+    sizes = [len(m) for m in members]
+    n_out = n if unit_at is None else n_units
     step = chunk or chunk_size(n, n_boot)
-    width = -(-max(step, width or step) // step) * step   # whole draw chunks: same draws
+    width = -(-max(step, width or step) // step) * step   # whole blocks: same draws
+    seeds = block_seeds(seed)
+
+    def make(wide: int, blocks: list[np.random.SeedSequence]) -> np.ndarray:
+        counts = np.zeros((n_out, wide), dtype=np.int32)
+        for k, ss in enumerate(blocks):
+            g = np.random.default_rng(ss)
+            col = k * step
+            b = min(step, wide - col)
+            for size, t in zip(sizes, targets):
+                add_counts(g.integers(0, size, size=(b, size), dtype=np.int32), t,
+                           counts[:, col:col + b])
+        return counts if unit_at is None else counts[unit_at]
+
     done = 0
     while done < n_boot:
         wide = min(width, n_boot - done)
-        counts = np.zeros((n if unit_at is None else n_units, wide), dtype=np.int32)
-        col = 0
-        while col < wide:
-            b = min(step, wide - col)
-            for m, t in zip(members, targets):
-                add_counts(rng.integers(0, len(m), size=(b, len(m))), t,
-                           counts[:, col:col + b])
-            col += b
-        yield counts if unit_at is None else counts[unit_at]
+        blocks = [next(seeds) for _ in range(-(-wide // step))]
+        yield LazyChunk(wide, lambda wide=wide, blocks=blocks: make(wide, blocks))
         done += wide
 
 
@@ -160,18 +210,28 @@ def iter_permuted_codes(codes: np.ndarray, n_perm: int, *,
     With ``clusters`` (patients) the group labels are shuffled between *patients*: every
     row of a patient receives the same shuffled label, which keeps the dependence between
     a patient's images under the null hypothesis.  The attribute must then be constant
-    within every patient (:func:`constant_within`).
+    within every patient (:func:`constant_within`).  (:func:`permuted_code_chunks` yields
+    the same chunks undrawn.)
     """
-    rng = as_generator(seed)
+    for lazy in permuted_code_chunks(codes, n_perm, clusters=clusters, seed=seed, chunk=chunk,
+                                     position=position):
+        yield lazy()
+
+
+def permuted_code_chunks(codes: np.ndarray, n_perm: int, *,
+                         clusters: np.ndarray | None = None,
+                         seed: int | np.random.Generator | None = 0,
+                         chunk: int | None = None,
+                         position: np.ndarray | None = None) -> Iterator[LazyChunk]:
+    """The chunks of :func:`iter_permuted_codes`, each drawn when called, from its own
+    generator (:class:`LazyChunk`)."""
     codes = _small(codes)
     units = units_of(clusters) if clusters is not None else None
     n_units = len(codes) if units is None else len(units[0])
-    step = chunk or max(1, min(n_perm, PERMUTATION_ELEMENTS // max(len(codes), 1)))
-    done = 0
-    while done < n_perm:
-        b = min(step, n_perm - done)
-        yield permuted_codes(codes, rng.random((b, n_units)), units=units, position=position)
-        done += b
+    for lazy in unit_permutation_chunks(n_units, n_perm, n_rows=len(codes), seed=seed,
+                                        chunk=chunk):
+        yield LazyChunk(lazy.width, lambda lazy=lazy: permuted_codes(
+            codes, lazy(), units=units, position=position))
 
 
 def _small(codes: np.ndarray) -> np.ndarray:
@@ -205,13 +265,24 @@ def iter_unit_permutations(n_units: int, n_perm: int, *, n_rows: int | None = No
     """Chunks of permutation draws of ``n_units`` units (rows, or patients), shape
     (b, n_units): one uniform per unit, shared by several attributes
     (:func:`permuted_codes` turns them into each attribute's shuffled codes); chunks hold
-    about :data:`CHUNK_ELEMENTS` row codes (``n_rows`` rows)."""
-    rng = as_generator(seed)
+    about :data:`PERMUTATION_ELEMENTS` row codes (``n_rows`` rows).
+    (:func:`unit_permutation_chunks` yields the same chunks undrawn.)"""
+    for lazy in unit_permutation_chunks(n_units, n_perm, n_rows=n_rows, seed=seed, chunk=chunk):
+        yield lazy()
+
+
+def unit_permutation_chunks(n_units: int, n_perm: int, *, n_rows: int | None = None,
+                            seed: int | np.random.Generator | None = 0,
+                            chunk: int | None = None) -> Iterator[LazyChunk]:
+    """The chunks of :func:`iter_unit_permutations`, each drawn when called from its own
+    seed (:class:`LazyChunk`; the draws do not depend on the thread or the order)."""
     step = chunk or max(1, min(n_perm, PERMUTATION_ELEMENTS // max(n_rows or n_units, 1)))
+    seeds = block_seeds(seed)
     done = 0
     while done < n_perm:
         b = min(step, n_perm - done)
-        yield rng.random((b, n_units))
+        yield LazyChunk(b, lambda ss=next(seeds), b=b: np.random.default_rng(ss).random(
+            (b, n_units)))
         done += b
 
 
@@ -407,6 +478,107 @@ def simultaneous_band(estimate: np.ndarray, boot: np.ndarray, *, level: float = 
     half = np.where(se > 0, c * se, 0.0)
     ok = np.isfinite(est) & np.isfinite(se)
     return np.where(ok, est - half, np.nan), np.where(ok, est + half, np.nan)
+
+
+def maxt_critical(estimate: np.ndarray, boot: np.ndarray, *, level: float = 0.95
+                  ) -> tuple[float, np.ndarray]:
+    """The critical value ``c`` and the standard errors ``se`` of :func:`simultaneous_band`
+    for components ``estimate`` (J,) with resamples ``boot`` (J, B)."""
+    est = np.asarray(estimate, dtype=float)
+    boot = np.asarray(boot, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.nanstd(boot, axis=-1) if boot.shape[-1] else np.full(est.shape, np.nan)
+        t = np.abs(boot - est[..., None]) / np.where(se > 0, se, np.nan)[..., None]
+        t = np.where(np.isfinite(t), t, -np.inf)
+        tmax = t.max(axis=0)
+        tmax = np.where(np.isfinite(tmax), tmax, np.nan)
+        c = np.nanquantile(tmax, level) if np.isfinite(tmax).any() else np.nan
+    return (float(c) if np.isfinite(c) else 0.0), se
+
+
+#: How :func:`reduced_interval` chooses its critical value (see there).
+REDUCED_METHODS = ("simultaneous", "calibrated", "calibrated_no_test")
+#: Largest critical value (in standard errors) the calibration searches.
+CALIBRATION_MAX = 64.0
+
+
+def reduced_interval(estimate: np.ndarray, boot: np.ndarray, reduce, *, level: float = 0.95,
+                     method: str = "calibrated") -> tuple[float, float, float]:
+    """An interval of ``theta = reduce(|d|)``, a statistic of the absolute pairwise differences
+    ``d`` of the groups' values that is nondecreasing in every ``|d|`` (a max-min gap: the
+    maximum over pairs; EqOdds: then the mean of the TPR and FPR gaps; a gap averaged over
+    classes: then the mean over classes; a variance: a sum of squares).
+
+    ``estimate`` (G, K) holds the groups' K values, ``boot`` (G, K, B) their resamples (the
+    same resamples for every group); ``reduce`` maps an array (P, K, ...) of absolute
+    differences (pairs in :func:`pairwise_differences` order) to the statistic (...).
+    Every construction has the form ``[reduce((|d| - c se)_+), reduce(|d| + c se)]`` with the
+    resamples' standard errors ``se`` of the differences, so it holds its estimate for any
+    ``c >= 0``; ``method`` chooses ``c``:
+
+    * ``simultaneous``: the bootstrap max-t quantile over all differences
+      (:func:`simultaneous_band`): all ``d`` lie in ``d -/+ c se`` together in about
+      ``level`` of samples, so the interval covers at least as often; exactly as often at a
+      true statistic of 0 (all groups equal: the lower bound is 0 exactly when every band
+      holds 0), more often elsewhere (where one pair decides the gap, the band's extra width
+      for the other pairs is wasted);
+    * ``calibrated_no_test``: the smallest ``c`` such that the construction applied to each
+      resample's differences (same ``se``) holds the estimate ``theta_hat`` in ``level`` of
+      the resamples (the bootstrap's calibration of the reduced statistic itself; at a true
+      statistic of 0 the bootstrap world's truth ``theta_hat > 0`` is not a tie, so it
+      undercovers there);
+    * ``calibrated``: ``simultaneous`` when its lower bound is 0 (no difference is told from 0
+      by the joint band: a test of "all groups equal" at ``1 - level`` that does not reject),
+      else ``calibrated_no_test``.  At a true statistic of 0 it covers exactly as
+      ``simultaneous`` does (it changes nothing when the band holds every 0, and when it does
+      not both miss 0); elsewhere it is calibrated for the statistic reported.
+
+    Returns ``(lo, hi, c)``; nan bounds when an estimate is undefined.
+    """
+    if method not in REDUCED_METHODS:
+        raise ConfigError(f"unknown method {method!r} (allowed: {', '.join(REDUCED_METHODS)})")
+    est = np.asarray(estimate, dtype=float)
+    boot = np.asarray(boot, dtype=float)
+    if not np.isfinite(est).all():
+        return np.nan, np.nan, np.nan
+    d = pairwise_differences(est)                            # (P, K)
+    db = pairwise_differences(boot)                          # (P, K, B)
+    c, se = maxt_critical(d.reshape(-1), db.reshape(-1, db.shape[-1]), level=level)
+    se = np.where(np.isfinite(se) & (se > 0), se, 0.0).reshape(d.shape)
+    ad = np.abs(d)
+
+    def bounds(a, cc):
+        half = cc * (se if a.ndim == se.ndim else se[..., None])
+        return reduce(np.maximum(a - half, 0.0)), reduce(a + half)
+
+    lo, hi = bounds(ad, c)
+    if method == "simultaneous" or (method == "calibrated" and lo <= 0):
+        return float(lo), float(hi), c
+    theta = reduce(ad)
+    ok = np.isfinite(db).all(axis=(0, 1))
+    adb = np.abs(db[..., ok])
+    if not adb.shape[-1]:
+        return float(lo), float(hi), c
+    tol = 1e-12 * max(1.0, abs(float(theta)))
+
+    def covers(cc):
+        blo, bhi = bounds(adb, cc)
+        return (blo <= theta + tol) & (bhi >= theta - tol)
+
+    low = np.zeros(adb.shape[-1])
+    high = np.full(adb.shape[-1], CALIBRATION_MAX)
+    done = covers(low)
+    high = np.where(done, 0.0, high)
+    for _ in range(30):
+        mid = 0.5 * (low + high)
+        ok_mid = covers(mid)
+        high = np.where(ok_mid, mid, high)
+        low = np.where(ok_mid, low, mid)
+    need = np.where(covers(high), high, np.inf)
+    cc = float(np.quantile(need, level, method="higher"))
+    cc = min(cc, CALIBRATION_MAX)
+    lo, hi = bounds(ad, cc)
+    return float(lo), float(hi), cc
 
 
 def pairwise_differences(values: np.ndarray) -> np.ndarray:

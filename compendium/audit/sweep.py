@@ -195,7 +195,32 @@ def _assign_many(u, sizes, place, out):  # pragma: no cover - compiled
 
 @numba.njit(nogil=True, cache=True)
 def _count(draws, targets, out):  # pragma: no cover - compiled
-    """``out[targets[draws[j, i]], j] += 1``: resample counts, one column per resample."""
+    """``out[targets[draws[j, i]], j] += 1``: resample counts, one column per resample.
+
+    The draws are counted first per member of the stratum (a (b, members) uint16 table, a
+    few MB that stay in cache) and then added to ``out`` one row per member, so the random
+    accesses land in cache instead of all over ``out``.  Returns False (``out`` untouched)
+    if a member was drawn 65,535 times in one resample, which uint16 cannot count (the
+    caller then counts with :func:`_count_wide`)."""
+    b, k = draws.shape
+    size = targets.shape[0]
+    tmp = np.zeros((b, size), np.uint16)
+    for j in range(b):
+        for i in range(k):
+            d = draws[j, i]
+            if tmp[j, d] == 65535:
+                return False
+            tmp[j, d] += 1
+    for i in range(size):
+        r = targets[i]
+        for j in range(b):
+            out[r, j] += tmp[j, i]
+    return True
+
+
+@numba.njit(nogil=True, cache=True)
+def _count_wide(draws, targets, out):  # pragma: no cover - compiled
+    """:func:`_count` without the uint16 table (any count)."""
     for j in range(draws.shape[0]):
         for i in range(draws.shape[1]):
             out[targets[draws[j, i]], j] += 1
@@ -238,7 +263,10 @@ def add_counts(draws: np.ndarray, targets: np.ndarray, out: np.ndarray) -> np.nd
     """Adds, to each column ``j`` of ``out`` (n, b), one count at row ``targets[d]`` for
     every draw ``d`` of row ``j`` of ``draws`` (b, k)."""
     if draws.size:
-        _count(np.ascontiguousarray(draws), np.asarray(targets, dtype=np.int64), out)
+        draws = np.ascontiguousarray(draws)
+        targets = np.asarray(targets, dtype=np.int64)
+        if not _count(draws, targets, out):
+            _count_wide(draws, targets, out)
     return out
 
 

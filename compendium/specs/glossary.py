@@ -35,3 +35,8 @@ class GlossarySpec(NotebookSpec):
     coverage_sims: int = ranged(1000, lo=10, hi=1_000_000)
     #: bootstrap resamples of every interval of the coverage table
     coverage_bootstrap: int = ranged(1000, lo=50, hi=1_000_000)
+    #: simulated groups per design of the table of one group's ECE and AUPRC intervals (each
+    #: an audit with coverage_bootstrap resamples)
+    group_metric_sims: int = ranged(200, lo=5, hi=1_000_000)
+    #: rows from which that table's true ECE and AUPRC of each design are computed
+    group_metric_truth_rows: int = ranged(400_000, lo=1000, hi=100_000_000)

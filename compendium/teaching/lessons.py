@@ -21,7 +21,8 @@ from .world import MECHANISMS, signature_table
 def metrics_lesson(*, n: int, tpr: Mapping[str, float], fpr: float, n_bootstrap: int,
                    n_permutations: int, seed: int) -> dict[str, pd.DataFrame]:
     """A simulated binary predictions table (population TPR per group ``tpr``, FPR ``fpr``)
-    and its audit: ``predictions``, ``groups`` (per-group rows) and ``gaps`` (gap rows)."""
+    and its audit: ``predictions``, ``groups`` (per-group rows) and ``gaps`` (gap rows, with
+    the signed difference of two groups beside each)."""
     from ..audit import audit
     from ..audit.simulate import simulate_binary
 
@@ -32,8 +33,13 @@ def metrics_lesson(*, n: int, tpr: Mapping[str, float], fpr: float, n_bootstrap:
                   metrics=["accuracy", "f1", "tpr", "fpr", "f1_gap", "tpr_gap", "fpr_gap"])
     cols = ["metric", "group", "estimate", "ci_low", "ci_high", "n"]
     groups = table[table["kind"] == "group"][cols].reset_index(drop=True)
-    gaps = table[table["kind"] == "gap"][["metric", "estimate", "ci_low", "ci_high", "p_value",
-                                          "p_adjusted"]].reset_index(drop=True)
+    from ..audit.report import signed_beside
+
+    gap_rows = table[table["kind"] == "gap"]
+    gaps = gap_rows[["metric", "estimate", "ci_low", "ci_high", "p_value",
+                     "p_adjusted"]].reset_index(drop=True)
+    # beside a gap of two groups, which group minus which, with its interval
+    gaps.insert(4, "signed difference [95% CI]", signed_beside(table, gap_rows))
     return {"predictions": pred, "groups": groups, "gaps": gaps}
 
 
@@ -62,7 +68,8 @@ def noise_lesson(*, sizes: Sequence[int], n_sims: int, n_groups: int, tpr: float
     """Repeated audits of a fair world (every group's TPR ``tpr``) and of a world where one
     group's TPR is ``tpr - gap``, at each test-set size: the TPR gap (max - min), its
     bootstrap interval (formed as the audit's ``interval`` column says: with more than two
-    groups from simultaneous intervals of the groups' differences, so that it can contain 0)
+    groups from simultaneous intervals of the groups' differences, calibrated for the gap once
+    it is told from 0, so that it can contain 0)
     and its permutation p-value per run (``runs``), and per size the
     share of fair runs whose interval contains 0, the share with p < 0.05, and the power
     (``summary``)."""

@@ -63,14 +63,20 @@ def accuracy_wide(acc: pd.DataFrame) -> pd.DataFrame:
 
 def gap_table(audits: pd.DataFrame) -> pd.DataFrame:
     """The headline gaps (Fig. 3c/d and the trajectory), with intervals (column ``interval``:
-    how the audit formed them) and p-values."""
+    how the audit formed them) and p-values; beside a gap of two groups (sex) the signed
+    difference of the groups' values (first minus second, with its interval; for the macro
+    F1 gap, of the groups' macro F1s)."""
+    from ...audit.report import signed_beside
+
     g = audits[headline_mask(audits)]
+    g = g.assign(signed=signed_beside(audits, g, on=["model_label", "method"]))
     g = g.assign(method=pd.Categorical(g["method"], METHODS, ordered=True),
                  metric_label=g["metric"].map(GAP_LABELS),
                  attribute_label=g["attribute"].map(ATTRIBUTE_LABELS))
     return (g[["model_label", "method", "metric", "metric_label", "attribute",
-               "attribute_label", "estimate", "ci_low", "ci_high", "interval", "p_value",
-               "p_adjusted"]]
+               "attribute_label", "estimate", "ci_low", "ci_high", "interval", "signed",
+               "p_value", "p_adjusted"]]
+            .rename(columns={"signed": "signed difference [95% CI]"})
             .sort_values(["model_label", "method", "metric", "attribute"])
             .reset_index(drop=True))
 

@@ -78,6 +78,9 @@ class PaperBSpec(PaperSpec, notebook="paper_b", paper_models=PAPER_MODELS, datas
     age_edges: str = "lower_closed"
     #: groups with fewer test studies are flagged and left out of the gaps (readings.yaml)
     min_group_size: int = 100
+    #: what the Hispanic disparity's p-value compares Hispanic studies with: "white" or
+    #: "rest" (readings.yaml)
+    hispanic_reference: str = "white"
     #: permutations of every gap test (the paper: 1,000)
     n_permutations: int = 1000
     #: multiple-comparison correction of the gap p-values (holm, bh, bonferroni)

@@ -102,12 +102,17 @@ def groups_table(audit: pd.DataFrame) -> pd.DataFrame:
 
 def gaps_table(audit: pd.DataFrame, cfg: PaperBSpec) -> pd.DataFrame:
     """Min-max gaps (groups that are not small) with permutation p-values, Holm-adjusted
-    (``correction``) over every gap of the table's metric."""
+    (``correction``) over every gap of the table's metric, and beside a gap of two groups its
+    signed difference (first group minus second, with its interval)."""
+    from ...audit.report import signed_beside
     from ...audit.stats import adjust_pvalues
 
-    g = audit[audit["kind"] == "gap"][["model", "paper_model", "task", "metric", "attribute",
-                                       "estimate", "ci_low", "ci_high", "interval",
-                                       "p_value", "n", "threshold"]].copy()
+    gap_rows = audit[audit["kind"] == "gap"]
+    on = [k for k in ("model", "task", "variant") if k in audit]
+    g = gap_rows[["model", "paper_model", "task", "metric", "attribute",
+                  "estimate", "ci_low", "ci_high", "interval",
+                  "p_value", "n", "threshold"]].copy()
+    g.insert(8, "signed difference [95% CI]", signed_beside(audit, gap_rows, on=on))
     g["p_adjusted"] = np.nan
     for m, idx in g.groupby("metric").groups.items():
         g.loc[idx, "p_adjusted"] = adjust_pvalues(g.loc[idx, "p_value"].to_numpy(),
@@ -128,6 +133,14 @@ def age_udr_table(age: pd.DataFrame) -> pd.DataFrame:
     keep = ["model", "task"] + [b for b in ("18-40", "40-60", "60-75", "75-90") if b in w] + \
         ["UDR gap", "p"]
     return w[keep]
+
+
+def disparity_table(disparity: pd.DataFrame) -> pd.DataFrame:
+    """The Hispanic disparity per model under each reading of ``hispanic_reference``."""
+    cols = ["model", "reading", "group", "reference", "n_group", "n_group_positives",
+            "n_reference", "n_reference_positives", "udr_group", "udr_reference", "difference",
+            "p_value", "this run"]
+    return disparity[cols].reset_index(drop=True)
 
 
 def sweep_summary(sweep: pd.DataFrame) -> pd.DataFrame:
@@ -180,9 +193,11 @@ def _span(values) -> tuple[float, float]:
 def reproduced_values(perf: pd.DataFrame, audit: pd.DataFrame, gaps: pd.DataFrame,
                       age: pd.DataFrame, mlp: pd.DataFrame, ablation: pd.DataFrame,
                       vs_base: pd.DataFrame, mit: pd.DataFrame, probing: pd.DataFrame,
-                      cohort: pd.DataFrame | None = None) -> pd.DataFrame:
+                      cohort: pd.DataFrame | None = None,
+                      disparity: pd.DataFrame | None = None) -> pd.DataFrame:
     """This run's counterparts of ``reported.yaml``'s numbers, under its keys (``cohort``:
-    :func:`~.pipeline.cohort_table`, for the study and patient counts)."""
+    :func:`~.pipeline.cohort_table`, for the study and patient counts; ``disparity``:
+    :func:`~.pipeline.group_disparity`, for the Hispanic p-values under the run's reading)."""
     rows: list[dict[str, Any]] = []
 
     def add(metric, value, **keys):
@@ -225,6 +240,12 @@ def reproduced_values(perf: pd.DataFrame, audit: pd.DataFrame, gaps: pd.DataFram
     add("p_value_bound", gg[gg["attribute"] == "age_group"]["p_value"].max(),
         attribute="age_group", label="pe")
     add("p_value_max", gg[gg["attribute"] == "sex"]["p_value"].max(), attribute="sex", label="pe")
+    if disparity is not None and len(disparity):
+        d = disparity[disparity["this run"] & disparity["paper_model"].isin(PAPER_MODELS)]
+        for r in d[["group"]].drop_duplicates().itertuples():
+            lo, hi = _span(d[d["group"] == r.group]["p_value"])
+            add("p_value_min", lo, attribute="race", group=r.group, label="pe")
+            add("p_value_max", hi, attribute="race", group=r.group, label="pe")
     for m in ("medsiglip", "biomedclip"):
         v = g[(g["metric"] == "auroc") & (g["group"] == "18-40") & (g["paper_model"] == m)]
         if len(v):
@@ -436,6 +457,7 @@ def claim_checks(perf: pd.DataFrame, gaps: pd.DataFrame | None = None,
 
 
 __all__ = ["ablation_table", "age_udr_table", "claim_checks", "comparison_table",
+           "disparity_table",
            "gaps_table", "groups_table", "headline_values", "mitigation_gaps", "mlp_table",
            "models_table", "performance_wide", "pooling_table", "reproduced_values",
            "settings_table", "sweep_summary"]

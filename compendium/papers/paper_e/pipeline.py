@@ -439,7 +439,7 @@ def audit_run(pred: pd.DataFrame, labels, cfg: PaperESpec, *, attributes=None,
         t = audit(restrict_labels(sub, labels, k), task="multilabel", attributes=[a],
                   metrics=list(metrics), n_bootstrap=cfg.n_bootstrap, seed=cfg.seed,
                   n_permutations=cfg.n_permutations, threshold=0.5, gap_macro="gap_of_macro")
-        t = t[t["metric"].isin(metrics)]
+        t = t[t["metric"].isin(metrics) | (t["kind"] == "pair")]   # a two-group gap's signed row
         parts.append(t[t["kind"] != "overall"].assign(labels_used=len(k)))
     return pd.concat(parts, ignore_index=True)
 
@@ -572,11 +572,17 @@ def missingness(towers: dict[str, Tower], data: dict[str, Data], ev: Evaluation,
         g = _first(t, (t["kind"] == "group") & (t["group"] == val))
         r = _first(t, (t["kind"] == "group") & (t["group"] == "rest"))
         gap = _first(t, t["kind"] == "gap")
+        pair = _first(t, (t["kind"] == "pair") & (t["metric"] == "auroc_diff"))
+        # the audit's signed row is first minus second group (sorted); the table's is
+        # rest minus the group
+        sign = -1.0 if str(pair.get("group", "")).startswith(f"{val} vs ") else 1.0
+        s_lo, s_hi = (sign * pair.get(k, np.nan) for k in ("ci_low", "ci_high"))
         rows.append({"variant": name, "ehr_missing": np.nan if lev is None else lev[0],
                      "measured_share": np.nan if lev is None else lev[1],
                      "auroc_group": g.get("estimate", np.nan),
                      "auroc_rest": r.get("estimate", np.nan),
                      "gap": r.get("estimate", np.nan) - g.get("estimate", np.nan),
+                     "signed_ci_low": min(s_lo, s_hi), "signed_ci_high": max(s_lo, s_hi),
                      "gap_ci_low": gap.get("ci_low", np.nan),
                      "gap_ci_high": gap.get("ci_high", np.nan),
                      "p_value": gap.get("p_value", np.nan),

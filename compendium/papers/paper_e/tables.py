@@ -147,19 +147,25 @@ def gain_table(gain: pd.DataFrame) -> pd.DataFrame:
 def subgroup_table(audit: pd.DataFrame, strategies=("barlowtwins-cxr", "medcam")
                    ) -> pd.DataFrame:
     """Per dataset, attribute and strategy: each group's macro AUROC and the AUROC gap
-    (largest minus smallest group's macro AUROC, bootstrap interval, permutation p-value)."""
+    (largest minus smallest group's macro AUROC, bootstrap interval, permutation p-value)
+    and, for two groups, the signed difference of their macro AUROCs (first minus second,
+    with its interval)."""
+    from ...audit.report import signed_beside
+
     a = audit[audit["strategy"].isin(strategies) & (audit["label"] == "macro")]
     rows = []
-    for (d, s, attr), sub in a[a["kind"].isin(["group", "gap"])].groupby(
+    for (d, s, attr), sub in a[a["kind"].isin(["group", "gap", "pair"])].groupby(
             ["dataset", "strategy", "attribute"], sort=False):
         groups = sub[(sub["kind"] == "group") & (sub["metric"] == "auroc")]
         gap = sub[sub["kind"] == "gap"]
         g = gap.iloc[0] if len(gap) else None
+        signed = signed_beside(sub, gap.iloc[:1])[0] if len(gap) else ""
         rows.append({"dataset": DATASET_NAMES[d], "model": STRATEGIES[s][1], "attribute": attr,
                      "groups (AUROC)": "; ".join(f"{r.group} {r.estimate:.3f} (n={int(r.n)})"
                                                  for r in groups.itertuples()),
                      "AUROC gap": np.nan if g is None else g["estimate"],
                      "gap 95% CI": "" if g is None else f"[{g['ci_low']:.3f}, {g['ci_high']:.3f}]",
+                     "signed difference [95% CI]": signed,
                      "p (permutation)": np.nan if g is None else g["p_value"],
                      "labels": int(sub["labels_used"].iloc[0])})
     return pd.DataFrame(rows).round({"AUROC gap": 3, "p (permutation)": 3})
@@ -167,17 +173,30 @@ def subgroup_table(audit: pd.DataFrame, strategies=("barlowtwins-cxr", "medcam")
 
 def gap_change(audit: pd.DataFrame) -> pd.DataFrame:
     """MedCAM's AUROC gap minus its backbone's, per dataset and attribute (the audit's
-    question: does aligning with the EHR widen a gap?)."""
+    question: does aligning with the EHR widen a gap?), and beside each gap of two groups its
+    signed difference (first group minus second, with its interval)."""
+    from ...audit.report import signed_beside
+
     a = audit[(audit["kind"] == "gap") & (audit["label"] == "macro")
               & audit["strategy"].isin(["medcam", "barlowtwins-cxr"])]
+    signed_cols = {"barlowtwins-cxr": "signed difference, BarlowTwins-CXR [95% CI]",
+                   "medcam": "signed difference, MedCAM [95% CI]"}
     w = a.pivot_table(index=["dataset", "attribute"], columns="strategy", values="estimate")
     if not {"medcam", "barlowtwins-cxr"} <= set(w.columns):
         return pd.DataFrame(columns=["dataset", "attribute", "gap BarlowTwins-CXR",
-                                     "gap MedCAM", "change"])
+                                     signed_cols["barlowtwins-cxr"], "gap MedCAM",
+                                     signed_cols["medcam"], "change"])
+    signed = dict(zip(zip(a["dataset"], a["attribute"], a["strategy"]),
+                      signed_beside(audit, a, on=["dataset", "strategy"])))
     w = w.reset_index()
+    cells = {s: [signed.get((d, at, s), "") for d, at in zip(w["dataset"], w["attribute"])]
+             for s in signed_cols}
     return pd.DataFrame({"dataset": w["dataset"].map(DATASET_NAMES), "attribute": w["attribute"],
-                         "gap BarlowTwins-CXR": w["barlowtwins-cxr"], "gap MedCAM": w["medcam"],
-                         "change": w["medcam"] - w["barlowtwins-cxr"]}).round(3)
+                         "gap BarlowTwins-CXR": w["barlowtwins-cxr"].round(3),
+                         signed_cols["barlowtwins-cxr"]: cells["barlowtwins-cxr"],
+                         "gap MedCAM": w["medcam"].round(3),
+                         signed_cols["medcam"]: cells["medcam"],
+                         "change": (w["medcam"] - w["barlowtwins-cxr"]).round(3)})
 
 
 def ablation_table(ab: pd.DataFrame) -> pd.DataFrame:
@@ -189,7 +208,11 @@ def ablation_table(ab: pd.DataFrame) -> pd.DataFrame:
 
 def missingness_table(miss: pd.DataFrame, cfg: PaperESpec) -> pd.DataFrame:
     t = miss.copy()
-    t["AUROC rest - group"] = [f"{g:+.3f}" if np.isfinite(g) else "-" for g in t["gap"]]
+    t["AUROC rest - group"] = [
+        "-" if not np.isfinite(g) else f"{g:+.3f}" + (
+            f" [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else " (no interval)")
+        for g, lo, hi in zip(t["gap"], t.get("signed_ci_low", np.nan),
+                             t.get("signed_ci_high", np.nan))]
     t["|gap| 95% CI"] = [f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "-"
                          for lo, hi in zip(t["gap_ci_low"], t["gap_ci_high"])]
     t = t.rename(columns={"ehr_missing": f"ehr_missing of {cfg.missing_group}",
