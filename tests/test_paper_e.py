@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from compendium import cli
-from compendium.errors import ConfigError
+from compendium.errors import ConfigError, DataNotFoundError
 from compendium.papers.paper_e import STRATEGIES, pipeline, tables
 from compendium.papers.reported import load_reported
 from compendium.runner import resolve_params
@@ -164,7 +164,7 @@ def test_every_strategy_has_a_recipe_and_a_table():
     assert set(pipeline.OOD_STRATEGIES) == set(tables.TABLE3) | set(tables.TABLE4)
 
 
-def test_full_profile_with_every_input_refuses_before_any_work(tmp_path):
+def test_full_profile_checks_every_input_before_any_work(tmp_path):
     roots = {d: tmp_path / d for d in ("mimic-cxr", "mimic-iv-ehr", "nih", "vindr", "chexpert")}
     for p in roots.values():
         p.mkdir()
@@ -174,8 +174,9 @@ def test_full_profile_with_every_input_refuses_before_any_work(tmp_path):
     for p in weights.values():
         p.write_bytes(b"")
     as_map = lambda d: "{" + ", ".join(f"{k}: {v}" for k, v in d.items()) + "}"
-    with pytest.raises(ConfigError, match="every input is present, but training on the real "
-                                          "datasets .* is not implemented yet"):
+    _cfg("full", f"data_roots={as_map(roots)}", f"weights={as_map(weights)}").check()
+    del roots["mimic-iv-ehr"]
+    with pytest.raises(DataNotFoundError, match=r"data_roots.mimic-iv-ehr .* is not set"):
         _cfg("full", f"data_roots={as_map(roots)}", f"weights={as_map(weights)}").check()
 
 

@@ -208,7 +208,8 @@ def transmission(miss: pd.DataFrame) -> pd.DataFrame:
         hi = sub.loc[sub["ehr_missing"].idxmax()]
         rows.append({"variant": v, "gap, low missingness": lo["gap"],
                      "gap, high missingness": hi["gap"], "change": hi["gap"] - lo["gap"]})
-    return pd.DataFrame(rows).round(3)
+    return pd.DataFrame(rows, columns=["variant", "gap, low missingness",
+                                       "gap, high missingness", "change"]).round(3)
 
 
 # ----------------------------------------------------------------------------- values
