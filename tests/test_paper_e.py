@@ -205,3 +205,50 @@ def test_towers_and_fine_tuning_are_deterministic():
         for x, y in zip(a[s].module.state_dict().values(), b[s].module.state_dict().values()):
             assert torch.equal(x, y), s
     pd.testing.assert_frame_equal(pa, pb)
+
+
+def test_real_label_names_exist_in_each_dataset():
+    """The label_set reading's names, spelled as each real dataset spells them, are labels
+    its builder produces (CheXpert's 14 for MIMIC-CXR and CheXpert, NIH's 14, and the
+    VinBigData classes of the shipped VinDr-CXR table)."""
+    from compendium.cohorts import build_cohort
+    from compendium.cohorts.chexpert import CHEXPERT_LABELS
+    from compendium.cohorts.nih import NIH_LABELS
+    from compendium.papers.paper_e.spec import DATASET_LABELS, SHARED_LABELS
+
+    vindr = build_cohort("vindr-cxr").labels
+    have = {"mimic-cxr": CHEXPERT_LABELS, "chexpert": CHEXPERT_LABELS, "nih": NIH_LABELS,
+            "vindr": vindr}
+    for d, labels in DATASET_LABELS.items():
+        names = pipeline.REAL_LABEL_NAMES[d]
+        for lab in (*labels, *SHARED_LABELS):
+            assert names.get(lab, lab) in have[d], (d, lab)
+    assert pipeline.REAL_LABEL_NAMES["vindr"]["Effusion"] == "Pleural effusion"
+
+
+def test_ehr_window_ends_at_the_image(tmp_path):
+    """The EHR of a stay before its image: 2-hour bins from admission up to the image time
+    (the last ``ehr_hours / 2`` of them), a measurement after the image left out, bins
+    before admission filled with the normal value and mask 0 (hand-computed)."""
+    from compendium.cohorts.base import Cohort
+    from compendium.cohorts.mimic_iv_ehr import NORMAL_VALUES, feature_names
+
+    (tmp_path / "1").mkdir()
+    pd.DataFrame({"Hours": [0.5, 3.0, 4.9, 6.0], "Heart Rate": [80, 90, 100, 200]}).to_csv(
+        tmp_path / "1" / "episode1_timeseries.csv", index=False)
+    table = pd.DataFrame({"sample_id": ["s"], "patient_id": ["1"], "split": ["train"],
+                          "age": [60.0], "sex": ["F"], "race": ["White"],
+                          "intime": [pd.Timestamp("2150-01-01 00:00")],
+                          "timeseries_path": ["1/episode1_timeseries.csv"]})
+    stays = Cohort(name="mimic-iv-ehr", table=table, labels=(), source="real",
+                   meta={"ehr_root": str(tmp_path)})
+    w = pipeline._ehr_window(stays, 0, pd.Timestamp("2150-01-01 05:00"), hours=8)
+    names = feature_names()
+    hr, mask = names.index("Heart Rate"), names.index("mask->Heart Rate")
+    assert w.shape == (4, 76)
+    # bin 0 precedes admission; then [0, 2) h: 80, [2, 4): 90, [4, 6): 100 (200 at 6 h is
+    # after the image at 5 h)
+    assert w[:, hr].tolist() == [NORMAL_VALUES["Heart Rate"], 80, 90, 100]
+    assert w[:, mask].tolist() == [0, 1, 1, 1]
+    w2 = pipeline._ehr_window(stays, 0, pd.Timestamp("2150-01-01 05:00"), hours=4)
+    assert w2[:, hr].tolist() == [90, 100]
