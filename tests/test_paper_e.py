@@ -230,19 +230,14 @@ def test_ehr_window_ends_at_the_image(tmp_path):
     """The EHR of a stay before its image: 2-hour bins from admission up to the image time
     (the last ``ehr_hours / 2`` of them), a measurement after the image left out, bins
     before admission filled with the normal value and mask 0 (hand-computed)."""
-    from compendium.cohorts.base import Cohort
     from compendium.cohorts.mimic_iv_ehr import NORMAL_VALUES, feature_names
 
     (tmp_path / "1").mkdir()
     pd.DataFrame({"Hours": [0.5, 3.0, 4.9, 6.0], "Heart Rate": [80, 90, 100, 200]}).to_csv(
         tmp_path / "1" / "episode1_timeseries.csv", index=False)
-    table = pd.DataFrame({"sample_id": ["s"], "patient_id": ["1"], "split": ["train"],
-                          "age": [60.0], "sex": ["F"], "race": ["White"],
-                          "intime": [pd.Timestamp("2150-01-01 00:00")],
-                          "timeseries_path": ["1/episode1_timeseries.csv"]})
-    stays = Cohort(name="mimic-iv-ehr", table=table, labels=(), source="real",
-                   meta={"ehr_root": str(tmp_path)})
-    w = pipeline._ehr_window(stays, 0, pd.Timestamp("2150-01-01 05:00"), hours=8)
+    row = pd.Series({"intime": pd.Timestamp("2150-01-01 00:00"),
+                     "timeseries_path": "1/episode1_timeseries.csv"})
+    w = pipeline._ehr_window(str(tmp_path), row, pd.Timestamp("2150-01-01 05:00"), hours=8)
     names = feature_names()
     hr, mask = names.index("Heart Rate"), names.index("mask->Heart Rate")
     assert w.shape == (4, 76)
@@ -250,5 +245,5 @@ def test_ehr_window_ends_at_the_image(tmp_path):
     # after the image at 5 h)
     assert w[:, hr].tolist() == [NORMAL_VALUES["Heart Rate"], 80, 90, 100]
     assert w[:, mask].tolist() == [0, 1, 1, 1]
-    w2 = pipeline._ehr_window(stays, 0, pd.Timestamp("2150-01-01 05:00"), hours=4)
+    w2 = pipeline._ehr_window(str(tmp_path), row, pd.Timestamp("2150-01-01 05:00"), hours=4)
     assert w2[:, hr].tolist() == [90, 100]

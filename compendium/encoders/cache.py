@@ -74,7 +74,8 @@ def rows_fingerprint(rows: Any) -> str:
         else:
             step = max(1, (64 << 20) // max(1, rows[:1].nbytes))
             for s in range(0, len(rows), step):
-                h.update(np.ascontiguousarray(rows[s:s + step]).tobytes())
+                # a C-contiguous block is hashed in place (no copy); others copied per block
+                h.update(np.ascontiguousarray(rows[s:s + step]))
     else:
         h.update("\x1f".join(map(str, list(rows))).encode())
     return h.hexdigest()

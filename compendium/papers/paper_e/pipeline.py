@@ -250,14 +250,19 @@ def _real_datasets(cfg: PaperESpec) -> dict[str, Data]:
         if absent:
             raise ConfigError(f"{DATASET_NAMES[d]}: no label column {absent[0]!r} in the "
                               f"dataset (label_set: {cfg.label_set})")
-        t = cohort.table.rename(columns={names.get(lab, lab): lab for lab in labels})
+        rename = {names.get(lab, lab): lab for lab in labels}
+        t = cohort.table.rename(columns=rename)
         # images without any label (a study missing from the label file) are left out; a
         # finding the report does not mention is absent (CheXpert's blank; U-ones for -1)
-        t = t[t[list(labels)].notna().any(axis=1)]
+        keep = t[list(labels)].notna().any(axis=1).to_numpy()
+        t = t[keep].copy()
+        if ehr is not None:
+            ehr = ehr[torch.from_numpy(keep)]
         t[list(labels)] = t[list(labels)].fillna(0.0)
-        t = t.drop(columns=["split"], errors="ignore")
+        t = t.drop(columns=["split"])
         t["split"] = _split(t, SPLITS[d], cfg.min_eval_rows, seed)["split"].to_numpy()
-        cohort = dataclasses.replace(cohort, table=t.reset_index(drop=True))
+        cohort = dataclasses.replace(cohort, table=t.reset_index(drop=True),
+                                     labels=tuple(rename.get(lab, lab) for lab in cohort.labels))
         out[d] = Data(d, cohort.table, labels, _stream(cohort, cfg), ehr, {})
         _check_labels(out[d])
     return out
@@ -288,7 +293,12 @@ def _mimic_with_ehr(cxr_root: str, ehr_root: str, cfg: PaperESpec):
     keep = ["sample_id", *[c for c in cxr.labels]]
     labels = cxr.table[keep].rename(columns={"sample_id": "dicom_id"})
     t = stays.table.drop(columns=["split"]).merge(labels, on="dicom_id", how="left")
-    series = [_ehr_window(stays, i, t["cxr_time"].iloc[i], cfg.ehr_hours) for i in range(len(t))]
+    t = t[t[list(cxr.labels)].notna().any(axis=1)].reset_index(drop=True)
+    if not len(t):
+        raise ConfigError("mimic-cxr: none of the linked images has a row in the CheXpert "
+                          "labels file")
+    root = stays.meta["ehr_root"]
+    series = [_ehr_window(root, r, r["cxr_time"], cfg.ehr_hours) for _, r in t.iterrows()]
     t = t.assign(split="")
     t["split"] = _split(t, SPLITS["mimic-cxr"], cfg.min_eval_rows, cfg.seed)["split"].to_numpy()
     norm = StayNormalizer().fit([s for s, sp in zip(series, t["split"]) if sp == "train"])
@@ -297,18 +307,18 @@ def _mimic_with_ehr(cxr_root: str, ehr_root: str, cfg: PaperESpec):
     return cohort, ehr
 
 
-def _ehr_window(stays, i: int, at, hours: int) -> np.ndarray:
-    """The (hours / 2, 76) EHR of stay ``i`` in the 2-hour bins before time ``at`` (the
-    image): measurements after the image are left out; bins before the stay began hold what
-    the builder's imputation gives a bin with no measurement yet (normal values, mask 0)."""
+def _ehr_window(ehr_root: str, row, at, hours: int) -> np.ndarray:
+    """The (hours / 2, 76) EHR of a stay (a row of the ``mimic-iv-ehr`` cohort under
+    ``ehr_root``) in the 2-hour bins before time ``at`` (the image): measurements after the
+    image are left out; bins before the stay began hold what the builder's imputation gives
+    a bin with no measurement yet (normal values, mask 0)."""
     from pathlib import Path
 
     from ...cohorts._common import read_table
     from ...cohorts.mimic_iv_ehr import TIMESTEP_HOURS, discretize
 
     steps = max(1, int(hours // TIMESTEP_HOURS))
-    row = stays.table.iloc[i]
-    ts = read_table(Path(stays.meta["ehr_root"]) / str(row["timeseries_path"]), "mimic-iv-ehr")
+    ts = read_table(Path(ehr_root) / str(row["timeseries_path"]), "mimic-iv-ehr")
     h = max((pd.Timestamp(at) - pd.Timestamp(row["intime"])) / pd.Timedelta(hours=1), 0.0)
     hrs = pd.to_numeric(ts["Hours"], errors="coerce")
     have = max(1, int(np.ceil(h / TIMESTEP_HOURS)))
