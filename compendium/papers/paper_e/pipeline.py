@@ -374,15 +374,30 @@ def _new_tower(encoder: str, cfg: PaperESpec, seed: int) -> tuple[nn.Module, int
     return m, m.out_dim
 
 
+class ImageTower(nn.Module):
+    """A registry encoder's image path as a module: preprocessed images -> its image
+    embedding (``encode_images``: the backbone's pooled output, and the projection where
+    the model has one, e.g. MedCLIP's and GLoRIA's)."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder.encode_images(x)
+
+
 def _real_tower(encoder: str, cfg: PaperESpec, seed: int):
     """The image tower of a registry encoder (its released weights; ``resnet50-random``
-    random), its output width and its preprocessing."""
-    from ...adapt.finetune import VisualBackbone, _output_dim
+    random; a text tower, unused, is dropped), its output width and its preprocessing."""
+    from ...adapt.finetune import _output_dim
     from ...encoders import load_encoder
 
     enc = load_encoder(encoder, pretrained=cfg.pretrained,
                        weights=cfg.weights.get(encoder) or None, seed=seed, progress=False)
-    tower = VisualBackbone(copy.deepcopy(enc.visual))
+    if getattr(enc, "text_model", None) is not None:
+        enc.text_model = None
+    tower = ImageTower(enc)
     for p in tower.parameters():
         p.requires_grad_(True)
     return tower, _output_dim(enc, tower), enc.preprocessor
