@@ -160,7 +160,8 @@ def test_rehearse_paper_e(tmp_path):
         assert f"{enc}: built and loaded by its real loader" in covers
     long = pd.read_csv(f"{out}/tables/results_long.csv")
     assert set(long["dataset"]) == {"mimic-cxr", "nih", "vindr", "chexpert"}
-    assert long["estimate"].between(0, 1).all()
+    # a miniature test split may hold no label with both classes: its macro is NaN, flagged
+    assert long["estimate"].notna().any() and long["estimate"].dropna().between(0, 1).all()
     assert "EHR" in pd.read_csv(f"{out}/tables/datasets.csv").columns
 
 
