@@ -632,6 +632,12 @@ def audit_run(pred: pd.DataFrame, labels, cfg: PaperESpec, *, attributes=None,
 
     attributes = cfg.attributes if attributes is None else attributes
     keep = defined_labels(pred, labels)
+    if not keep:   # no label has both classes here: the macro is undefined, not guessed
+        return pd.DataFrame([{"metric": m, "attribute": "all", "group": "all", "label": "macro",
+                              "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                              "n": len(pred), "flag": "no label has both classes",
+                              "kind": "overall", "labels_used": 0}
+                             for m in metrics if "gap" not in m])
     parts = [audit_predictions(restrict_labels(pred, labels, keep), task="multilabel",
                                attributes=[], metrics=[m for m in metrics if "gap" not in m],
                                n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
