@@ -247,3 +247,17 @@ def test_ehr_window_ends_at_the_image(tmp_path):
     assert w[:, mask].tolist() == [0, 1, 1, 1]
     w2 = pipeline._ehr_window(str(tmp_path), row, pd.Timestamp("2150-01-01 05:00"), hours=4)
     assert w2[:, hr].tolist() == [90, 100]
+
+
+def test_audit_of_a_split_without_a_defined_label_is_nan_with_a_flag():
+    """A test split where no label has both classes (small real splits): the macro AUROC and
+    AUPRC are undefined, reported as NaN with a flag, not an error and not a number."""
+    pred = pd.DataFrame({"sample_id": list("abc"), "patient_id": list("abc"),
+                         "true_A": [0, 0, 0], "score_A": [0.1, 0.2, 0.3], "pred_A": [0, 0, 0],
+                         "sex": ["F", "M", "F"]})
+    t = pipeline.audit_run(pred, ["A"], _cfg("smoke"))
+    assert sorted(t["metric"]) == ["auprc", "auroc"]
+    assert t["estimate"].isna().all() and (t["labels_used"] == 0).all()
+    assert (t["flag"] == "no label has both classes").all()
+    long = tables.results_long(t.assign(strategy="medcam", dataset="nih"))
+    assert len(long) == 2 and long["estimate"].isna().all()
