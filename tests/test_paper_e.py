@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from compendium import cli
-from compendium.errors import ConfigError
+from compendium.errors import ConfigError, DataNotFoundError
 from compendium.papers.paper_e import STRATEGIES, pipeline, tables
 from compendium.papers.reported import load_reported
 from compendium.runner import resolve_params
@@ -164,7 +164,7 @@ def test_every_strategy_has_a_recipe_and_a_table():
     assert set(pipeline.OOD_STRATEGIES) == set(tables.TABLE3) | set(tables.TABLE4)
 
 
-def test_full_profile_with_every_input_refuses_before_any_work(tmp_path):
+def test_full_profile_checks_every_input_before_any_work(tmp_path):
     roots = {d: tmp_path / d for d in ("mimic-cxr", "mimic-iv-ehr", "nih", "vindr", "chexpert")}
     for p in roots.values():
         p.mkdir()
@@ -174,8 +174,9 @@ def test_full_profile_with_every_input_refuses_before_any_work(tmp_path):
     for p in weights.values():
         p.write_bytes(b"")
     as_map = lambda d: "{" + ", ".join(f"{k}: {v}" for k, v in d.items()) + "}"
-    with pytest.raises(ConfigError, match="every input is present, but training on the real "
-                                          "datasets .* is not implemented yet"):
+    _cfg("full", f"data_roots={as_map(roots)}", f"weights={as_map(weights)}").check()
+    del roots["mimic-iv-ehr"]
+    with pytest.raises(DataNotFoundError, match=r"data_roots.mimic-iv-ehr .* is not set"):
         _cfg("full", f"data_roots={as_map(roots)}", f"weights={as_map(weights)}").check()
 
 
@@ -204,3 +205,59 @@ def test_towers_and_fine_tuning_are_deterministic():
         for x, y in zip(a[s].module.state_dict().values(), b[s].module.state_dict().values()):
             assert torch.equal(x, y), s
     pd.testing.assert_frame_equal(pa, pb)
+
+
+def test_real_label_names_exist_in_each_dataset():
+    """The label_set reading's names, spelled as each real dataset spells them, are labels
+    its builder produces (CheXpert's 14 for MIMIC-CXR and CheXpert, NIH's 14, and the
+    VinBigData classes of the shipped VinDr-CXR table)."""
+    from compendium.cohorts import build_cohort
+    from compendium.cohorts.chexpert import CHEXPERT_LABELS
+    from compendium.cohorts.nih import NIH_LABELS
+    from compendium.papers.paper_e.spec import DATASET_LABELS, SHARED_LABELS
+
+    vindr = build_cohort("vindr-cxr").labels
+    have = {"mimic-cxr": CHEXPERT_LABELS, "chexpert": CHEXPERT_LABELS, "nih": NIH_LABELS,
+            "vindr": vindr}
+    for d, labels in DATASET_LABELS.items():
+        names = pipeline.REAL_LABEL_NAMES[d]
+        for lab in (*labels, *SHARED_LABELS):
+            assert names.get(lab, lab) in have[d], (d, lab)
+    assert pipeline.REAL_LABEL_NAMES["vindr"]["Effusion"] == "Pleural effusion"
+
+
+def test_ehr_window_ends_at_the_image(tmp_path):
+    """The EHR of a stay before its image: 2-hour bins from admission up to the image time
+    (the last ``ehr_hours / 2`` of them), a measurement after the image left out, bins
+    before admission filled with the normal value and mask 0 (hand-computed)."""
+    from compendium.cohorts.mimic_iv_ehr import NORMAL_VALUES, feature_names
+
+    (tmp_path / "1").mkdir()
+    pd.DataFrame({"Hours": [0.5, 3.0, 4.9, 6.0], "Heart Rate": [80, 90, 100, 200]}).to_csv(
+        tmp_path / "1" / "episode1_timeseries.csv", index=False)
+    row = pd.Series({"intime": pd.Timestamp("2150-01-01 00:00"),
+                     "timeseries_path": "1/episode1_timeseries.csv"})
+    w = pipeline._ehr_window(str(tmp_path), row, pd.Timestamp("2150-01-01 05:00"), hours=8)
+    names = feature_names()
+    hr, mask = names.index("Heart Rate"), names.index("mask->Heart Rate")
+    assert w.shape == (4, 76)
+    # bin 0 precedes admission; then [0, 2) h: 80, [2, 4): 90, [4, 6): 100 (200 at 6 h is
+    # after the image at 5 h)
+    assert w[:, hr].tolist() == [NORMAL_VALUES["Heart Rate"], 80, 90, 100]
+    assert w[:, mask].tolist() == [0, 1, 1, 1]
+    w2 = pipeline._ehr_window(str(tmp_path), row, pd.Timestamp("2150-01-01 05:00"), hours=4)
+    assert w2[:, hr].tolist() == [90, 100]
+
+
+def test_audit_of_a_split_without_a_defined_label_is_nan_with_a_flag():
+    """A test split where no label has both classes (small real splits): the macro AUROC and
+    AUPRC are undefined, reported as NaN with a flag, not an error and not a number."""
+    pred = pd.DataFrame({"sample_id": list("abc"), "patient_id": list("abc"),
+                         "true_A": [0, 0, 0], "score_A": [0.1, 0.2, 0.3], "pred_A": [0, 0, 0],
+                         "sex": ["F", "M", "F"]})
+    t = pipeline.audit_run(pred, ["A"], _cfg("smoke"))
+    assert sorted(t["metric"]) == ["auprc", "auroc"]
+    assert t["estimate"].isna().all() and (t["labels_used"] == 0).all()
+    assert (t["flag"] == "no label has both classes").all()
+    long = tables.results_long(t.assign(strategy="medcam", dataset="nih"))
+    assert len(long) == 2 and long["estimate"].isna().all()

@@ -156,15 +156,15 @@ def test_rehearse_paper_b(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.rehearsal
-def test_rehearse_paper_e_gets_to_the_refusal(tmp_path):
-    """Paper E's full path stops after its preflight (training on real data is not
-    implemented): every cohort is built from the rehearsal's files and every encoder loaded
-    by its real loader first, and the run refuses with its one line."""
+def test_rehearse_paper_e(tmp_path):
+    """Paper E's full path on miniature real layouts: every cohort built from the rehearsal's
+    files, every encoder loaded by its real loader, then the run (alignment and fine-tuning
+    on streamed images) with Tables 2-4 of real-path numbers and no per-patient row."""
     from compendium.rehearse.core import rehearse
     from compendium.runner import resolve_params
 
     summary = rehearse("paper_e", tmp_path)
-    assert "training on the real datasets" in summary["refused"] and not summary["output_dir"]
+    out = _check_run(summary, "paper_e")
     covers = "\n".join(summary["covers"])
     for cohort in ("mimic-iv-ehr", "mimic-cxr", "nih", "vindr-cxr", "chexpert"):
         assert f"{cohort} builder:" in covers
@@ -173,7 +173,11 @@ def test_rehearse_paper_e_gets_to_the_refusal(tmp_path):
     assert {"eva-x-tiny", "convirt", "gloria", "medclip-vit"} <= set(needed)
     for enc in needed:
         assert f"{enc}: built and loaded by its real loader" in covers
-    assert not (tmp_path / "results").exists()
+    long = pd.read_csv(f"{out}/tables/results_long.csv")
+    assert set(long["dataset"]) == {"mimic-cxr", "nih", "vindr", "chexpert"}
+    # a miniature test split may hold no label with both classes: its macro is NaN, flagged
+    assert long["estimate"].notna().any() and long["estimate"].dropna().between(0, 1).all()
+    assert "EHR" in pd.read_csv(f"{out}/tables/datasets.csv").columns
     _check_chapter(summary)
 
 

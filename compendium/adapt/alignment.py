@@ -319,7 +319,8 @@ class AlignSpec(Spec):
 
     ``objective``: ``medcam`` (eq. 8, ``use_global`` / ``use_local`` for the ablation, top
     ``k`` steps, temperature ``tau``), ``convirt``, ``vicreg``, ``align``; ``labels_loss``
-    (MedCLIP's soft targets) needs labels passed to the trainer.
+    (MedCLIP's soft targets) needs labels passed to the trainer; ``device``: where the
+    model trains (images may be streamed: read and preprocessed per batch).
     """
 
     objective: Objective = "medcam"
@@ -333,6 +334,7 @@ class AlignSpec(Spec):
     batch_size: int = 64
     seed: int = 0
     soft_targets: bool = False
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -374,6 +376,8 @@ def train_alignment(model: AlignmentModel, images: torch.Tensor, other: torch.Te
     if len(images) != len(other):
         raise ConfigError(f"images ({len(images)}) and the paired modality ({len(other)}) "
                           "must have the same rows")
+    dev = torch.device(spec.device)
+    model.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay)
     gen = torch.Generator().manual_seed(int(spec.seed))
@@ -392,8 +396,9 @@ def train_alignment(model: AlignmentModel, images: torch.Tensor, other: torch.Te
                 xi = images[idx]
                 if augment is not None:
                     xi = augment(xi, gen)
-                out = model(xi, other[idx])
-                loss = pair_loss(model, out, spec, None if labels is None else labels[idx])
+                out = model(xi.to(dev), other[idx].to(dev))
+                loss = pair_loss(model, out, spec,
+                                 None if labels is None else labels[idx].to(dev))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -116,7 +116,8 @@ def run_adaptation(encoder, data: dict[str, tuple[torch.Tensor, pd.DataFrame]],
                    method: Method = "lora", lora: LoraSpec | None = None,
                    mitigation: str = "none", attribute: str | None = None,
                    alpha: float | None = None, alphas: Sequence[float] = (0.5, 1.0, 2.0),
-                   batch_size: int = 64, seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
+                   batch_size: int = 64, seed: int = 0,
+                   num_workers: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Adapt ``encoder.visual`` (LoRA or full fine-tuning) with a linear head.
 
     Parameters
@@ -124,8 +125,10 @@ def run_adaptation(encoder, data: dict[str, tuple[torch.Tensor, pd.DataFrame]],
     encoder : Encoder
         Has ``.visual`` and ``embed_dim`` (and ``entry.lora_targets`` for LoRA defaults).
     data : dict
-        ``{"train"|"val"|"test": (images, rows)}``: preprocessed image tensors (N, C, H, W)
-        and their cohort rows.
+        ``{"train"|"val"|"test": (images, rows)}``: preprocessed image tensors (N, C, H, W),
+        or :class:`~compendium.imaging.dataset.StreamedImages` (read from the pixel cache
+        and preprocessed per batch: memory holds batches, not the split), and their cohort
+        rows.
     classes, task : label columns and task (see :func:`predictions_table`).
     spec : TrainSpec
         Training parameters (``spec.task`` is overridden by ``task``).
@@ -135,6 +138,8 @@ def run_adaptation(encoder, data: dict[str, tuple[torch.Tensor, pd.DataFrame]],
     alpha : float, optional
         Adversary strength (``None``: chosen among ``alphas`` on the validation split; each
         candidate is a full training run).
+    num_workers : int
+        DataLoader worker processes that read and preprocess batches (0: the main process).
 
     Returns
     -------
@@ -172,10 +177,11 @@ def run_adaptation(encoder, data: dict[str, tuple[torch.Tensor, pd.DataFrame]],
     ytr_t = ytr.astype(np.float32) if task != "multiclass" else ytr
     yva_t = yva.astype(np.float32) if task != "multiclass" else yva
     train_ds = DictDataset(xtr, ytr_t, weight=weight, group=group)
-    loaders = {"train": make_loader(train_ds, batch_size=batch_size, seed=seed, sampler=sampler),
+    loaders = {"train": make_loader(train_ds, batch_size=batch_size, seed=seed, sampler=sampler,
+                                    num_workers=num_workers),
                "val": make_loader(DictDataset(xva, yva_t), batch_size=batch_size,
-                                  shuffle=False)}
-    in_features = _infer_dim(encoder, torch.as_tensor(xtr))
+                                  shuffle=False, num_workers=num_workers)}
+    in_features = _infer_dim(encoder, torch.as_tensor(xtr[:2]))
 
     def train(a: float, run_dir: str) -> tuple[Classifier, History]:
         model = build_image_classifier(encoder, n_out, method=method, lora=lora,
@@ -202,7 +208,7 @@ def run_adaptation(encoder, data: dict[str, tuple[torch.Tensor, pd.DataFrame]],
     run_dir = str(Path(spec.run_dir) / "final") if spec.run_dir else ""
     model, history = train(a, run_dir)
     test_loader = make_loader(DictDataset(xte, np.zeros(len(xte), dtype=np.int64)),
-                              batch_size=batch_size, shuffle=False)
+                              batch_size=batch_size, shuffle=False, num_workers=num_workers)
     scores = predict_scores(model, test_loader, task, device=spec.device, amp=spec.amp)
     info["history"], info["model"] = history, model
     return predictions_table(rte, scores, classes, task,

@@ -49,7 +49,9 @@ def macro_auroc(y_true: np.ndarray, y_score: np.ndarray) -> float:
 class FinetuneSpec(Spec):
     """Paper E's fine-tuning: learning-rate grid, up to ``max_epochs`` epochs in batches of
     ``batch_size``, validation macro AUROC every ``eval_every`` epochs, early stopping after
-    ``patience`` evaluations without improvement, best-validation weights."""
+    ``patience`` evaluations without improvement, best-validation weights.  ``device``:
+    where the model trains (``"cpu"``, ``"cuda"``); images may be tensors or
+    :class:`~compendium.imaging.dataset.StreamedImages` (read and preprocessed per batch)."""
 
     lrs: list[float] = dataclasses.field(default_factory=lambda: [1e-2, 1e-3, 1e-5])
     max_epochs: int = 200
@@ -58,6 +60,7 @@ class FinetuneSpec(Spec):
     patience: int = 3
     weight_decay: float = 0.0
     seed: int = 0
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if not self.lrs or any(lr <= 0 for lr in self.lrs):
@@ -79,9 +82,12 @@ class FinetuneResult:
 @torch.no_grad()
 def predict_multilabel(model: nn.Module, x: torch.Tensor, *, batch_size: int = 256
                        ) -> np.ndarray:
-    """Sigmoid scores (n, L) of ``model`` (eval mode)."""
+    """Sigmoid scores (n, L) of ``model`` (eval mode, on the model's device); ``x`` a tensor
+    or streamed images, read ``batch_size`` rows at a time."""
     model.eval()
-    out = [torch.sigmoid(model(x[s:s + batch_size]).float()) for s in range(0, len(x), batch_size)]
+    dev = next(model.parameters()).device
+    out = [torch.sigmoid(model(x[s:s + batch_size].to(dev)).float()).cpu()
+           for s in range(0, len(x), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros((0, 0))
 
 
@@ -92,6 +98,8 @@ def _train_one(backbone: nn.Module, in_dim: int, n_labels: int, lr: float,
     model = nn.Sequential(copy.deepcopy(backbone), nn.Linear(in_dim, n_labels))
     for p in model.parameters():
         p.requires_grad_(True)
+    dev = torch.device(spec.device)
+    model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=spec.weight_decay)
     gen = torch.Generator().manual_seed(int(spec.seed))
     x, y = train
@@ -106,9 +114,10 @@ def _train_one(backbone: nn.Module, in_dim: int, n_labels: int, lr: float,
             if len(idx) < 2:
                 continue
             xb = x[idx] if augment is None else augment(x[idx], gen)
-            logits = model(xb)
-            per = F.binary_cross_entropy_with_logits(logits, y0[idx], reduction="none")
-            loss = (per * known[idx]).sum() / known[idx].sum().clamp(min=1)
+            logits = model(xb.to(dev))
+            kb = known[idx].to(dev)
+            per = F.binary_cross_entropy_with_logits(logits, y0[idx].to(dev), reduction="none")
+            loss = (per * kb).sum() / kb.sum().clamp(min=1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -131,12 +131,20 @@ class History:
 # ----------------------------------------------------------------------------- data
 
 class DictDataset(Dataset):
-    """Row-aligned tensors as a dataset of dict samples (``x``, ``y``, ``weight``, ``group``)."""
+    """Row-aligned tensors as a dataset of dict samples (``x``, ``y``, ``weight``, ``group``).
+
+    ``x`` may be a :class:`~compendium.imaging.dataset.StreamedImages` (images read from the
+    pixel cache and preprocessed per batch): the DataLoader then fetches each batch with one
+    read (``__getitems__``), so memory holds batches, not the split.
+    """
 
     def __init__(self, x, y, *, weight=None, group=None) -> None:
-        self.x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
-        if self.x.is_floating_point():
-            self.x = self.x.float()
+        if _streamed(x):
+            self.x = x
+        else:
+            self.x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
+            if self.x.is_floating_point():
+                self.x = self.x.float()
         self.y = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y)
         n = len(self.x)
         if len(self.y) != n:
@@ -160,6 +168,27 @@ class DictDataset(Dataset):
             item["group"] = self.group[i]
         return item
 
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, torch.Tensor]]:
+        """A batch of samples; streamed images are read and preprocessed in one call."""
+        if not _streamed(self.x):
+            return [self[i] for i in indices]
+        xs = self.x[list(indices)].float()
+        out = []
+        for j, i in enumerate(indices):
+            item = {"x": xs[j], "y": self.y[i]}
+            if self.weight is not None:
+                item["weight"] = self.weight[i]
+            if self.group is not None:
+                item["group"] = self.group[i]
+            out.append(item)
+        return out
+
+
+def _streamed(x) -> bool:
+    from ..imaging.dataset import StreamedImages
+
+    return isinstance(x, StreamedImages)
+
 
 class EpochSampler(torch.utils.data.Sampler):
     """Shuffles with a generator seeded by ``(seed, epoch)``: order independent of history."""
@@ -182,10 +211,17 @@ class EpochSampler(torch.utils.data.Sampler):
 
 def make_loader(dataset: Dataset, *, batch_size: int = 64, shuffle: bool = True,
                 seed: int = 0, sampler=None, num_workers: int = 0) -> DataLoader:
-    """A DataLoader whose order is a function of ``(seed, epoch)`` only."""
+    """A DataLoader whose order is a function of ``(seed, epoch)`` only.
+
+    ``num_workers`` processes read and preprocess batches (the sampler's order is drawn in
+    the main process, so the batches, and training, do not depend on it); they persist
+    across epochs."""
     if sampler is None:
         sampler = EpochSampler(len(dataset), seed=seed, shuffle=shuffle)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers)
+    if num_workers < 0:
+        raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      persistent_workers=num_workers > 0)
 
 
 # ----------------------------------------------------------------------------- losses

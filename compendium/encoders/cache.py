@@ -67,7 +67,15 @@ def rows_fingerprint(rows: Any) -> str:
             h.update("\x1f".join(map(str, rows[c].tolist())).encode())
     elif isinstance(rows, np.ndarray):
         h.update(str((rows.shape, rows.dtype.str)).encode())
-        h.update(np.ascontiguousarray(rows).tobytes())
+        # in blocks of rows: the digest of the whole array's bytes, without a copy of it
+        # (a memory-mapped pixel cache is read a block at a time)
+        if rows.ndim == 0:
+            h.update(np.ascontiguousarray(rows).tobytes())
+        else:
+            step = max(1, (64 << 20) // max(1, rows[:1].nbytes))
+            for s in range(0, len(rows), step):
+                # a C-contiguous block is hashed in place (no copy); others copied per block
+                h.update(np.ascontiguousarray(rows[s:s + step]))
     else:
         h.update("\x1f".join(map(str, list(rows))).encode())
     return h.hexdigest()

@@ -112,3 +112,99 @@ class CohortDataset(Dataset):
             img = self.transform(img)
         return {"img": img, "label": torch.from_numpy(self.labels[i].copy()),
                 "attrs": dict(self._attr_rows[i]), "idx": i}
+
+
+class StreamedImages:
+    """Rows of a uint8 pixel store read on demand and preprocessed per read: a lazy stand-in
+    for the float tensor ``transform(pixels[positions])`` that never builds that tensor.
+
+    Indexing follows a tensor's rows: ``s[i]`` gives one preprocessed image (C, H, W),
+    ``s[a:b]``, ``s[[i, j, ...]]`` or ``s[index_tensor]`` the preprocessed batch (B, C, H, W)
+    of those rows only (one read of the store per call, so a batch costs a batch's memory);
+    :meth:`subset` gives a lazy view of some rows (positions or a boolean mask).  ``len(s)``
+    is the number of rows.
+
+    Parameters
+    ----------
+    pixels : array-like
+        The uint8 store, (n, H, W) or (n, C, H, W): typically the memory-mapped cache of
+        :func:`~compendium.imaging.cache.cached_pixels`.  A ``numpy.memmap`` is reopened by
+        path when the object is pickled into a DataLoader worker (its data is not copied).
+    positions : sequence of int, optional
+        The store rows this object stands for, in order (default: all).
+    transform : callable, optional
+        uint8 batch -> float tensor (B, C, H, W), e.g. an encoder's ``preprocessor``; the
+        default scales to [0, 1] and adds a channel axis to grey images.
+
+    >>> s = StreamedImages(np.arange(32, dtype=np.uint8).reshape(2, 4, 4))
+    >>> tuple(s[:2].shape), tuple(s[1].shape), len(s.subset([1]))
+    ((2, 1, 4, 4), (1, 4, 4), 1)
+    """
+
+    def __init__(self, pixels, positions: Sequence[int] | None = None,
+                 transform: Callable | None = None) -> None:
+        self.pixels = pixels
+        n = len(pixels)
+        pos = np.arange(n) if positions is None else np.asarray(positions, dtype=np.int64)
+        if pos.ndim != 1 or (len(pos) and (pos.min() < 0 or pos.max() >= n)):
+            raise InputError(f"StreamedImages: positions must be row numbers in [0, {n})")
+        self.positions = pos
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def subset(self, rows) -> "StreamedImages":
+        """A lazy view of some of these rows: a boolean mask of ``len(self)`` or positions."""
+        rows = np.asarray(rows.cpu() if torch.is_tensor(rows) else rows)
+        if rows.dtype == bool:
+            if len(rows) != len(self):
+                raise InputError(f"mask of {len(rows)} rows for {len(self)} images")
+            rows = np.flatnonzero(rows)
+        return StreamedImages(self.pixels, self.positions[rows.astype(np.int64)],
+                              self.transform)
+
+    def read(self, rows) -> np.ndarray:
+        """The raw uint8 pixels of some of these rows (positions), one read of the store."""
+        pos = self.positions[np.asarray(rows, dtype=np.int64)]
+        if len(pos) == 0:
+            return np.zeros((0, *self.pixels.shape[1:]), dtype=np.uint8)
+        order = np.argsort(pos, kind="stable")       # the store is read in file order
+        out = np.empty((len(pos), *self.pixels.shape[1:]), dtype=np.uint8)
+        out[order] = np.asarray(self.pixels[pos[order]])
+        return out
+
+    def _apply(self, raw: np.ndarray) -> torch.Tensor:
+        if self.transform is not None:
+            return self.transform(raw)
+        x = torch.from_numpy(raw).float() / 255.0
+        return x[:, None] if x.ndim == 3 else x
+
+    def __getitem__(self, key) -> torch.Tensor:
+        if isinstance(key, (int, np.integer)) or (torch.is_tensor(key) and key.ndim == 0):
+            i = int(key)
+            if not -len(self) <= i < len(self):
+                raise IndexError(i)
+            return self._apply(self.read([i % len(self)]))[0]
+        if isinstance(key, slice):
+            rows = np.arange(len(self))[key]
+        else:
+            rows = np.asarray(key.cpu() if torch.is_tensor(key) else key)
+            if rows.dtype == bool:
+                raise InputError("index StreamedImages with positions; use subset(mask) for "
+                                 "a boolean mask")
+        return self._apply(self.read(rows))
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        mm = self.pixels
+        name = str(getattr(mm, "filename", "") or "")
+        if isinstance(mm, np.memmap) and name.endswith(".npy"):
+            state["pixels"] = ("memmap", name)    # reopened, not copied, in a worker
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        px = state["pixels"]
+        if isinstance(px, tuple) and px[:1] == ("memmap",):
+            state["pixels"] = np.load(px[1], mmap_mode="r")
+        self.__dict__.update(state)

@@ -65,7 +65,12 @@ BUDGET_KEYS = ("n_bootstrap", "n_permutations", "null_sims", "n_draws", "epochs"
                "n_per_class", "kmeans_n_init", "k_range", "umap_neighbors", "lightgbm",
                "n_slices", "slice_size", "min_group_size", "batch_size", "openi_reports",
                "openi_labelled", "mlp_epochs", "adversary_epochs", "baseline_epochs",
-               "mil_epochs", "sweep_points", "group_size", "learning_rates", "interval_sims")
+               "mil_epochs", "sweep_points", "group_size", "learning_rates", "interval_sims",
+                # Paper E: alignment / pretraining epochs, the learning-rate grid, the
+                # fine-tuning batch, its ablation grids, and the least rows of a validation
+                # or test split (Table 1's CheXpert 0.1 % is empty at miniature size)
+                "align_epochs", "pretrain_epochs", "lrs", "ft_batch_size", "ablation_k",
+                "ablation_tau", "min_eval_rows")
 
 
 PREPARERS: dict[str, Callable[..., Prepared]] = {}

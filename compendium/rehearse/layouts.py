@@ -211,8 +211,8 @@ def write_vindr(root: Path, images: np.ndarray, *, seed: int = 0, n_test: int = 
     raw = read_table(shipped_file("vinbigdata-train.csv.gz"), "vindr-cxr")
     rng = np.random.default_rng([seed, 29])
     chosen = list(rng.choice(sorted(raw["image_id"].unique()), len(images), replace=False))
+    labels = sorted(raw["class_name"].unique())   # every class, as the release's file has
     raw = raw[raw["image_id"].isin(set(chosen))]
-    labels = sorted(raw["class_name"].unique())
     wide = pd.crosstab([raw["image_id"], raw["rad_id"]], raw["class_name"]).clip(upper=1)
     wide = wide.reindex(columns=labels, fill_value=0).reset_index()
     test_ids = set(chosen[len(chosen) - n_test:]) if n_test else set()

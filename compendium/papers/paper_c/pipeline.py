@@ -203,25 +203,33 @@ def fit_predict(cohort, labels: pd.DataFrame, embedded: dict[str, np.ndarray],
 def _end_to_end(plan: ModelPlan, cohort, y: np.ndarray, cfg: PaperCSpec, *,
                 progress: bool) -> np.ndarray:
     """The supervised CNN trained end to end on the training images (validation loss picks
-    the epoch); scores of the validation and test images, in the cohort's order."""
+    the epoch); scores of the validation and test images, in the cohort's order.
+
+    The images stream from the memory-mapped pixel cache: each batch is read and
+    preprocessed when the loader asks for it (``num_workers`` processes), so memory holds a
+    few batches, never a split (MIMIC-CXR's 243,331 images at 224 px would be 36 GB as
+    float32)."""
     from ...adapt.finetune import run_adaptation
     from ...adapt.training import TrainSpec
-    from ...imaging import pixels
+    from ...imaging.cache import cached_pixels
+    from ...imaging.dataset import StreamedImages
     from ...runtime import resolve_device
 
     enc = load_plan_encoder(plan, cfg, progress=progress)
     t = cohort.table.assign(**{TARGET: y})
-    img = pixels(cohort, int(enc.entry.preprocess.size), progress=progress)
+    store = StreamedImages(cached_pixels(cohort, int(enc.entry.preprocess.size),
+                                         progress=progress), transform=enc.preprocessor)
     split = t["split"].to_numpy()
     ev = np.isin(split, ("val", "test"))
-    data = {"train": (enc.preprocess(img[split == "train"]), t[split == "train"]),
-            "val": (enc.preprocess(img[split == "val"]), t[split == "val"]),
-            "test": (enc.preprocess(img[ev]), t[ev])}
+    data = {"train": (store.subset(split == "train"), t[split == "train"]),
+            "val": (store.subset(split == "val"), t[split == "val"]),
+            "test": (store.subset(ev), t[ev])}
     spec = TrainSpec(epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, seed=cfg.seed,
                      device=str(resolve_device(cfg.device)), progress=progress,
                      patience=max(2, cfg.finetune_epochs // 3), threads=cfg.threads or None)
     table, _ = run_adaptation(enc, data, [TARGET], "binary", spec, method="finetune",
-                              batch_size=cfg.batch_size, seed=cfg.seed)
+                              batch_size=cfg.batch_size, seed=cfg.seed,
+                              num_workers=cfg.num_workers)
     return table["y_score"].to_numpy(dtype=float)
 
 

@@ -41,7 +41,8 @@ class PaperCSpec(PaperSpec, notebook="paper_c", paper_models=PAPER_MODELS, datas
         "synthetic_rows": Range(200, 10_000_000), "labelled_reports": Range(20, 10_000_000),
         "finetune_epochs": Range(1, 1000), "finetune_lr": Range(0, 1, lo_open=True),
         "logreg_C": Range(0, 1e6, lo_open=True), "openi_reports": Range(0, 100_000),
-        "openi_labelled": Range(20, 100_000), "text_batch_size": Range(1, 4096)}
+        "openi_labelled": Range(20, 100_000), "text_batch_size": Range(1, 4096),
+        "num_workers": Range(0, 256)}
 
     #: the paper's four classifiers (registry names): the supervised CNN and the heads on
     #: RAD-DINO, CXR-Foundation and DINOv2 embeddings
@@ -75,6 +76,9 @@ class PaperCSpec(PaperSpec, notebook="paper_c", paper_models=PAPER_MODELS, datas
     openi_labelled: int = 600
     #: sentences per batch of the text encoder
     text_batch_size: int = 64
+    #: processes that read and preprocess image batches while the CNN trains (0: the main
+    #: process; images stream from the pixel cache either way)
+    num_workers: int = 0
 
     def datasets_needed(self) -> list[str]:
         return list(self.DATASETS)

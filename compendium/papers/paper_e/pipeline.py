@@ -59,19 +59,30 @@ WORLD_OFFSET = {"mimic-cxr": 0, "nih": 11, "vindr": 23, "chexpert": 37, "corpus"
 
 @dataclasses.dataclass
 class Data:
-    """One dataset: its rows, labels, images (N, 1, S, S float), EHR (N, t, 76) or None."""
+    """One dataset: its rows, labels, images, EHR (N, t, 76) or None.
+
+    ``images``: the synthetic world's (N, 1, S, S) float tensor, or, under ``pixels: real``,
+    :class:`~compendium.imaging.dataset.StreamedImages` over the memory-mapped uint8 cache
+    (rows read and preprocessed per batch, by each model's own preprocessing)."""
 
     name: str
     rows: pd.DataFrame
     labels: tuple[str, ...]
-    images: torch.Tensor
+    images: Any
     ehr: torch.Tensor | None
     knobs: dict
 
-    def part(self, split: str) -> tuple[torch.Tensor, np.ndarray, pd.DataFrame]:
+    def part(self, split: str, transform=None) -> tuple[Any, np.ndarray, pd.DataFrame]:
+        """Images, label matrix and rows of a split; streamed images get ``transform``
+        (a model's preprocessing)."""
         m = (self.rows["split"] == split).to_numpy().copy()
         rows = self.rows[m].reset_index(drop=True)
-        return self.images[torch.from_numpy(m)], rows[list(self.labels)].to_numpy(float), rows
+        y = rows[list(self.labels)].to_numpy(float)
+        if _is_streamed(self.images):
+            x = self.images.subset(m)
+            x.transform = transform
+            return x, y, rows
+        return self.images[torch.from_numpy(m)], y, rows
 
     def ehr_part(self, split: str) -> torch.Tensor:
         if self.ehr is None:
@@ -81,13 +92,29 @@ class Data:
 
 @dataclasses.dataclass
 class Tower:
-    """A strategy's image tower (-> (B, out_dim)) after its pretraining."""
+    """A strategy's image tower (-> (B, out_dim)) after its pretraining; ``transform``: its
+    preprocessing of streamed images (``pixels: real``; None for the synthetic tensors)."""
 
     strategy: str
     module: nn.Module
     out_dim: int
     recipe: str
     history: list[float]
+    transform: Any = None
+
+
+def _is_streamed(x) -> bool:
+    from ...imaging.dataset import StreamedImages
+
+    return isinstance(x, StreamedImages)
+
+
+def _device(cfg: PaperESpec) -> str:
+    """Where training runs: the run's device under ``pixels: real``; the synthetic world
+    always trains on the CPU (its numbers do not depend on the machine)."""
+    from ...runtime import resolve_device
+
+    return str(resolve_device(cfg.device)) if cfg.pixels == "real" else "cpu"
 
 
 def _threads(cfg: PaperESpec):
@@ -185,8 +212,121 @@ def _check_labels(d: Data) -> None:
                               "min_eval_rows)")
 
 
+#: Registry cohort of each dataset under ``pixels: real``.
+COHORTS = {"mimic-cxr": "mimic-cxr", "nih": "nih", "vindr": "vindr-cxr",
+           "chexpert": "chexpert"}
+#: The ``label_set`` names (DATASET_LABELS, SHARED_LABELS) as each real dataset spells them
+#: (names not listed are spelled the same): MIMIC-CXR and CheXpert carry CheXpert's 14
+#: labels, VinDr-CXR its annotators' classes.
+REAL_LABEL_NAMES = {
+    "mimic-cxr": {"Effusion": "Pleural Effusion", "Opacity": "Lung Opacity"},
+    "chexpert": {"Effusion": "Pleural Effusion", "Opacity": "Lung Opacity"},
+    "vindr": {"Effusion": "Pleural effusion", "Opacity": "Lung Opacity",
+              "Nodule": "Nodule/Mass"},
+    "nih": {}}
+
+
 def _real_datasets(cfg: PaperESpec) -> dict[str, Data]:
-    raise ConfigError("pixels: real is refused by PaperESpec.check (not implemented yet)")
+    """The real datasets: MIMIC-CXR frontal images of the MIMIC-IV ICU stays they were taken
+    in (the ``mimic-iv-ehr`` builder's link: the last frontal image between admission and
+    discharge), with the stay's EHR of the ``ehr_hours`` before the image; NIH, VinDr-CXR and
+    CheXpert without EHR.  Each is split patient-wise with Table 1's fractions; labels are
+    the ``label_set`` reading's, renamed from each dataset's spelling; images stream from
+    the memory-mapped pixel cache at ``image_size`` px."""
+    from ...cohorts import build_cohort
+
+    roots = cfg.data_roots
+    out = {}
+    for d in cfg.datasets:
+        seed = cfg.seed + WORLD_OFFSET[d]
+        if d == "mimic-cxr":
+            cohort, ehr = _mimic_with_ehr(roots["mimic-cxr"], roots["mimic-iv-ehr"], cfg)
+        else:
+            cohort, ehr = build_cohort(COHORTS[d], root=roots[d], seed=cfg.world_seed), None
+        labels = labels_of(d, cfg)
+        names = REAL_LABEL_NAMES[d]
+        absent = [names.get(lab, lab) for lab in labels
+                  if names.get(lab, lab) not in cohort.table.columns]
+        if absent:
+            raise ConfigError(f"{DATASET_NAMES[d]}: no label column {absent[0]!r} in the "
+                              f"dataset (label_set: {cfg.label_set})")
+        rename = {names.get(lab, lab): lab for lab in labels}
+        t = cohort.table.rename(columns=rename)
+        # images without any label (a study missing from the label file) are left out; a
+        # finding the report does not mention is absent (CheXpert's blank; U-ones for -1)
+        keep = t[list(labels)].notna().any(axis=1).to_numpy()
+        t = t[keep].copy()
+        if ehr is not None:
+            ehr = ehr[torch.from_numpy(keep)]
+        t[list(labels)] = t[list(labels)].fillna(0.0)
+        t = t.drop(columns=["split"])
+        t["split"] = _split(t, SPLITS[d], cfg.min_eval_rows, seed)["split"].to_numpy()
+        cohort = dataclasses.replace(cohort, table=t.reset_index(drop=True),
+                                     labels=tuple(rename.get(lab, lab) for lab in cohort.labels))
+        out[d] = Data(d, cohort.table, labels, _stream(cohort, cfg), ehr, {})
+        _check_labels(out[d])
+    return out
+
+
+def _stream(cohort, cfg: PaperESpec):
+    """The cohort's images as streamed rows of the uint8 cache at ``image_size`` px."""
+    from ...imaging.cache import cached_pixels
+    from ...imaging.dataset import StreamedImages
+
+    return StreamedImages(cached_pixels(cohort, cfg.image_size, progress=False))
+
+
+def _mimic_with_ehr(cxr_root: str, ehr_root: str, cfg: PaperESpec):
+    """MIMIC-IV stays linked to their frontal MIMIC-CXR image, with the image's CheXpert
+    labels, and each stay's EHR window before the image (standardised with the training
+    stays' means)."""
+    from ...cohorts import build_cohort
+    from ...cohorts.mimic_iv_ehr import StayNormalizer
+
+    stays = build_cohort("mimic-iv-ehr", root=ehr_root, mimic_cxr=cxr_root, require_cxr=True,
+                         seed=cfg.world_seed)
+    if not len(stays.table):
+        raise ConfigError("mimic-iv-ehr: no stay has a frontal MIMIC-CXR image taken during "
+                          "it (check that both folders hold the same subjects)")
+    cxr = build_cohort("mimic-cxr", root=cxr_root, frontal_only=True, seed=cfg.world_seed,
+                       unmentioned="negative")
+    keep = ["sample_id", *[c for c in cxr.labels]]
+    labels = cxr.table[keep].rename(columns={"sample_id": "dicom_id"})
+    t = stays.table.drop(columns=["split"]).merge(labels, on="dicom_id", how="left")
+    t = t[t[list(cxr.labels)].notna().any(axis=1)].reset_index(drop=True)
+    if not len(t):
+        raise ConfigError("mimic-cxr: none of the linked images has a row in the CheXpert "
+                          "labels file")
+    root = stays.meta["ehr_root"]
+    series = [_ehr_window(root, r, r["cxr_time"], cfg.ehr_hours) for _, r in t.iterrows()]
+    t = t.assign(split="")
+    t["split"] = _split(t, SPLITS["mimic-cxr"], cfg.min_eval_rows, cfg.seed)["split"].to_numpy()
+    norm = StayNormalizer().fit([s for s, sp in zip(series, t["split"]) if sp == "train"])
+    ehr = torch.as_tensor(np.stack([norm.transform(s) for s in series]))
+    cohort = dataclasses.replace(stays, table=t, labels=tuple(cxr.labels))
+    return cohort, ehr
+
+
+def _ehr_window(ehr_root: str, row, at, hours: int) -> np.ndarray:
+    """The (hours / 2, 76) EHR of a stay (a row of the ``mimic-iv-ehr`` cohort under
+    ``ehr_root``) in the 2-hour bins before time ``at`` (the image): measurements after the
+    image are left out; bins before the stay began hold what the builder's imputation gives
+    a bin with no measurement yet (normal values, mask 0)."""
+    from pathlib import Path
+
+    from ...cohorts._common import read_table
+    from ...cohorts.mimic_iv_ehr import TIMESTEP_HOURS, discretize
+
+    steps = max(1, int(hours // TIMESTEP_HOURS))
+    ts = read_table(Path(ehr_root) / str(row["timeseries_path"]), "mimic-iv-ehr")
+    h = max((pd.Timestamp(at) - pd.Timestamp(row["intime"])) / pd.Timedelta(hours=1), 0.0)
+    hrs = pd.to_numeric(ts["Hours"], errors="coerce")
+    have = max(1, int(np.ceil(h / TIMESTEP_HOURS)))
+    arr = discretize(ts[hrs < h], max_hours=have * TIMESTEP_HOURS)[-steps:]
+    if len(arr) < steps:
+        empty = discretize(pd.DataFrame({"Hours": []}), max_hours=TIMESTEP_HOURS)
+        arr = np.concatenate([np.repeat(empty, steps - len(arr), axis=0), arr])
+    return arr.astype(np.float32)
 
 
 @dataclasses.dataclass
@@ -198,8 +338,12 @@ class Corpus:
     labels: np.ndarray
 
 
-def pretraining_corpus(cfg: PaperESpec) -> Corpus:
-    """The synthetic world's pretraining corpus (NIH-like ages and sexes, its own seed)."""
+def pretraining_corpus(cfg: PaperESpec) -> Corpus | None:
+    """The synthetic world's pretraining corpus (NIH-like ages and sexes, its own seed);
+    None under ``pixels: real``, where the image-only and image-text models come with their
+    released pretrained weights."""
+    if cfg.pixels == "real":
+        return None
     from ...encoders.toy import impression
     from ...synthetic import render_rows, synthetic_cxr
 
@@ -230,23 +374,54 @@ def _new_tower(encoder: str, cfg: PaperESpec, seed: int) -> tuple[nn.Module, int
     return m, m.out_dim
 
 
+class ImageTower(nn.Module):
+    """A registry encoder's image path as a module: preprocessed images -> its image
+    embedding (``encode_images``: the backbone's pooled output, and the projection where
+    the model has one, e.g. MedCLIP's and GLoRIA's)."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder.encode_images(x)
+
+
+def _real_tower(encoder: str, cfg: PaperESpec, seed: int):
+    """The image tower of a registry encoder (its released weights; ``resnet50-random``
+    random; a text tower, unused, is dropped), its output width and its preprocessing."""
+    from ...adapt.finetune import _output_dim
+    from ...encoders import load_encoder
+
+    enc = load_encoder(encoder, pretrained=cfg.pretrained,
+                       weights=cfg.weights.get(encoder) or None, seed=seed, progress=False)
+    if getattr(enc, "text_model", None) is not None:
+        enc.text_model = None
+    tower = ImageTower(enc)
+    for p in tower.parameters():
+        p.requires_grad_(True)
+    return tower, _output_dim(enc, tower), enc.preprocessor
+
+
 def align_spec(cfg: PaperESpec, **over: Any):
     from ...adapt.alignment import AlignSpec
 
     base = {"objective": "medcam", "k": cfg.k, "tau": cfg.tau, "epochs": cfg.align_epochs,
-            "lr": cfg.align_lr, "batch_size": 64, "seed": cfg.seed}
+            "lr": cfg.align_lr, "batch_size": 64, "seed": cfg.seed, "device": _device(cfg)}
     base.update(over)
     return AlignSpec(**base)
 
 
 def align_tower(tower: nn.Module, out_dim: int, mimic: Data, cfg: PaperESpec, *,
                 objective: str = "medcam", update: str | None = None,
-                attention: str | None = None, **over: Any) -> tuple[nn.Module, list[float]]:
+                attention: str | None = None, transform=None,
+                **over: Any) -> tuple[nn.Module, list[float]]:
     """A copy of ``tower`` aligned with MIMIC's training EHR (``objective``); returns the
-    adapted image encoder and the epoch losses."""
+    adapted image encoder and the epoch losses.  ``transform``: the tower's preprocessing
+    of streamed images."""
     from ...adapt.alignment import AlignmentModel, EHREncoder, train_alignment
 
-    x, _, _ = mimic.part("train")
+    x, _, _ = mimic.part("train", transform)
     e = mimic.ehr_part("train")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed + 7)
@@ -273,6 +448,8 @@ def pretrain_towers(data: dict[str, Data], corpus: Corpus, cfg: PaperESpec) -> d
     needed = list(cfg.strategies)
     if "medcam" in needed and "barlowtwins-cxr" not in needed:
         needed.insert(0, "barlowtwins-cxr")
+    if cfg.pixels == "real":
+        return _real_towers(needed, mimic, cfg)
     bow, _ = bag_of_words(corpus.reports)
     with _threads(cfg):
         for i, s in enumerate(needed):
@@ -310,11 +487,43 @@ def pretrain_towers(data: dict[str, Data], corpus: Corpus, cfg: PaperESpec) -> d
     return towers
 
 
+def _real_towers(needed: list[str], mimic: Data, cfg: PaperESpec) -> dict[str, Tower]:
+    """Under ``pixels: real``: the released weights are the image-only and image-text
+    pretraining; the image-EHR objectives train a random ResNet-50 on MIMIC's training
+    pairs; MedCAM aligns BarlowTwins-CXR's ResNet-50 (eq. 8)."""
+    towers: dict[str, Tower] = {}
+    with _threads(cfg):
+        for i, s in enumerate(needed):
+            _, _, how, encoder = STRATEGIES[s]
+            seed = cfg.seed + 1000 * (i + 1)
+            if s == "medcam":
+                base = towers["barlowtwins-cxr"]
+                mod, hist = align_tower(base.module, base.out_dim, mimic, cfg,
+                                        transform=base.transform)
+                towers[s] = Tower(s, mod.eval(), base.out_dim, _recipe(s, cfg), hist,
+                                  base.transform)
+                continue
+            mod, dim, pre = _real_tower(encoder, cfg, seed)
+            hist: list[float] = []
+            if how.startswith("image-ehr:"):
+                mod, hist = align_tower(mod, dim, mimic, cfg, objective=how.split(":")[1],
+                                        update="full", epochs=cfg.pretrain_epochs,
+                                        lr=cfg.pretrain_lr, transform=pre)
+            towers[s] = Tower(s, mod.eval(), dim, _recipe(s, cfg), hist, pre)
+    return towers
+
+
 def _recipe(strategy: str, cfg: PaperESpec) -> str:
     """What a strategy's tower is in this run (the stand-in's recipe under synthetic)."""
     _, shown, how, encoder = STRATEGIES[strategy]
     if cfg.pixels == "real":
-        return f"{encoder}"
+        what = {"supervised": "random init", "image": "released weights",
+                "medcam": f"released weights aligned with MIMIC-IV EHR (eq. 8, k={cfg.k}, "
+                          f"tau={cfg.tau:g}, {cfg.update} update)"}.get(how)
+        if what is None:
+            what = (f"{how.split(':')[1]} objective with MIMIC-IV EHR from random init"
+                    if how.startswith("image-ehr:") else "released weights")
+        return f"{encoder}: {what}"
     arch = ("tiny EVA ViT (dim 24)" if encoder == "eva-x-tiny" else
             "tiny EVA ViT (dim 48)" if encoder in ("eva-x-small", "medclip-vit") else
             f"small CNN (width {cfg.cnn_width})")
@@ -350,19 +559,20 @@ def finetune_spec(cfg: PaperESpec, lrs=None):
 
     return FinetuneSpec(lrs=list(lrs or cfg.lrs), max_epochs=cfg.max_epochs,
                         batch_size=cfg.ft_batch_size, eval_every=cfg.eval_every,
-                        patience=cfg.patience, seed=cfg.seed)
+                        patience=cfg.patience, seed=cfg.seed, device=_device(cfg))
 
 
 def finetune_predict(tower: nn.Module, out_dim: int, data: Data, cfg: PaperESpec, *,
-                     lrs=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     lrs=None, transform=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fine-tune ``tower`` on ``data``'s training split (validation selection) and return
-    the test split's predictions table and the learning-rate selection table."""
+    the test split's predictions table and the learning-rate selection table
+    (``transform``: the tower's preprocessing of streamed images)."""
     from ...adapt.multilabel import finetune_multilabel, predict_multilabel
     from ...adapt.predictions import predictions_table
 
-    xtr, ytr, _ = data.part("train")
-    xva, yva, _ = data.part("val")
-    xte, _, rte = data.part("test")
+    xtr, ytr, _ = data.part("train", transform)
+    xva, yva, _ = data.part("val", transform)
+    xte, _, rte = data.part("test", transform)
     with _threads(cfg):
         res = finetune_multilabel(tower, out_dim, (xtr, ytr), (xva, yva), finetune_spec(cfg, lrs))
         scores = predict_multilabel(res.model, xte)
@@ -383,7 +593,8 @@ def finetune_all(towers: dict[str, Tower], data: dict[str, Data], cfg: PaperESpe
     preds, sel = {}, []
     for s, d in runs_of(cfg):
         t = towers[s]
-        pred, selection = finetune_predict(t.module, t.out_dim, data[d], cfg)
+        pred, selection = finetune_predict(t.module, t.out_dim, data[d], cfg,
+                                           transform=t.transform)
         preds[(s, d)] = pred
         sel.append(selection.assign(strategy=s, dataset=d))
     return Evaluation(preds, pd.concat(sel, ignore_index=True))
@@ -421,6 +632,12 @@ def audit_run(pred: pd.DataFrame, labels, cfg: PaperESpec, *, attributes=None,
 
     attributes = cfg.attributes if attributes is None else attributes
     keep = defined_labels(pred, labels)
+    if not keep:   # no label has both classes here: the macro is undefined, not guessed
+        return pd.DataFrame([{"metric": m, "attribute": "all", "group": "all", "label": "macro",
+                              "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                              "n": len(pred), "flag": "no label has both classes",
+                              "kind": "overall", "labels_used": 0}
+                             for m in metrics if "gap" not in m])
     parts = [audit_predictions(restrict_labels(pred, labels, keep), task="multilabel",
                                attributes=[], metrics=[m for m in metrics if "gap" not in m],
                                n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
@@ -504,8 +721,9 @@ def _variant_run(base: Tower, mimic: Data, cfg: PaperESpec, variant: dict, lr: f
     over = {k: variant[k] for k in ("use_global", "use_local", "k", "tau") if k in variant}
     with _threads(cfg):
         mod, _ = align_tower(base.module, base.out_dim, mimic, cfg, update=variant.get("update"),
-                             attention=variant.get("attention"), **over)
-    pred, _ = finetune_predict(mod, base.out_dim, mimic, cfg, lrs=[lr])
+                             attention=variant.get("attention"), transform=base.transform,
+                             **over)
+    pred, _ = finetune_predict(mod, base.out_dim, mimic, cfg, lrs=[lr], transform=base.transform)
     return pred
 
 
@@ -558,7 +776,11 @@ def missingness(towers: dict[str, Tower], data: dict[str, Data], ev: Evaluation,
                 {"variant": "local only", "use_global": False}]
     rows = []
     runs = [("no alignment (control)", None, ev.predictions[("barlowtwins-cxr", "mimic-cxr")])]
-    for level in cfg.missing_levels:
+    if cfg.pixels == "real":
+        # real EHR: no knob sets a group's missingness; MedCAM as run, beside the control
+        runs.append(("global + local (MedCAM), the data's own EHR", None,
+                     ev.predictions[("medcam", "mimic-cxr")]))
+    for level in (cfg.missing_levels if cfg.pixels != "real" else []):
         world = mimic_with_missingness(mimic, float(level), cfg)
         measured = float(world.ehr_part("train")[..., 59:].mean())
         for v in variants:

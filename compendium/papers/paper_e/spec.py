@@ -104,7 +104,8 @@ class PaperESpec(PaperSpec, notebook="paper_e", paper_models=PAPER_MODELS, datas
     datasets: list[str] = field(default_factory=lambda: list(SPLITS))
     #: label set of each dataset's multi-label task (readings.yaml)
     label_set: str = "dataset"
-    #: image side of the synthetic world's images
+    #: image side: of the synthetic world's images; under pixels: real, of the uint8 pixel
+    #: cache the images stream from (each model's preprocessing resizes from it)
     image_size: int = 32
     #: rows of each synthetic dataset
     n_rows: dict[str, int] = field(default_factory=lambda: {
@@ -190,16 +191,6 @@ class PaperESpec(PaperSpec, notebook="paper_e", paper_models=PAPER_MODELS, datas
         for d, shift in self.ood_shift.items():
             Range(-3, 3).check(shift, f"ood_shift.{d}")
         _split_key(self.missing_group)
-
-    def check(self) -> None:
-        """The shared checks (every missing data folder and weight named in one error), then
-        the refusal of ``pixels: real``, whose training path is not implemented yet."""
-        super().check()
-        if self.pixels == "real":
-            raise ConfigError(
-                "paper_e: every input is present, but training on the real datasets (streamed "
-                "224 px images, MIMIC-IV stays linked to MIMIC-CXR) is not implemented yet; "
-                "the synthetic profiles (smoke, demo) run the whole pipeline")
 
     def strategy_rows(self) -> list[dict[str, Any]]:
         """One dict per strategy of the run: id, group, shown name, pretraining, encoder."""
