@@ -122,20 +122,23 @@ def test_f1_variance_interval_coverage():
 
 def test_group_ece_and_auprc_percentile_coverage():
     """One group's ECE and AUPRC keep percentile intervals: in a group of 300 rows they
-    cover a miscalibrated score's true values about 95% of the time (within 3 Monte-Carlo
-    standard errors of 80 groups: 0.07), but the ECE's interval almost never holds the true
-    ECE of a calibrated score (near 0: the estimate is biased upward), nor in a group of 13
-    rows a miscalibrated one's (what the glossary tells a reader)."""
+    cover a miscalibrated score's true values about 93-94% of the time (the evidence table:
+    0.943 with 1000 resamples; 200 here; within 3 Monte-Carlo standard errors of 400 groups:
+    0.038), but the ECE's interval almost never holds the true ECE of a calibrated score
+    (near 0: the estimate is biased upward), nor in a group of 13 rows a miscalibrated
+    one's (what the glossary tells a reader)."""
     scen = coverage.SCORE_SCENARIOS
     big = [s for s in scen if s.n == 300]
     small = [s for s in scen if s.n == 13]
-    t = coverage.group_metric_table(big + small, n_sim=80, n_bootstrap=200, truth_rows=100_000,
-                                    seed=3).set_index(["scenario", "statistic"])
-    tol = 3 * np.sqrt(0.95 * 0.05 / 80)
+    n_sim = 400
+    t = coverage.group_metric_table(big + small, n_sim=n_sim, n_bootstrap=200,
+                                    truth_rows=100_000, seed=3
+                                    ).set_index(["scenario", "statistic"])
+    tol = 3 * np.sqrt(0.93 * 0.07 / n_sim)
     mis = next(s.name for s in big if not s.calibrated)
     cal = next(s.name for s in big if s.calibrated)
     for m in ("ece", "auprc"):
-        assert t.loc[(mis, m), "coverage"] >= 0.95 - tol, m
+        assert t.loc[(mis, m), "coverage"] >= 0.93 - tol, m
     assert t.loc[(cal, "ece"), "coverage"] < 0.2
     assert t.loc[(cal, "ece"), "mean_estimate"] > t.loc[(cal, "ece"), "truth"]
     assert t.loc[(small[0].name, "ece"), "coverage"] < 0.8

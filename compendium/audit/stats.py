@@ -466,13 +466,8 @@ def simultaneous_band(estimate: np.ndarray, boot: np.ndarray, *, level: float = 
     True
     """
     est = np.asarray(estimate, dtype=float)
-    boot = np.asarray(boot, dtype=float)
+    se, tmax = _max_t(est, boot)
     with np.errstate(invalid="ignore", divide="ignore"):
-        se = np.nanstd(boot, axis=-1) if boot.shape[-1] else np.full(est.shape, np.nan)
-        t = np.abs(boot - est[..., None]) / np.where(se > 0, se, np.nan)[..., None]
-        t = np.where(np.isfinite(t), t, -np.inf)
-        tmax = t.max(axis=-2)                               # (..., B)
-        tmax = np.where(np.isfinite(tmax), tmax, np.nan)
         c = np.nanquantile(tmax, level, axis=-1) if tmax.shape[-1] else np.nan
     c = np.where(np.isfinite(c), c, 0.0)[..., None]
     half = np.where(se > 0, c * se, 0.0)
@@ -480,18 +475,25 @@ def simultaneous_band(estimate: np.ndarray, boot: np.ndarray, *, level: float = 
     return np.where(ok, est - half, np.nan), np.where(ok, est + half, np.nan)
 
 
-def maxt_critical(estimate: np.ndarray, boot: np.ndarray, *, level: float = 0.95
-                  ) -> tuple[float, np.ndarray]:
-    """The critical value ``c`` and the standard errors ``se`` of :func:`simultaneous_band`
-    for components ``estimate`` (J,) with resamples ``boot`` (J, B)."""
-    est = np.asarray(estimate, dtype=float)
+def _max_t(est: np.ndarray, boot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Standard errors ``se`` (..., J) of the resamples ``boot`` (..., J, B) and the
+    bootstrap max-t statistic ``max_j |boot_j - est_j| / se_j`` (..., B), NaN where no
+    component is defined."""
     boot = np.asarray(boot, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         se = np.nanstd(boot, axis=-1) if boot.shape[-1] else np.full(est.shape, np.nan)
         t = np.abs(boot - est[..., None]) / np.where(se > 0, se, np.nan)[..., None]
         t = np.where(np.isfinite(t), t, -np.inf)
-        tmax = t.max(axis=0)
-        tmax = np.where(np.isfinite(tmax), tmax, np.nan)
+        tmax = t.max(axis=-2)
+    return se, np.where(np.isfinite(tmax), tmax, np.nan)
+
+
+def maxt_critical(estimate: np.ndarray, boot: np.ndarray, *, level: float = 0.95
+                  ) -> tuple[float, np.ndarray]:
+    """The critical value ``c`` and the standard errors ``se`` of :func:`simultaneous_band`
+    for components ``estimate`` (J,) with resamples ``boot`` (J, B)."""
+    se, tmax = _max_t(np.asarray(estimate, dtype=float), boot)
+    with np.errstate(invalid="ignore", divide="ignore"):
         c = np.nanquantile(tmax, level) if np.isfinite(tmax).any() else np.nan
     return (float(c) if np.isfinite(c) else 0.0), se
 
