@@ -226,6 +226,38 @@ def test_real_label_names_exist_in_each_dataset():
     assert pipeline.REAL_LABEL_NAMES["vindr"]["Effusion"] == "Pleural effusion"
 
 
+@pytest.mark.parametrize("policy", ["ones", "zeros"])
+def test_uncertain_labels_reading_reaches_the_chexpert_builders(policy, monkeypatch):
+    """Under pixels: real the ``uncertain_labels`` reading is the uncertainty policy of the
+    MIMIC-CXR and CheXpert builders (the builders' own tests check what each policy does);
+    a policy that is not a candidate (U-Ignore would need a masked loss) is refused."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    import compendium.cohorts as cohorts
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def fake(name, **kw):
+        seen[name] = kw
+        if name == "mimic-iv-ehr":
+            return SimpleNamespace(table=pd.DataFrame({"dicom_id": ["d1"]}))
+        raise Stop
+
+    monkeypatch.setattr(cohorts, "build_cohort", fake)
+    cfg = resolve_params("paper_e", "smoke", overrides=[f"uncertain_labels={policy}"])
+    for d, roots in (("chexpert", {"chexpert": "/c"}),
+                     ("mimic-cxr", {"mimic-cxr": "/m", "mimic-iv-ehr": "/e"})):
+        with pytest.raises(Stop):
+            pipeline._real_datasets(dataclasses.replace(cfg, datasets=[d], data_roots=roots))
+        assert seen[d]["uncertainty"] == policy
+    with pytest.raises(ConfigError, match="uncertain_labels"):
+        resolve_params("paper_e", "smoke", overrides=["uncertain_labels=ignore"]).check()
+
+
 def test_ehr_window_ends_at_the_image(tmp_path):
     """The EHR of a stay before its image: 2-hour bins from admission up to the image time
     (the last ``ehr_hours / 2`` of them), a measurement after the image left out, bins

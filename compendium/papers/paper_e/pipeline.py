@@ -242,7 +242,9 @@ def _real_datasets(cfg: PaperESpec) -> dict[str, Data]:
         if d == "mimic-cxr":
             cohort, ehr = _mimic_with_ehr(roots["mimic-cxr"], roots["mimic-iv-ehr"], cfg)
         else:
-            cohort, ehr = build_cohort(COHORTS[d], root=roots[d], seed=cfg.world_seed), None
+            extra = {"uncertainty": cfg.uncertain_labels} if d == "chexpert" else {}
+            cohort, ehr = build_cohort(COHORTS[d], root=roots[d], seed=cfg.world_seed,
+                                       **extra), None
         labels = labels_of(d, cfg)
         names = REAL_LABEL_NAMES[d]
         absent = [names.get(lab, lab) for lab in labels
@@ -253,7 +255,8 @@ def _real_datasets(cfg: PaperESpec) -> dict[str, Data]:
         rename = {names.get(lab, lab): lab for lab in labels}
         t = cohort.table.rename(columns=rename)
         # images without any label (a study missing from the label file) are left out; a
-        # finding the report does not mention is absent (CheXpert's blank; U-ones for -1)
+        # finding the report does not mention is absent (CheXpert's blank; -1 as the
+        # uncertain_labels reading says)
         keep = t[list(labels)].notna().any(axis=1).to_numpy()
         t = t[keep].copy()
         if ehr is not None:
@@ -289,7 +292,7 @@ def _mimic_with_ehr(cxr_root: str, ehr_root: str, cfg: PaperESpec):
         raise ConfigError("mimic-iv-ehr: no stay has a frontal MIMIC-CXR image taken during "
                           "it (check that both folders hold the same subjects)")
     cxr = build_cohort("mimic-cxr", root=cxr_root, frontal_only=True, seed=cfg.world_seed,
-                       unmentioned="negative")
+                       unmentioned="negative", uncertainty=cfg.uncertain_labels)
     keep = ["sample_id", *[c for c in cxr.labels]]
     labels = cxr.table[keep].rename(columns={"sample_id": "dicom_id"})
     t = stays.table.drop(columns=["split"]).merge(labels, on="dicom_id", how="left")

@@ -104,6 +104,9 @@ class PaperESpec(PaperSpec, notebook="paper_e", paper_models=PAPER_MODELS, datas
     datasets: list[str] = field(default_factory=lambda: list(SPLITS))
     #: label set of each dataset's multi-label task (readings.yaml)
     label_set: str = "dataset"
+    #: pixels: real: CheXpert's uncertain (-1) labels of MIMIC-CXR and CheXpert as positive
+    #: (ones) or negative (zeros) (readings.yaml); an unmentioned finding is negative
+    uncertain_labels: str = "ones"
     #: image side: of the synthetic world's images; under pixels: real, of the uint8 pixel
     #: cache the images stream from (each model's preprocessing resizes from it)
     image_size: int = 32
