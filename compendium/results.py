@@ -46,6 +46,7 @@ SOURCES = {
     "paper": "numbers the paper reports, read from its reported.yaml",
     "simulation": "the compendium's own simulation, synthetic under every profile",
     "params": "this run's settings",
+    "reference": "the compendium's definitions (no data)",
 }
 
 
@@ -69,7 +70,7 @@ def provenance(source: str, *, profile: str | None = None, synthetic: bool = Tru
     >>> provenance("run", profile="demo", knobs="default")
     'Source: this run on the synthetic world, not real patients (profile demo, bias knobs default).'
     >>> provenance("paper+run", profile="full", synthetic=False)
-    'Source: numbers reported by the paper, beside this run on your data (profile full).'
+    'Source: what the paper reports, beside this run on your data (profile full).'
     """
     parts = source.split("+") if isinstance(source, str) else [source]
     unknown = [p for p in parts if p not in SOURCES]
@@ -85,9 +86,10 @@ def provenance(source: str, *, profile: str | None = None, synthetic: bool = Tru
         run = "this run on your data" + (f" ({prof})" if prof else "")
     text = {"run": run,
             "metadata": "real dataset metadata, not synthetic",
-            "paper": "numbers reported by the paper",
+            "paper": "what the paper reports",
             "simulation": "our simulation, synthetic under every profile",
-            "params": "this run's settings" + (f" ({prof})" if prof else "")}
+            "params": "this run's settings" + (f" ({prof})" if prof else ""),
+            "reference": "the compendium's definitions, no data"}
     return "Source: " + ", beside ".join(text[p] for p in parts) + "."
 
 
