@@ -113,8 +113,8 @@ class TableView:
         (its CSV holds them all).
     """
 
-    def __init__(self, df, *, caption: str = "", source: str = "", headers: Mapping[str, str] | None = None,
-                 max_rows: int = MAX_ROWS):
+    def __init__(self, df, *, caption: str = "", source: str = "",
+                 headers: Mapping[str, str] | None = None, max_rows: int = MAX_ROWS):
         import pandas as pd
 
         if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None \

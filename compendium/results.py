@@ -67,10 +67,12 @@ def provenance(source: str, *, profile: str | None = None, synthetic: bool = Tru
 
     Examples
     --------
-    >>> provenance("run", profile="demo", knobs="default")
-    'Source: this run on the synthetic world, not real patients (profile demo, bias knobs default).'
+    >>> provenance("run", profile="smoke", knobs="zero")[:60]
+    'Source: this run on the synthetic world, not real patients ('
+    >>> provenance("run", profile="smoke", knobs="zero")[60:]
+    'profile smoke, bias knobs zero).'
     >>> provenance("paper+run", profile="full", synthetic=False)
-    'Source: what the paper reports, beside this run on your data (profile full).'
+    'Sources: what the paper reports; this run on your data (profile full).'
     """
     parts = source.split("+") if isinstance(source, str) else [source]
     unknown = [p for p in parts if p not in SOURCES]
@@ -90,7 +92,8 @@ def provenance(source: str, *, profile: str | None = None, synthetic: bool = Tru
             "simulation": "our simulation, synthetic under every profile",
             "params": "this run's settings" + (f" ({prof})" if prof else ""),
             "reference": "the compendium's definitions, no data"}
-    return "Source: " + ", beside ".join(text[p] for p in parts) + "."
+    lead = "Sources: " if len(parts) > 1 else "Source: "
+    return lead + "; ".join(text[p] for p in parts) + "."
 
 
 def suppress_small_cells(df, min_cell: int = MIN_CELL_COUNT, *, counts=None):

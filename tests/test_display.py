@@ -100,7 +100,7 @@ def test_a_run_table_says_synthetic_under_demo_and_your_data_under_full(tmp_path
 
     demo = Results(tmp_path / "demo", glue=False, profile="demo", knobs="default")
     text = _caption(demo, "run")
-    assert text.startswith("One number. Source: ")
+    assert text.startswith("One number. Source: this run")
     assert "synthetic world, not real patients" in text and "profile demo" in text
     assert "bias knobs default" in text and "your data" not in text
     full = Results(tmp_path / "full", glue=False, profile="full")
@@ -125,7 +125,7 @@ def test_metadata_paper_and_simulation_sources_do_not_depend_on_the_profile(tmp_
         assert "synthetic under every profile" in _caption(out, "simulation")
         assert "paper reports" in _caption(out, "paper")
     both = _caption(Results(None, glue=False, profile="smoke"), "paper+run")
-    assert "what the paper reports, beside this run on the synthetic world" in both
+    assert "Sources: what the paper reports; this run on the synthetic world" in both
     # no profile given: the run's numbers are still called synthetic, never real
     assert "synthetic world" in Results(None, glue=False).provenance("run")
 
