@@ -168,10 +168,15 @@ def describe_knobs(knobs: Any) -> str:
 
 def caption_knobs(knobs: Any) -> str:
     """The bias knobs as a table's source line names them: a preset by its name
-    (``default``, ``zero``), a mapping by :func:`describe_knobs` (without backticks)."""
+    (``default``, ``zero``), a mapping by :func:`describe_knobs` (without backticks).
+
+    >>> caption_knobs({"sex=F": {"soft_tissue": 0.5}})
+    'sex=F soft_tissue 0.5'
+    """
     if isinstance(knobs, str):
         return knobs
-    return describe_knobs(knobs).replace("`", "")
+    text = describe_knobs(knobs).replace("`", "")
+    return text[1:-1] if text.startswith("(") and text.endswith(")") else text
 
 
 def show_banner(cfg: NotebookSpec) -> None:

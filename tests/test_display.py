@@ -106,6 +106,11 @@ def test_a_run_table_says_synthetic_under_demo_and_your_data_under_full(tmp_path
     full = Results(tmp_path / "full", glue=False, profile="full")
     text = _caption(full, "run")
     assert "your data (profile full)" in text and "synthetic" not in text
+    # a run with knobs of its own names them (no nested parentheses)
+    spec = resolve_params("paper_c", "smoke", overrides=["knobs={sex=F: {soft_tissue: 0.5}}"])
+    _, out = setup("paper_c", {k: getattr(spec, k) for k in spec.field_names()}, banner=False)
+    assert "bias knobs sex=F soft_tissue 0.5)" in out.provenance("run")
+    assert "((" not in out.provenance("run") and "))" not in out.provenance("run")
     # setup's writer knows the run: a paper under demo is synthetic, under full real;
     # a lesson's full profile is a larger synthetic run
     for name, profile, synthetic in (("paper_a", "demo", True), ("paper_a", "full", False),
