@@ -102,7 +102,10 @@ class TableView:
         The table; a named or non-default index becomes the first column(s), a plain
         0..n-1 index is dropped.
     caption : str, optional
-        Shown above the table.
+        Shown above the table: what it shows.
+    source : str, optional
+        Where its numbers come from (:func:`compendium.results.provenance`), shown in the
+        caption after ``caption``.
     headers : mapping, optional
         Column name -> header, for names :func:`readable_header` cannot read.
     max_rows : int
@@ -110,8 +113,8 @@ class TableView:
         (its CSV holds them all).
     """
 
-    def __init__(self, df, *, caption: str = "", headers: Mapping[str, str] | None = None,
-                 max_rows: int = MAX_ROWS):
+    def __init__(self, df, *, caption: str = "", source: str = "",
+                 headers: Mapping[str, str] | None = None, max_rows: int = MAX_ROWS):
         import pandas as pd
 
         if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None \
@@ -120,6 +123,7 @@ class TableView:
         self.n_rows = len(df)
         self.df = df.iloc[:max_rows].reset_index(drop=True)
         self.caption = caption
+        self.source = source
         self.headers = dict(headers or {})
 
     def header(self, name: Any) -> str:
@@ -134,8 +138,11 @@ class TableView:
         numeric = [self.df.iloc[:, i].map(_is_number).all() and len(self.df) > 0
                    for i in range(self.df.shape[1])]
         out = ['<div class="compendium-table-wrap"><table class="compendium-table">']
-        if self.caption:
-            out.append(f"<caption>{html.escape(self.caption)}</caption>")
+        if self.caption or self.source:
+            source = (f'<span class="compendium-table-source">{html.escape(self.source)}</span>'
+                      if self.source else "")
+            out.append(f"<caption>{html.escape(self.caption)}"
+                       f"{' ' if self.caption and source else ''}{source}</caption>")
         out.append("<thead><tr>" + "".join(f'<th scope="col">{html.escape(self.header(c))}</th>'
                                            for c in self.df.columns) + "</tr></thead><tbody>")
         for row in self.cells():
@@ -156,7 +163,8 @@ class TableView:
         text = shown.to_string(index=False) if len(shown.columns) else "(empty table)"
         if self.n_rows > len(self.df):
             text += f"\n(first {len(self.df):,} of {self.n_rows:,} rows)"
-        return f"{self.caption}\n{text}" if self.caption else text
+        title = " ".join(t for t in (self.caption, self.source) if t)
+        return f"{title}\n{text}" if title else text
 
     def _repr_pretty_(self, p, cycle) -> None:
         p.text(repr(self))

@@ -19,7 +19,7 @@ import importlib
 import importlib.util
 import logging
 import pkgutil
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, ClassVar, Literal, Mapping
 
 from .config import SEED_MAX, Spec, ranged
 from .registry import Registry
@@ -33,6 +33,10 @@ Profile = Literal["smoke", "demo", "full"]
 class NotebookSpec(Spec):
     """Fields every notebook has.  Subclasses add their own (with defaults)."""
 
+    #: True for a notebook whose data are synthetic under every profile (its ``full`` is a
+    #: larger synthetic run): lessons, the glossary, the synthetic world, the demos
+    SYNTHETIC_ONLY: ClassVar[bool] = False
+
     #: the parameter profile (set by ``compendium run --profile``): smoke, demo or full
     profile: Profile = "demo"
     #: seed of every random step of the run (splits, training, bootstrap, permutations)
@@ -40,6 +44,12 @@ class NotebookSpec(Spec):
 
     #: folder the run writes its tables, figures and values to (set by the runner)
     output_dir: str = ""
+
+    def synthetic_data(self) -> bool:
+        """Whether this run's own numbers come from the synthetic world (the banner and
+        every table's source line say so): under ``smoke`` and ``demo``, and under ``full``
+        for a :attr:`SYNTHETIC_ONLY` notebook; papers override it (``pixels``)."""
+        return self.SYNTHETIC_ONLY or self.profile != "full"
 
     def check(self) -> None:
         """Fail fast, before a kernel starts, when data or weights the run needs are missing.
@@ -116,13 +126,17 @@ def setup(name: str, namespace: Mapping[str, Any], *, banner: bool = True,
     if banner:
         show_banner(cfg)
     min_cell = getattr(cfg, "min_cell_count", MIN_CELL_COUNT) if cfg.profile == "full" else None
-    return cfg, Results(cfg.output_dir or None, min_cell=min_cell)
+    synthetic = cfg.synthetic_data()
+    knobs = getattr(cfg, "knobs", None)
+    return cfg, Results(cfg.output_dir or None, min_cell=min_cell, profile=cfg.profile,
+                        synthetic=synthetic,
+                        knobs=caption_knobs(knobs) if synthetic and knobs is not None else "")
 
 
 def profile_banner(cfg: NotebookSpec) -> str:
     """Markdown text stating where this run's data come from."""
     knobs = getattr(cfg, "knobs", None)
-    if cfg.profile == "full":
+    if not cfg.synthetic_data():
         return (
             "**Profile `full`**: real data and real pretrained weights from local paths. "
             "Only aggregate results are shown."
@@ -150,6 +164,19 @@ def describe_knobs(knobs: Any) -> str:
             groups.append(f"`{group}` " + ", ".join(set_))
     name = f"`{knobs}` " if isinstance(knobs, str) else ""
     return name + ("(" + "; ".join(groups) + ")" if groups else "(none: every knob is zero)")
+
+
+def caption_knobs(knobs: Any) -> str:
+    """The bias knobs as a table's source line names them: a preset by its name
+    (``default``, ``zero``), a mapping by :func:`describe_knobs` (without backticks).
+
+    >>> caption_knobs({"sex=F": {"soft_tissue": 0.5}})
+    'sex=F soft_tissue 0.5'
+    """
+    if isinstance(knobs, str):
+        return knobs
+    text = describe_knobs(knobs).replace("`", "")
+    return text[1:-1] if text.startswith("(") and text.endswith(")") else text
 
 
 def show_banner(cfg: NotebookSpec) -> None:

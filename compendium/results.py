@@ -38,6 +38,64 @@ ROW_ID_COLUMNS = ("sample_id", "patient_id", "subject_id", "study_id", "dicom_id
                   "Image Index", "Patient ID", "Path")
 
 
+#: Where a table's numbers come from (``Results.table(..., source=...)``); two joined by
+#: ``+`` (``"paper+run"``) when a table sets one beside the other.
+SOURCES = {
+    "run": "computed in this run: synthetic under smoke and demo, your data under full",
+    "metadata": "real dataset metadata rows (no pixels), real under every profile",
+    "paper": "numbers the paper reports, read from its reported.yaml",
+    "simulation": "the compendium's own simulation, synthetic under every profile",
+    "params": "this run's settings",
+    "reference": "the compendium's definitions (no data)",
+}
+
+
+def provenance(source: str, *, profile: str | None = None, synthetic: bool = True,
+               knobs: str = "") -> str:
+    """The sentence a table's caption ends with: where its numbers come from.
+
+    Parameters
+    ----------
+    source : str
+        One of :data:`SOURCES`, or two joined by ``+`` (``"paper+run"``).
+    profile : str, optional
+        The run's profile (named in the sentence where the numbers depend on it).
+    synthetic : bool
+        Whether this run's own numbers come from the synthetic world (``"run"``).
+    knobs : str
+        The synthetic world's bias knobs, as the caption names them.
+
+    Examples
+    --------
+    >>> provenance("run", profile="smoke", knobs="zero")[:60]
+    'Source: this run on the synthetic world, not real patients ('
+    >>> provenance("run", profile="smoke", knobs="zero")[60:]
+    'profile smoke, bias knobs zero).'
+    >>> provenance("paper+run", profile="full", synthetic=False)
+    'Sources: what the paper reports; this run on your data (profile full).'
+    """
+    parts = source.split("+") if isinstance(source, str) else [source]
+    unknown = [p for p in parts if p not in SOURCES]
+    if unknown or not parts or len(set(parts)) < len(parts) or len(parts) > 2:
+        raise ValueError(f"table source {source!r} is not one of {', '.join(SOURCES)} "
+                         "(or two of them joined by '+', e.g. 'paper+run')")
+    prof = f"profile {profile}" if profile else ""
+    if synthetic:
+        setting = ", ".join(s for s in (prof, f"bias knobs {knobs}" if knobs else "") if s)
+        run = ("this run on the synthetic world, not real patients"
+               + (f" ({setting})" if setting else ""))
+    else:
+        run = "this run on your data" + (f" ({prof})" if prof else "")
+    text = {"run": run,
+            "metadata": "real dataset metadata, not synthetic",
+            "paper": "what the paper reports",
+            "simulation": "our simulation, synthetic under every profile",
+            "params": "this run's settings" + (f" ({prof})" if prof else ""),
+            "reference": "the compendium's definitions, no data"}
+    lead = "Sources: " if len(parts) > 1 else "Source: "
+    return lead + "; ".join(text[p] for p in parts) + "."
+
+
 def suppress_small_cells(df, min_cell: int = MIN_CELL_COUNT, *, counts=None):
     """A copy of ``df`` whose counts below ``min_cell`` (but above 0) read ``<min_cell``.
 
@@ -96,27 +154,42 @@ class Results:
         Small-cell suppression: counts below this are written and shown as ``<min_cell``
         in every table (:func:`suppress_small_cells`).  ``setup`` sets it under the
         ``full`` profile (real data) to the spec's ``min_cell_count`` (default 10).
+    profile : str, optional
+        The run's profile, named in every table's source line (:func:`provenance`).
+    synthetic : bool, optional
+        Whether the run's own numbers come from the synthetic world; default: unless the
+        profile is ``full`` (``setup`` passes the spec's ``synthetic_data()``).
+    knobs : str
+        The synthetic world's bias knobs as a caption names them (``setup``: from
+        :func:`~compendium.notebook.caption_knobs`).
     """
 
     def __init__(self, output_dir: str | Path | None, *, glue: bool = True, prefix: str = "",
-                 min_cell: int | None = None) -> None:
+                 min_cell: int | None = None, profile: str | None = None,
+                 synthetic: bool | None = None, knobs: str = "") -> None:
         self.output_dir = Path(output_dir) if output_dir else None
         self.glue_enabled = glue
         self.prefix = prefix
         self.min_cell = min_cell
+        self.profile = profile
+        self.synthetic = profile != "full" if synthetic is None else synthetic
+        self.knobs = knobs
         self.values: dict[str, Any] = {}
         self._started = time.perf_counter()
 
     # --------------------------------------------------------------------------- tables
     def table(self, df, name: str, *, index: bool = False, float_format: str = "%.6g",
               display: bool = True, counts: list[str] | None = None, caption: str = "",
-              headers: Mapping[str, str] | None = None):
+              source: str = "run", headers: Mapping[str, str] | None = None):
         """Save ``df`` as ``tables/<name>.csv``, glue it, and display it.
 
         The CSV keeps the column names and full precision; what the notebook and the book
         show is a :class:`~compendium.display.TableView` (no index column, readable
-        headers, formatted numbers, ``caption`` above it; ``headers`` maps a column to its
-        header where the default reading is not enough).
+        headers, formatted numbers; ``headers`` maps a column to its header where the
+        default reading is not enough) under its caption: ``caption`` (what the table
+        shows, one sentence per table) and the source line :func:`provenance` writes from
+        ``source`` (one of :data:`SOURCES`, or two joined by ``+``; an unknown one is a
+        ``ValueError``), the run's profile and whether its data are synthetic.
 
         With ``min_cell`` set (the ``full`` profile), a table with a per-row identifier
         column (:data:`ROW_ID_COLUMNS`) is neither written nor glued (a one-line note says
@@ -125,6 +198,7 @@ class Results:
         suppressed table is what is written, shown and returned.
         """
         _check_name(name)
+        source_line = self.provenance(source)
         if self.min_cell:
             ids = [c for c in [*df.columns, *(df.index.names if index else [])]
                    if c in ROW_ID_COLUMNS]
@@ -146,8 +220,14 @@ class Results:
             log.debug("table %s -> %s", name, path)
         from .display import TableView
 
-        self._glue(name, TableView(df, caption=caption, headers=headers), display=display)
+        self._glue(name, TableView(df, caption=caption, source=source_line, headers=headers),
+                   display=display)
         return df
+
+    def provenance(self, source: str = "run") -> str:
+        """The source line of a table of this run (:func:`provenance`)."""
+        return provenance(source, profile=self.profile, synthetic=self.synthetic,
+                          knobs=self.knobs)
 
     # -------------------------------------------------------------------------- figures
     def figure(self, fig, name: str, *, formats: tuple[str, ...] = ("png",), dpi: int = 110,

@@ -2,7 +2,8 @@
 Chromium driven by Selenium): every page loads, every image on it loads and has alt text, no
 resource is fetched from outside the book, internal links resolve, the search page finds
 pages, metric and model names, glued numbers read as text, no table is wider than its
-column, and the claims ledger's CSV downloads with every reported number and claim."""
+column, every published table has a caption naming its source, and the claims ledger's CSV
+downloads with every reported number and claim."""
 
 from __future__ import annotations
 
@@ -142,6 +143,16 @@ return Array.from(document.querySelectorAll('span.glued-value')).map(s =>
    getComputedStyle(s).fontWeight === getComputedStyle(s.parentElement).fontWeight]);
 """
 
+# A compendium table (a notebook's published table) without a caption, or whose caption does
+# not name the source of its numbers (Results.table's source line): its first header.
+_UNCAPTIONED_TABLES = """
+return Array.from(document.querySelectorAll('table.compendium-table'))
+  .filter(t => { const c = t.querySelector(':scope > caption');
+                 const s = c && c.querySelector('.compendium-table-source');
+                 return !c || !c.textContent.trim() || !s || !s.textContent.trim(); })
+  .map(t => (t.querySelector('th') || t).textContent.trim().slice(0, 40));
+"""
+
 # Each table's visible box (its nearest horizontally scrolling box, or itself) against the
 # article's text column.
 _WIDE_TABLES = """
@@ -192,6 +203,8 @@ def test_every_page_and_image_loads_in_chromium(built_book, browser):
                      for same in driver.execute_script(_GLUED_FONTS) if not all(same)]
         problems += [f"{url}: table wider than its column: {w}"
                      for w in driver.execute_script(_WIDE_TABLES)]
+        problems += [f"{url}: table without a caption naming its source: {h}"
+                     for h in driver.execute_script(_UNCAPTIONED_TABLES)]
         for entry in driver.get_log("browser"):
             msg = entry.get("message", "")
             if entry.get("level") == "SEVERE" and "favicon" not in msg:
@@ -234,6 +247,12 @@ def test_glued_numbers_and_tables_on_a_paper_page(built_book, browser):
     assert headers, "the glued tables are compendium tables"
     assert "" not in headers  # no unnamed index column
     assert not [h for h in headers if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", h)], headers
+    # the book is built from smoke runs: a table of this run's numbers says they are synthetic
+    sources = driver.execute_script(
+        "return Array.from(document.querySelectorAll('table.compendium-table caption "
+        ".compendium-table-source')).map(s => s.textContent)")
+    assert any("synthetic world, not real patients (profile smoke" in s for s in sources), \
+        sources
 
 
 @pytest.mark.slow

@@ -80,3 +80,71 @@ def test_figure_alt_text_is_written_beside_it(tmp_path):
     fig2, _ = plt.subplots()
     Results(tmp_path, glue=False).figure(fig2, "plain", display=False, alt="A blank plot.")
     assert (tmp_path / "figures" / "plain.alt.txt").read_text() == "A blank plot.\n"
+
+
+def _caption(out: Results, source: str) -> str:
+    """The caption a table of ``out`` shows in the book (its HTML ``<caption>``)."""
+    import re
+
+    shown = []
+    out._glue = lambda name, obj, display: shown.append(obj)  # what would be glued
+    out.table(pd.DataFrame({"x": [1]}), "t", display=False, caption="One number.",
+              source=source)
+    page = shown[0]._repr_html_()
+    return re.sub(r"<[^>]+>", "", page.split("<caption>")[1].split("</caption>")[0])
+
+
+def test_a_run_table_says_synthetic_under_demo_and_your_data_under_full(tmp_path):
+    from compendium.notebook import setup
+    from compendium.runner import resolve_params
+
+    demo = Results(tmp_path / "demo", glue=False, profile="demo", knobs="default")
+    text = _caption(demo, "run")
+    assert text.startswith("One number. Source: this run")
+    assert "synthetic world, not real patients" in text and "profile demo" in text
+    assert "bias knobs default" in text and "your data" not in text
+    full = Results(tmp_path / "full", glue=False, profile="full")
+    text = _caption(full, "run")
+    assert "your data (profile full)" in text and "synthetic" not in text
+    # a run with knobs of its own names them (no nested parentheses)
+    spec = resolve_params("paper_c", "smoke", overrides=["knobs={sex=F: {soft_tissue: 0.5}}"])
+    _, out = setup("paper_c", {k: getattr(spec, k) for k in spec.field_names()}, banner=False)
+    assert "bias knobs sex=F soft_tissue 0.5)" in out.provenance("run")
+    assert "((" not in out.provenance("run") and "))" not in out.provenance("run")
+    # setup's writer knows the run: a paper under demo is synthetic, under full real;
+    # a lesson's full profile is a larger synthetic run
+    for name, profile, synthetic in (("paper_a", "demo", True), ("paper_a", "full", False),
+                                     ("teaching_metrics", "full", True)):
+        spec = resolve_params(name, profile)
+        _, out = setup(name, {k: getattr(spec, k) for k in spec.field_names()}, banner=False)
+        assert out.profile == profile
+        assert ("synthetic world" in out.provenance("run")) is synthetic, (name, profile)
+
+
+def test_metadata_paper_and_simulation_sources_do_not_depend_on_the_profile(tmp_path):
+    for profile in ("smoke", "demo", "full"):
+        out = Results(None, glue=False, profile=profile, knobs="default")
+        meta = _caption(out, "metadata")
+        assert "real dataset metadata, not synthetic" in meta
+        assert "synthetic world" not in meta and "knobs" not in meta
+        assert "synthetic under every profile" in _caption(out, "simulation")
+        assert "paper reports" in _caption(out, "paper")
+    both = _caption(Results(None, glue=False, profile="smoke"), "paper+run")
+    assert "Sources: what the paper reports; this run on the synthetic world" in both
+    # no profile given: the run's numbers are still called synthetic, never real
+    assert "synthetic world" in Results(None, glue=False).provenance("run")
+
+
+def test_an_unknown_source_is_refused_naming_the_allowed_ones():
+    import pytest
+
+    out = Results(None, glue=False, profile="demo")
+    for bad in ("synthetic", "run+run", "paper+run+metadata", ""):
+        with pytest.raises(ValueError, match="not one of run, metadata, paper, simulation"):
+            out.table(pd.DataFrame({"x": [1]}), "t", display=False, caption="c", source=bad)
+
+
+def test_the_csv_holds_no_caption(tmp_path):
+    Results(tmp_path, glue=False, profile="demo").table(
+        pd.DataFrame({"x": [1]}), "t", display=False, caption="One number.", source="run")
+    assert (tmp_path / "tables" / "t.csv").read_text() == "x\n1\n"

@@ -11,6 +11,7 @@ import pytest
 
 from compendium.config import load_yaml
 from compendium.notebook import PROFILES, get_spec, load_specs
+from compendium.results import provenance
 from compendium.runner import (list_notebooks, notebook_files, notebook_path, project_root,
                                resolve_params, results_dir)
 
@@ -47,6 +48,46 @@ def test_no_definitions_in_notebooks(name):
             defs = [n for n in ast.walk(tree)
                     if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
             assert not defs, f"{name}: move definitions into the package"
+
+
+def _caption_text(node) -> str:
+    """The literal text of a caption argument (an f-string's literal parts)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+    return ""
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_table_has_a_caption_and_a_known_source(name):
+    """Each ``.table(`` call writes what the table shows (``caption``, a non-empty string
+    written in the notebook) and names where its numbers come from (``source``: one of the
+    vocabulary, checked as the provenance line would check it)."""
+    problems, n_calls = [], 0
+    for cell in _cells(name):
+        if cell.cell_type != "code":
+            continue
+        calls = [n for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.Call)
+                 and isinstance(n.func, ast.Attribute) and n.func.attr == "table"]
+        assert len(calls) == cell.source.count(".table("), "a .table( call the test cannot read"
+        for call in calls:
+            n_calls += 1
+            kw = {k.arg: k.value for k in call.keywords}
+            where = f"{name}: {ast.unparse(call.args[1]) if len(call.args) > 1 else '?'}"
+            if not _caption_text(kw.get("caption")).strip():
+                problems.append(f"{where}: no caption")
+            source = kw.get("source")
+            if source is not None:
+                if not isinstance(source, ast.Constant):
+                    problems.append(f"{where}: source is not a literal")
+                    continue
+                try:
+                    provenance(source.value)
+                except ValueError as exc:
+                    problems.append(f"{where}: {exc}")
+    assert not problems, problems
+    assert n_calls, f"{name} publishes no table: the check above read nothing"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

@@ -124,6 +124,10 @@ class PaperSpec(NotebookSpec):
         """Datasets whose folder the run reads (``pixels: real``); override per paper."""
         return list(self.DATASETS)
 
+    def synthetic_data(self) -> bool:
+        """The run's numbers are synthetic exactly when its pixels are (``pixels``)."""
+        return self.pixels == "synthetic"
+
     # ------------------------------------------------------------------ checks
     def check(self) -> None:
         from ..encoders import get_entry

@@ -16,6 +16,8 @@ from ..notebook import NotebookSpec, register_notebook
 class GlossarySpec(NotebookSpec):
     """Parameters of the glossary notebook (all synthetic: no data or weights needed)."""
 
+    SYNTHETIC_ONLY = True
+
     #: rows of simulated predictions (split evenly between groups A and B)
     n_rows: int = ranged(4000, lo=20, hi=10_000_000)
     #: true-positive rate simulated in group A

@@ -21,6 +21,8 @@ _TORCH_PROBES = ("linear", "mlp", "mlp-256-128", "mlp-512-256", "mlp-512-256-128
 class MitigationDemoSpec(NotebookSpec):
     """Parameters of the mitigation demo (synthetic in every profile: nothing to download)."""
 
+    SYNTHETIC_ONLY = True
+
     #: the probe trained on the embeddings: linear or mlp[-H1[-H2...]] (a torch probe)
     probe: str = "linear"
     #: synthetic embeddings drawn (train, validation and test together)

@@ -56,6 +56,13 @@ class RerunExampleSpec(NotebookSpec):
 
         return Path(self.output_dir or tempfile.mkdtemp(prefix="rerun-example-")) / "runs"
 
+    def synthetic_data(self) -> bool:
+        """The tables compare two runs of another notebook: synthetic when either is."""
+        from ..runner import resolve_params
+
+        return any(resolve_params(self.notebook, self.run_profile, overrides=o).synthetic_data()
+                   for o in ((), self.changes))
+
     def check(self) -> None:
         from ..runner import check_run_name, resolve_params
 

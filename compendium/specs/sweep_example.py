@@ -91,6 +91,15 @@ class SweepExampleSpec(NotebookSpec):
                          f"shared ({sweep.notebook}, {sweep.profile})": shared})
         return pd.DataFrame(rows)
 
+    def synthetic_data(self) -> bool:
+        """The sweep's points are runs of another notebook: synthetic when its spec, at the
+        sweep's profile with the sweep's fixed parameters, says so."""
+        from ..runner import resolve_params
+
+        sweep = self.sweep()
+        spec = resolve_params(sweep.notebook, sweep.profile)
+        return type(spec).from_dict({**spec.to_dict(), **sweep.fixed}).synthetic_data()
+
     def figure_title(self) -> str:
         sweep = self.sweep()
         return (f"Synthetic: {sweep.notebook} ({sweep.profile} profile), "

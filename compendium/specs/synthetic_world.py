@@ -14,6 +14,8 @@ from ..synthetic.knobs import Knobs
                    description="gallery, bias knobs, reports, EHR and CT of the synthetic world")
 @dataclass(frozen=True)
 class SyntheticWorldSpec(NotebookSpec):
+    SYNTHETIC_ONLY = True
+
     #: rows of the synthetic-cxr cohort used for the tables and the EHR figure
     n: int = ranged(600, lo=20, hi=1_000_000)
     #: image side in pixels

@@ -19,6 +19,8 @@ from ..notebook import NotebookSpec, register_notebook
                                "predictions table (synthetic)")
 @dataclass(frozen=True)
 class TeachingMetricsSpec(NotebookSpec):
+    SYNTHETIC_ONLY = True
+
     #: rows of the simulated predictions table (half group A, half group B)
     n: int = ranged(600, lo=40, hi=10_000_000)
     #: population true-positive rate of group A and of group B at the threshold 0.5
@@ -36,6 +38,8 @@ class TeachingMetricsSpec(NotebookSpec):
                                "gap, its interval and its p-value do by chance (synthetic)")
 @dataclass(frozen=True)
 class TeachingNoiseSpec(NotebookSpec):
+    SYNTHETIC_ONLY = True
+
     #: test-set sizes (rows) of the simulated audits
     sizes: list[int] = ranged(default_factory=lambda: [400, 1600, 6400], lo=20, hi=10_000_000,
                               min_items=1)
@@ -67,6 +71,8 @@ def _check_group(key: str, value: str) -> None:
                                "moves in an audit (synthetic)")
 @dataclass(frozen=True)
 class TeachingKnobsSpec(NotebookSpec):
+    SYNTHETIC_ONLY = True
+
     #: rows of each synthetic world
     n: int = ranged(3000, lo=200, hi=1_000_000)
     #: the group each mechanism is put on, as column=value
@@ -87,6 +93,8 @@ class TeachingKnobsSpec(NotebookSpec):
                                "the label source does to a gap (synthetic; cf. Paper C)")
 @dataclass(frozen=True)
 class TeachingLabelsSpec(NotebookSpec):
+    SYNTHETIC_ONLY = True
+
     #: rows of the synthetic chest-X-ray cohort (with reports)
     n: int = ranged(2000, lo=100, hi=1_000_000)
     #: probability that a finding in the group's reports is phrased like a negation
@@ -111,6 +119,8 @@ class TeachingLabelsSpec(NotebookSpec):
                                "synthetic embeddings with a known disparity (synthetic)")
 @dataclass(frozen=True)
 class TeachingMitigationSpec(NotebookSpec):
+    SYNTHETIC_ONLY = True
+
     #: synthetic embeddings drawn (80% train, 20% test)
     n: int = ranged(3000, lo=300, hi=10_000_000)
     #: share of the minority group B
@@ -122,6 +132,8 @@ class TeachingMitigationSpec(NotebookSpec):
                                "its test-set size, and its claims ledger")
 @dataclass(frozen=True)
 class TeachingClaimsSpec(NotebookSpec):
+    SYNTHETIC_ONLY = True
+
     #: accuracy of the simulated fair classifier (Paper A's models lie around 0.5-0.6)
     accuracy: float = ranged(0.6, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     #: test images per class and classes (Paper A: 40 x 6 = 240)
@@ -136,6 +148,8 @@ class TeachingClaimsSpec(NotebookSpec):
                                "more or less of the minority group (synthetic; cf. Paper A)")
 @dataclass(frozen=True)
 class TeachingAdaptationSpec(NotebookSpec):
+    SYNTHETIC_ONLY = True
+
     #: synthetic embeddings drawn (both groups equally common; 80% pool, 20% test)
     n: int = ranged(4000, lo=400, hi=10_000_000)
     #: rows of each adaptation (training) set
