@@ -13,7 +13,9 @@ setup: $(VENV)/.installed
 
 # uv installs the project several times faster than pip; it gets pip's package sources of
 # this machine (find-links, indexes, constraints: .ci/pip_sources.py), since it reads no
-# pip configuration.
+# pip configuration. uv, unlike pip, writes no .pyc, and where PYTHONDONTWRITEBYTECODE is set
+# (as on this project's machines) every process would compile torch & co. from source again
+# (~6 s each): .ci/compile_imports.py writes the bytecode of what we import, once.
 UV_VERSION := 0.13.9
 
 $(VENV)/.installed: pyproject.toml
@@ -21,6 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/python .ci/pip_sources.py | xargs -d '\n' $(BIN)/uv pip install --quiet \
 		--python $(BIN)/python -e ".[book,test,scale]"
+	$(BIN)/python .ci/compile_imports.py
 	touch $@
 
 # Debian's Chromium + ChromeDriver for the browser check of the built book.
