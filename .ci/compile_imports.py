@@ -17,7 +17,9 @@ import sys
 
 sys.dont_write_bytecode = False
 
-#: Third-party modules the package imports lazily (inside functions), heaviest first.
+#: Third-party modules the package imports lazily (inside functions), heaviest first.  Not
+#: umap: its import compiles pynndescent with numba (30 s), cached on first use by the one
+#: notebook that needs it.
 MODULES = (
     "torch", "torch.nn", "torch.optim", "torch.utils.data", "torchvision", "torchvision.models",
     "transformers", "transformers.models.bert.modeling_bert",
@@ -25,7 +27,7 @@ MODULES = (
     "open_clip", "timm", "timm.models", "peft", "safetensors.torch", "huggingface_hub",
     "numpy", "pandas", "scipy.stats", "scipy.optimize", "sklearn.linear_model",
     "sklearn.model_selection", "sklearn.metrics", "sklearn.cluster", "sklearn.preprocessing",
-    "statsmodels.api", "lightgbm", "umap", "numba", "matplotlib.pyplot", "seaborn",
+    "statsmodels.api", "lightgbm", "matplotlib.pyplot", "seaborn",
     "PIL.Image", "pydicom", "nibabel", "tqdm.auto", "yaml", "filelock", "psutil",
     "papermill", "nbclient", "nbformat", "ipykernel.kernelapp", "IPython", "myst_nb",
     "pytest",
