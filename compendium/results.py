@@ -40,13 +40,14 @@ ROW_ID_COLUMNS = ("sample_id", "patient_id", "subject_id", "study_id", "dicom_id
 
 #: Where a table's numbers come from (``Results.table(..., source=...)``); two joined by
 #: ``+`` (``"paper+run"``) when a table sets one beside the other.
-SOURCES = {
-    "run": "computed in this run: synthetic under smoke and demo, your data under full",
-    "metadata": "real dataset metadata rows (no pixels), real under every profile",
-    "paper": "numbers the paper reports, read from its reported.yaml",
-    "simulation": "the compendium's own simulation, synthetic under every profile",
-    "params": "this run's settings",
-    "reference": "the compendium's definitions (no data)",
+SOURCES = ("run", "metadata", "paper", "simulation", "params", "reference")
+#: The source line's words for the sources that do not depend on the run ("run" and
+#: "params" name the run's profile and data: :func:`provenance`).
+_FIXED_WORDING = {
+    "metadata": "real dataset metadata, not synthetic",
+    "paper": "what the paper reports",
+    "simulation": "our simulation, synthetic under every profile",
+    "reference": "the compendium's definitions, no data",
 }
 
 
@@ -86,12 +87,8 @@ def provenance(source: str, *, profile: str | None = None, synthetic: bool = Tru
                + (f" ({setting})" if setting else ""))
     else:
         run = "this run on your data" + (f" ({prof})" if prof else "")
-    text = {"run": run,
-            "metadata": "real dataset metadata, not synthetic",
-            "paper": "what the paper reports",
-            "simulation": "our simulation, synthetic under every profile",
-            "params": "this run's settings" + (f" ({prof})" if prof else ""),
-            "reference": "the compendium's definitions, no data"}
+    text = {**_FIXED_WORDING, "run": run,
+            "params": "this run's settings" + (f" ({prof})" if prof else "")}
     lead = "Sources: " if len(parts) > 1 else "Source: "
     return lead + "; ".join(text[p] for p in parts) + "."
 
