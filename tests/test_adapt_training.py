@@ -107,3 +107,23 @@ def test_spec_validation():
         TrainSpec(epochs=0)
     with pytest.raises(ConfigError, match="unknown key"):
         TrainSpec.from_dict({"epoch": 3})
+
+
+def test_batches_are_the_stacked_items_bit_for_bit():
+    """DictDataset hands the loader whole batches (one indexing per tensor); they must equal
+    item-by-item indexing and default collation exactly, weights and groups included."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(70, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 70)
+    ds = DictDataset(X, y, weight=rng.random(70), group=rng.integers(0, 2, 70))
+    loader = make_loader(ds, batch_size=16, seed=4)
+    order = list(loader.sampler)
+    assert order != sorted(order)                      # shuffled: indexing order matters
+    batches = list(loader)
+    assert len(batches) == 5
+    for b, fast in enumerate(batches):
+        idx = order[b * 16:(b + 1) * 16]
+        ref = torch.utils.data.default_collate([ds[i] for i in idx])
+        assert set(fast) == set(ref) == {"x", "y", "weight", "group"}
+        for k in ref:
+            assert fast[k].dtype == ref[k].dtype and torch.equal(fast[k], ref[k]), k

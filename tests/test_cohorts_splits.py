@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from compendium.cohorts.splits import (AGE_BANDS, add_age_group, age_bands, balanced_sample,
-                                       kfold_indices, patient_split)
+                                       kfold_indices, patient_split,
+                                       stratified_subset)
 from compendium.errors import ConfigError, InputError
 
 
@@ -80,3 +81,18 @@ def test_balanced_sample_paper_d_style():
     pd.testing.assert_frame_equal(s, balanced_sample(t, "y", 50, seed=0))
     with pytest.raises(InputError, match="only .* eligible positive"):
         balanced_sample(t, "y", 10_000)
+
+
+def test_stratified_subset_keeps_every_stratum_in_proportion():
+    t = pd.DataFrame({"d": np.repeat(list("abc"), [60, 30, 10]), "v": np.arange(100)})
+    k = stratified_subset(t, 20, stratify="d", seed=1)
+    assert len(k) == 20 and list(k) == sorted(k)
+    assert t.iloc[k]["d"].value_counts().to_dict() == {"a": 12, "b": 6, "c": 2}
+    assert list(stratified_subset(t, 20, stratify="d", seed=1)) == list(k)   # seeded
+    assert list(stratified_subset(t, 20, stratify="d", seed=2)) != list(k)
+    assert len(stratified_subset(t, None, stratify="d")) == 100
+    assert len(stratified_subset(t, 500, stratify="d")) == 100
+    small = stratified_subset(t, 3, stratify="d")            # one of each, however rare
+    assert sorted(t.iloc[small]["d"]) == ["a", "b", "c"]
+    with pytest.raises(ConfigError, match="at least 3"):
+        stratified_subset(t, 2, stratify="d")

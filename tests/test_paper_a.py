@@ -204,6 +204,33 @@ def test_run_model_keeps_the_learning_rate_with_the_lowest_validation_loss():
     assert len(run.predictions["linear"]) == (cohort.table["split"] == "test").sum()
 
 
+def test_adapt_train_rows_caps_the_training_images_of_lora_and_finetuning(monkeypatch):
+    """The rehearsal's budget: LoRA / FT train on a stratified subset; val and test whole."""
+    import compendium.adapt.finetune as ft
+
+    seen = {}
+
+    def fake(enc, tensors, labels, task, spec, **kw):
+        seen.update({s: len(rows) for s, (_, rows) in tensors.items()})
+        seen["strata"] = tensors["train"][1].groupby(["disease", "group"]).size()
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(ft, "run_adaptation", fake)
+    for cap in (None, 24):
+        cfg = resolve_params("paper_a", "smoke", overrides=[f"adapt_train_rows={cap or 'null'}"])
+        cohort = pipeline.load_cohort(cfg)
+        enc = pipeline.load_plan_encoder(cfg.model_plans()[0], cfg, progress=False)
+        with pytest.raises(RuntimeError):
+            pipeline._adapt("lora", enc, cohort, cfg, progress=False)
+        split = cohort.table["split"].value_counts()
+        assert seen["val"] == split["val"] and seen["test"] == split["test"]
+        if cap is None:
+            assert seen["train"] == split["train"]
+        else:
+            assert seen["train"] == 24 and split["train"] > 24
+            assert len(seen["strata"]) == 24 and set(seen["strata"]) == {1}
+
+
 @pytest.mark.slow
 def test_smoke_outputs_hold_no_per_image_rows(smoke_runs):
     """What a run publishes is aggregates: no table carries image or patient identifiers."""

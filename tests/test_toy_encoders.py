@@ -149,3 +149,28 @@ def test_a_second_process_waits_for_the_toy_being_pretrained(tmp_path, monkeypat
         shutil.copytree(kept, ready)                # the holder's weights appear
     worker.join(timeout=30)
     assert result["path"] == ready and not trained  # reused, not trained again
+
+
+def test_compact_vocabulary_gives_the_same_weights_bit_for_bit():
+    """Training only the token rows the texts use (and replaying AdamW's decoupled weight
+    decay on the others) must not change a single bit of any weight."""
+    spec = dataclasses.replace(SMALL, weight_decay=0.05)
+    img, texts, _ = two_class_pairs(96)
+    texts = [t if i % 3 else t.replace("opacity", "opacity seen") for i, t in enumerate(texts)]
+    states = []
+    for compact in (False, True):
+        torch.manual_seed(0)
+        import open_clip
+
+        model = open_clip.CLIP(**spec.model_cfg())
+        before = model.token_embedding.weight.detach().clone()
+        toy.pretrain_clip(model, toy.toy_tokenizer("toy-clip-vit", spec), img, texts,
+                          epochs=2, batch_size=32, lr=spec.lr, weight_decay=spec.weight_decay,
+                          progress=False, compact_vocab=compact)
+        assert model.token_embedding.num_embeddings == 49408   # the full table is back
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+    differ = [k for k in states[0] if not torch.equal(states[0][k], states[1][k])]
+    assert differ == []
+    # the check can fail: unused rows did move (weight decay), used rows moved more
+    emb = states[1]["token_embedding.weight"]
+    assert not torch.equal(emb, before)

@@ -120,7 +120,7 @@ class TorchProbe(ClassifierMixin, BaseEstimator):
         import torch
 
         from .models import Classifier
-        from .training import DictDataset, TrainSpec, fit, make_loader
+        from .training import DictDataset, TrainSpec, collate, fit, make_loader
 
         y = np.asarray(y)
         multilabel = y.ndim == 2 and y.shape[1] > 1
@@ -197,7 +197,8 @@ class TorchProbe(ClassifierMixin, BaseEstimator):
         if self.batch_norm and len(tr) % bs == 1:
             # a last batch of one sample cannot be batch-normalised: drop it
             loaders["train"] = torch.utils.data.DataLoader(
-                train_ds, batch_size=bs, sampler=loaders["train"].sampler, drop_last=True)
+                train_ds, batch_size=bs, sampler=loaders["train"].sampler, drop_last=True,
+                collate_fn=collate)
         self.history_ = fit(self.model_, loaders, spec)
         self.model_.to("cpu").eval()
         return self

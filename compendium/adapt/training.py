@@ -168,20 +168,30 @@ class DictDataset(Dataset):
             item["group"] = self.group[i]
         return item
 
-    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, torch.Tensor]]:
-        """A batch of samples; streamed images are read and preprocessed in one call."""
-        if not _streamed(self.x):
-            return [self[i] for i in indices]
-        xs = self.x[list(indices)].float()
-        out = []
-        for j, i in enumerate(indices):
-            item = {"x": xs[j], "y": self.y[i]}
-            if self.weight is not None:
-                item["weight"] = self.weight[i]
-            if self.group is not None:
-                item["group"] = self.group[i]
-            out.append(item)
-        return out
+    def __getitems__(self, indices: Sequence[int]) -> "Batch":
+        """A whole batch by one indexing per tensor (streamed images: one read and
+        preprocessing); :func:`collate` passes it through.  The same tensors, bit for bit,
+        as indexing item by item and stacking (tested), without a Python call per sample
+        (which was ~15 % of a linear probe's epoch)."""
+        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        x = self.x[list(indices)].float() if _streamed(self.x) else self.x[idx]
+        batch = Batch(x=x, y=self.y[idx])
+        if self.weight is not None:
+            batch["weight"] = self.weight[idx]
+        if self.group is not None:
+            batch["group"] = self.group[idx]
+        return batch
+
+
+class Batch(dict):
+    """A batch a dataset's ``__getitems__`` already assembled (see :func:`collate`)."""
+
+
+def collate(data):
+    """DataLoader collation: a :class:`Batch` as it is, anything else by ``default_collate``."""
+    if isinstance(data, Batch):
+        return dict(data)
+    return torch.utils.data.default_collate(data)
 
 
 def _streamed(x) -> bool:
@@ -221,7 +231,7 @@ def make_loader(dataset: Dataset, *, batch_size: int = 64, shuffle: bool = True,
     if num_workers < 0:
         raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      persistent_workers=num_workers > 0)
+                      persistent_workers=num_workers > 0, collate_fn=collate)
 
 
 # ----------------------------------------------------------------------------- losses

@@ -239,3 +239,33 @@ def balanced_sample(table: pd.DataFrame, label: str, n_pos: int, n_neg: int | No
                              f"{'patients' if one_per_patient else 'rows'}, {n} requested")
         picked.append(rows.iloc[np.sort(rng.choice(len(rows), size=n, replace=False))])
     return pd.concat(picked).reset_index(drop=True)
+
+
+def stratified_subset(table: pd.DataFrame, n: int | None, *, stratify: Sequence[str] | str,
+                      seed: int = 0) -> np.ndarray:
+    """Positions (sorted) of at most ``n`` rows of ``table``, drawn with ``seed`` in
+    proportion to the strata of ``stratify`` (every stratum kept while ``n`` allows).
+
+    ``None``, or ``n`` at least the table's length: every row.  Used as a budget (e.g. the
+    rehearsal's cap on the images LoRA and fine-tuning train on), never by a paper's recipe.
+    """
+    if n is None or n >= len(table):
+        return np.arange(len(table))
+    strata = _strata(table, stratify)
+    k = len(np.unique(strata)) if strata is not None else 1
+    if n < k:
+        raise ConfigError(f"a subset of {n} rows cannot hold each of the {k} strata of "
+                          f"{stratify!r}; ask for at least {k}")
+    codes = np.zeros(len(table), dtype=int) if strata is None else np.asarray(strata)
+    levels, counts = np.unique(codes, return_counts=True)
+    share = n * counts / len(table)
+    quota = np.minimum(counts, np.maximum(1, np.floor(share).astype(int)))
+    while quota.sum() < n:                 # largest remainders first
+        room = np.where(quota < counts, share - quota, -np.inf)
+        quota[int(np.argmax(room))] += 1
+    while quota.sum() > n:                 # the largest strata give back
+        quota[int(np.argmax(np.where(quota > 1, quota - share, -np.inf)))] -= 1
+    rng = np.random.default_rng([_seed(seed), 7919])
+    keep = [rng.choice(np.flatnonzero(codes == lv), q, replace=False)
+            for lv, q in zip(levels, quota)]
+    return np.sort(np.concatenate(keep))

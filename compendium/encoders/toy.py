@@ -138,11 +138,14 @@ def clip_loss(img: Any, txt: Any, logit_scale: Any, same: Any = None) -> Any:
 
 def pretrain_clip(model: Any, tokenizer: Any, images: Any, texts: Sequence[str], *,
                   epochs: int, batch_size: int, lr: float, weight_decay: float = 0.05,
-                  seed: int = 0, progress: bool = True) -> list[float]:
+                  seed: int = 0, progress: bool = True,
+                  compact_vocab: bool = True) -> list[float]:
     """Train ``model`` contrastively on (image, text) pairs; returns the loss per epoch.
 
     ``images`` are uint8 (n, H, W) at the toy size; ``texts`` the matching reports.
-    Deterministic for a given seed on CPU.
+    Deterministic for a given seed on CPU.  ``compact_vocab`` trains only the token rows
+    the texts use (:class:`_CompactVocab`; the same weights, faster); ``False`` trains the
+    whole table.
     """
     import numpy as np
     import torch
@@ -158,6 +161,10 @@ def pretrain_clip(model: Any, tokenizer: Any, images: Any, texts: Sequence[str],
     ids_all = tokenizer(list(texts))
     _, text_id = np.unique(np.asarray(list(texts), dtype=object).astype(str), return_inverse=True)
     text_id = torch.as_tensor(text_id)
+    pooled_by_position = getattr(model, "text_pool_type", None) in ("argmax", "first", "last")
+    vocab = _CompactVocab(model, ids_all) if compact_vocab and pooled_by_position else None
+    if vocab is not None:
+        ids_all = vocab.ids
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     n = len(texts)
     steps = epochs * max(1, n // batch_size)
@@ -181,14 +188,67 @@ def pretrain_clip(model: Any, tokenizer: Any, images: Any, texts: Sequence[str],
             loss = clip_loss(img, txt, model.logit_scale, tid[:, None] == tid[None, :])
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if vocab is not None:
+                vocab.record(opt)
             opt.step()
             sched.step()
             losses.append(float(loss.detach()))
             bar.update(1)
         history.append(float(np.mean(losses)))
     bar.close()
+    if vocab is not None:
+        vocab.restore(weight_decay)
     model.eval()
     return history
+
+
+class _CompactVocab:
+    """Train only the token-embedding rows the corpus uses; the result is bit for bit the same.
+
+    The text tower's token embedding (49,408 x 64) is 3.2 of a toy's 3.4 M parameters, but a
+    synthetic corpus uses a few hundred tokens.  A row no text uses gets a zero gradient every
+    step, so AdamW leaves its moments at zero and changes it only by the decoupled weight decay
+    ``p *= 1 - lr * wd``; its Adam update is ``-step * 0 / eps``, which adds ``-0.0`` and
+    leaves ``p`` unchanged bit for bit.  So we train an embedding of the used rows (ids mapped
+    in order, which keeps the end-of-text token the largest id for the argmax pooling) and
+    replay, at the end, the same per-step decay multiplications on the unused rows, in the
+    same order: the weights are identical to training the full table (tested), at about a
+    third less time per step (AdamW's passes and the dense embedding gradient over 3.2 M
+    entries were half of each step).
+    """
+
+    def __init__(self, model: Any, ids: Any):
+        import torch
+
+        self.model = model
+        self.full = model.token_embedding
+        self.used = torch.unique(ids)
+        remap = torch.full((self.full.num_embeddings,), -1, dtype=ids.dtype)
+        remap[self.used] = torch.arange(len(self.used), dtype=ids.dtype)
+        self.ids = remap[ids]
+        compact = torch.nn.Embedding(len(self.used), self.full.embedding_dim,
+                                     dtype=self.full.weight.dtype)
+        with torch.no_grad():
+            compact.weight.copy_(self.full.weight[self.used])
+        model.token_embedding = compact
+        self.lrs: list[float] = []
+
+    def record(self, opt: Any) -> None:
+        self.lrs.append(opt.param_groups[0]["lr"])
+
+    def restore(self, weight_decay: float) -> None:
+        import torch
+
+        w = self.full.weight
+        with torch.no_grad():
+            unused = torch.ones(len(w), dtype=torch.bool)
+            unused[self.used] = False
+            rest = w[unused]
+            for lr in self.lrs:           # AdamW's decoupled decay, step by step
+                rest.mul_(1 - lr * weight_decay)
+            w[unused] = rest
+            w[self.used] = self.model.token_embedding.weight
+        self.model.token_embedding = self.full
 
 
 def synthetic_pairs(name: str, *, seed: int, n_pairs: int | None = None) -> tuple[Any, list[str]]:

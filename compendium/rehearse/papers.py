@@ -336,11 +336,13 @@ def prepare_paper_a(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
                           "medclip-rn50": str(mrn.parent)},
               # budget: images per disease and group (10: the least the stratified split
               # takes), draws of the random prompt families, epochs of the probes and of
-              # LoRA / fine-tuning, early stopping, one learning rate for LoRA and
+              # LoRA / fine-tuning, early stopping, the training images of LoRA and
+              # fine-tuning (one per disease and group: the full-size ResNet-50 / Swin-T
+              # towers train at 224 px on a CPU), one learning rate for LoRA and
               # fine-tuning (the probes keep the full grids), bootstrap, permutations, null
               # simulations
               "group_size": group_size, "n_draws": 2, "epochs": 2,
-              "adapt_epochs": 1, "patience": 1,
+              "adapt_epochs": 1, "patience": 1, "adapt_train_rows": 24,
               "learning_rates": {"linear": [0.0001, 0.001, 0.01], "mlp": [0.0001, 0.001, 0.01],
                                  "lora": [0.001], "finetune": [0.0001]},
               "n_bootstrap": 20, "n_permutations": 20, "null_sims": 20, "batch_size": 8}
@@ -370,7 +372,8 @@ def prepare_paper_a(out: Path, *, seed: int = 0, device: str = "cpu") -> Prepare
                "image towers of GLoRIA and MedCLIP run full size (their releases are bare "
                "state dicts of a ResNet-50 / Swin-T fixed in the authors' code)",
                "scale: 1,200 images and the learning-rate grids of LoRA and fine-tuning "
-               f"(here {group_size} images per disease and group, one learning rate each)"])
+               f"(here {group_size} images per disease and group, one learning rate each, "
+               "and LoRA and fine-tuning train on 24 of the training images)"])
 
 
 # ----------------------------------------------------------------------------- Paper E

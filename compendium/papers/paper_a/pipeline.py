@@ -171,6 +171,13 @@ def _adapt(method: str, enc, cohort, cfg: PaperASpec, *, progress: bool, note: s
     dev = str(resolve_device(cfg.device))
     images = pixels(cohort, enc.entry.preprocess.size, progress=progress)
     idx = split_data(cohort.table, np.arange(len(cohort.table)))
+    if cfg.adapt_train_rows is not None:      # a budget (rehearsals), not the paper's recipe
+        from ...cohorts.splits import stratified_subset
+
+        i, rows = idx["train"]
+        keep = stratified_subset(rows, cfg.adapt_train_rows, stratify=["disease", "group"],
+                                 seed=cfg.seed)
+        idx["train"] = (i[keep], rows.iloc[keep].reset_index(drop=True))
     tensors = {s: (enc.preprocess(images[i]), rows) for s, (i, rows) in idx.items()}
 
     def fit(lr: float):
