@@ -293,3 +293,15 @@ def test_audit_of_a_split_without_a_defined_label_is_nan_with_a_flag():
     assert (t["flag"] == "no label has both classes").all()
     long = tables.results_long(t.assign(strategy="medcam", dataset="nih"))
     assert len(long) == 2 and long["estimate"].isna().all()
+
+
+def test_ood_strategies_choose_the_out_of_distribution_runs():
+    full = resolve_params("paper_e", "full")
+    every = pipeline.runs_of(full)
+    assert {s for s, d in every if d == "nih"} == set(pipeline.OOD_STRATEGIES)
+    some = resolve_params("paper_e", "full", overrides=["ood_strategies=[medcam]"])
+    runs = pipeline.runs_of(some)
+    assert {s for s, d in runs if d != "mimic-cxr"} == {"medcam"}
+    assert {s for s, d in runs if d == "mimic-cxr"} == set(full.strategies)
+    with pytest.raises(ConfigError, match="ood_strategies: 'supervised'"):
+        resolve_params("paper_e", "full", overrides=["ood_strategies=[supervised]"]).check_paper()

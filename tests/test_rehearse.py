@@ -175,6 +175,10 @@ def test_rehearse_paper_e(tmp_path):
         assert f"{enc}: built and loaded by its real loader" in covers
     long = pd.read_csv(f"{out}/tables/results_long.csv")
     assert set(long["dataset"]) == {"mimic-cxr", "nih", "vindr", "chexpert"}
+    ran = long.groupby("dataset")["model"].agg(set)     # model: the strategy id
+    assert ran["mimic-cxr"] == set(resolve_params("paper_e", "full").strategies)
+    for d in ("nih", "vindr", "chexpert"):     # the budget: the gain table's pair only
+        assert ran[d] == {"barlowtwins-cxr", "medcam"}, d
     # a miniature test split may hold no label with both classes: its macro is NaN, flagged
     assert long["estimate"].notna().any() and long["estimate"].dropna().between(0, 1).all()
     assert "EHR" in pd.read_csv(f"{out}/tables/datasets.csv").columns

@@ -66,7 +66,7 @@ BUDGET_KEYS = ("n_bootstrap", "n_permutations", "null_sims", "n_draws", "epochs"
                "n_slices", "slice_size", "min_group_size", "batch_size", "openi_reports",
                "openi_labelled", "mlp_epochs", "adversary_epochs", "baseline_epochs",
                "mil_epochs", "sweep_points", "group_size", "learning_rates", "interval_sims",
-               "adapt_train_rows",
+               "adapt_train_rows", "ood_strategies",
                 # Paper E: alignment / pretraining epochs, the learning-rate grid, the
                 # fine-tuning batch, its ablation grids, and the least rows of a validation
                 # or test split (Table 1's CheXpert 0.1 % is empty at miniature size)
