@@ -305,3 +305,20 @@ def test_ood_strategies_choose_the_out_of_distribution_runs():
     assert {s for s, d in runs if d == "mimic-cxr"} == set(full.strategies)
     with pytest.raises(ConfigError, match="ood_strategies: 'supervised'"):
         resolve_params("paper_e", "full", overrides=["ood_strategies=[supervised]"]).check_paper()
+
+
+def test_real_pixels_train_on_every_core_unless_threads_says_otherwise():
+    """Found by the rehearsal: threads 0 meant one torch thread under full too."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for profile, overrides, want in (("full", [], 2), ("full", ["threads=1"], 1),
+                                         ("smoke", [], 1)):
+            cfg = resolve_params("paper_e", profile, overrides=overrides)
+            with pipeline._threads(cfg):
+                assert torch.get_num_threads() == want, (profile, overrides)
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -116,9 +116,13 @@ def _device(cfg: PaperESpec) -> str:
 
 
 def _threads(cfg: PaperESpec):
+    """``threads`` torch threads; 0 (the default): one in the synthetic world (its numbers
+    then do not depend on the machine's core count), torch's own setting under ``pixels:
+    real`` (full-size towers on the user's cores; found by the rehearsal, which ran Paper E's
+    full profile on one core)."""
     from ...runtime import torch_threads
 
-    return torch_threads(cfg.threads or 1)
+    return torch_threads(cfg.threads or (None if cfg.pixels == "real" else 1))
 
 
 def labels_of(dataset: str, cfg: PaperESpec) -> tuple[str, ...]:
