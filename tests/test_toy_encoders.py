@@ -174,3 +174,19 @@ def test_compact_vocabulary_gives_the_same_weights_bit_for_bit():
     # the check can fail: unused rows did move (weight decay), used rows moved more
     emb = states[1]["token_embedding.weight"]
     assert not torch.equal(emb, before)
+
+
+def test_an_interrupted_pretraining_leaves_the_full_token_table(monkeypatch):
+    import open_clip
+
+    model = open_clip.CLIP(**SMALL.model_cfg())
+    img, texts, _ = two_class_pairs(64)
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(toy, "clip_loss", boom)
+    with pytest.raises(KeyboardInterrupt):
+        toy.pretrain_clip(model, toy.toy_tokenizer("toy-clip-vit", SMALL), img, texts,
+                          epochs=1, batch_size=32, lr=1e-3, progress=False)
+    assert model.token_embedding.num_embeddings == 49408

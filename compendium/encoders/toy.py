@@ -171,8 +171,29 @@ def pretrain_clip(model: Any, tokenizer: Any, images: Any, texts: Sequence[str],
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
                                                 pct_start=0.15)
     model.train()
-    history: list[float] = []
     bar = tqdm(total=steps, desc="toy pretraining", disable=not progress, leave=False)
+    try:
+        history = _epochs(model, opt, sched, bar, x_all, ids_all, text_id, gen, epochs,
+                          batch_size, vocab)
+    except BaseException:
+        if vocab is not None:        # the caller's model keeps its full table
+            model.token_embedding = vocab.full
+        raise
+    finally:
+        bar.close()
+    if vocab is not None:
+        vocab.restore(weight_decay)
+    model.eval()
+    return history
+
+
+def _epochs(model, opt, sched, bar, x_all, ids_all, text_id, gen, epochs: int,
+            batch_size: int, vocab) -> list[float]:
+    import numpy as np
+    import torch
+
+    n = len(text_id)
+    history: list[float] = []
     for _ in range(epochs):
         perm = torch.randperm(n, generator=gen)
         losses = []
@@ -195,10 +216,6 @@ def pretrain_clip(model: Any, tokenizer: Any, images: Any, texts: Sequence[str],
             losses.append(float(loss.detach()))
             bar.update(1)
         history.append(float(np.mean(losses)))
-    bar.close()
-    if vocab is not None:
-        vocab.restore(weight_decay)
-    model.eval()
     return history
 
 
@@ -212,9 +229,9 @@ class _CompactVocab:
     leaves ``p`` unchanged bit for bit.  So we train an embedding of the used rows (ids mapped
     in order, which keeps the end-of-text token the largest id for the argmax pooling) and
     replay, at the end, the same per-step decay multiplications on the unused rows, in the
-    same order: the weights are identical to training the full table (tested), at about a
-    third less time per step (AdamW's passes and the dense embedding gradient over 3.2 M
-    entries were half of each step).
+    same order: the weights are identical to training the full table (tested), in 35 % less
+    time per step for the ViT toy and 17 % less for the ResNet toy (measured on one thread:
+    AdamW's passes and the dense embedding gradient over 3.2 M entries are what is saved).
     """
 
     def __init__(self, model: Any, ids: Any):
