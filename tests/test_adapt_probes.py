@@ -139,3 +139,26 @@ def test_patient_wise_cross_validation():
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(table["y_true"], table["y_score"]) > 0.75
+
+
+def test_batch_norm_probe_drops_a_last_batch_of_one(monkeypatch):
+    """65 training rows in batches of 16 leave one row over: a batch-normalised MLP cannot
+    train on it, so the loader drops it; with the drop turned off the same fit fails."""
+    import compendium.adapt.training as training
+    from compendium.adapt.probes import TorchProbe
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 6))
+    y = (X[:, 0] > 0).astype(int)
+
+    def probe():
+        return TorchProbe(hidden_layer_sizes=(8,), batch_norm=True, batch_size=16,
+                          max_epochs=2)
+
+    fitted = probe().fit(X[:65], y[:65], eval_set=(X[65:], y[65:]))
+    assert fitted.predict_proba(X).shape == (80, 2)
+    keep_all = training.make_loader
+    monkeypatch.setattr(training, "make_loader",
+                        lambda *a, **k: keep_all(*a, **{**k, "drop_last": False}))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        probe().fit(X[:65], y[:65], eval_set=(X[65:], y[65:]))

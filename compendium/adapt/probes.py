@@ -117,10 +117,8 @@ class TorchProbe(ClassifierMixin, BaseEstimator):
             Validation data for the best-epoch selection (default: a stratified
             ``validation_fraction`` of the training data).
         """
-        import torch
-
         from .models import Classifier
-        from .training import DictDataset, TrainSpec, collate, fit, make_loader
+        from .training import DictDataset, TrainSpec, fit, make_loader
 
         y = np.asarray(y)
         multilabel = y.ndim == 2 and y.shape[1] > 1
@@ -186,7 +184,9 @@ class TorchProbe(ClassifierMixin, BaseEstimator):
                                group=None if g is None else g[tr])
         val_ds = DictDataset(Xv, yv)
         bs = int(self.batch_size)
-        loaders = {"train": make_loader(train_ds, batch_size=bs, seed=seed),
+        # a last batch of one sample cannot be batch-normalised: drop it
+        one_left = bool(self.batch_norm) and len(tr) % bs == 1
+        loaders = {"train": make_loader(train_ds, batch_size=bs, seed=seed, drop_last=one_left),
                    "val": make_loader(val_ds, batch_size=max(bs, 256), shuffle=False)}
         if self.optimizer not in ("adamw", "adam"):
             raise ConfigError(f"optimizer must be 'adamw' or 'adam', got {self.optimizer!r}")
@@ -194,11 +194,6 @@ class TorchProbe(ClassifierMixin, BaseEstimator):
         spec = TrainSpec(task=task, epochs=int(self.max_epochs), lr=float(self.lr),
                          weight_decay=wd, patience=self.patience, seed=seed,
                          device=self.device, progress=False, threads=self.n_jobs)
-        if self.batch_norm and len(tr) % bs == 1:
-            # a last batch of one sample cannot be batch-normalised: drop it
-            loaders["train"] = torch.utils.data.DataLoader(
-                train_ds, batch_size=bs, sampler=loaders["train"].sampler, drop_last=True,
-                collate_fn=collate)
         self.history_ = fit(self.model_, loaders, spec)
         self.model_.to("cpu").eval()
         return self

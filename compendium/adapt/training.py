@@ -220,18 +220,20 @@ class EpochSampler(torch.utils.data.Sampler):
 
 
 def make_loader(dataset: Dataset, *, batch_size: int = 64, shuffle: bool = True,
-                seed: int = 0, sampler=None, num_workers: int = 0) -> DataLoader:
+                seed: int = 0, sampler=None, num_workers: int = 0,
+                drop_last: bool = False) -> DataLoader:
     """A DataLoader whose order is a function of ``(seed, epoch)`` only.
 
     ``num_workers`` processes read and preprocess batches (the sampler's order is drawn in
     the main process, so the batches, and training, do not depend on it); they persist
-    across epochs."""
+    across epochs.  ``drop_last`` drops a last, incomplete batch."""
     if sampler is None:
         sampler = EpochSampler(len(dataset), seed=seed, shuffle=shuffle)
     if num_workers < 0:
         raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      persistent_workers=num_workers > 0, collate_fn=collate)
+                      persistent_workers=num_workers > 0, collate_fn=collate,
+                      drop_last=drop_last)
 
 
 # ----------------------------------------------------------------------------- losses

@@ -252,12 +252,11 @@ def stratified_subset(table: pd.DataFrame, n: int | None, *, stratify: Sequence[
     if n is None or n >= len(table):
         return np.arange(len(table))
     strata = _strata(table, stratify)
-    k = len(np.unique(strata)) if strata is not None else 1
-    if n < k:
-        raise ConfigError(f"a subset of {n} rows cannot hold each of the {k} strata of "
-                          f"{stratify!r}; ask for at least {k}")
     codes = np.zeros(len(table), dtype=int) if strata is None else np.asarray(strata)
     levels, counts = np.unique(codes, return_counts=True)
+    if n < len(levels):
+        raise ConfigError(f"a subset of {n} rows cannot hold each of the {len(levels)} strata "
+                          f"of {stratify!r}; ask for at least {len(levels)}")
     share = n * counts / len(table)
     quota = np.minimum(counts, np.maximum(1, np.floor(share).astype(int)))
     while quota.sum() < n:                 # largest remainders first

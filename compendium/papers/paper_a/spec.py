@@ -33,7 +33,8 @@ class PaperASpec(PaperSpec, notebook="paper_a", paper_models=PAPER_MODELS,
         "group_size": Range(10, 100_000), "max_shortfall": Range(0, 100_000),
         "n_draws": Range(1, 100_000), "epochs": Range(1, 100_000),
         "adapt_epochs": Range(1, 100_000), "patience": Range(1, 100_000),
-        "lora_rank": Range(1, 1024), "adapt_train_rows": Range(24, 10_000_000), "n_permutations": Range(0, 10_000_000),
+        "lora_rank": Range(1, 1024), "adapt_train_rows": Range(24, 10_000_000),
+        "n_permutations": Range(0, 10_000_000),
         "null_sims": Range(1, 1_000_000), "null_accuracies": Range(0, 1, lo_open=True),
         "learning_rates": Range(0, 10, lo_open=True)}
 

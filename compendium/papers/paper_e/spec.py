@@ -35,11 +35,11 @@ STRATEGIES: dict[str, tuple[str, str, str, str]] = {
     "medclip-rn50": ("Image-Text", "MedCLIP-ResNet", "image-text:medclip", "medclip-rn50"),
     "medclip-vit": ("Image-Text", "MedCLIP-ViT", "image-text:medclip", "medclip-vit"),
 }
-#: Table 1's splits (train, val, test) per dataset.
 #: Strategies Tables 3-4 show on the out-of-distribution datasets (the paper reports no OOD
 #: numbers for the others).
 OOD_STRATEGIES = ("barlowtwins-cxr", "eva-x-t", "eva-x-s", "medcam", "convirt", "gloria",
                   "medclip-rn50", "medclip-vit")
+#: Table 1's splits (train, val, test) per dataset.
 SPLITS = {"mimic-cxr": (0.60, 0.20, 0.20), "nih": (0.70, 0.10, 0.20),
           "vindr": (0.67, 0.16, 0.17), "chexpert": (0.996, 0.003, 0.001)}
 DATASET_NAMES = {"mimic-cxr": "MIMIC-CXR", "nih": "NIH", "vindr": "VinDr-CXR",
